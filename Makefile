@@ -1,0 +1,94 @@
+# wire - build, test and install.
+#   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client
+#   make test                 every test: C (cmocka), Python, Perl, OCaml and the interop matrix
+#   make CC=clang test        the same with clang (objects go to build/clang)
+#   make install PREFIX=/usr/local DESTDIR=
+# Missing Debian packages are installed when run as root; otherwise the apt-get line is printed.
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build/$(notdir $(CC))
+
+SOVERSION := 0
+LIBVERSION := 0.1.0
+
+WARN := -Wall -Wextra -Wpedantic -Werror -Wstrict-prototypes -Wwrite-strings -Wshadow
+STD := -std=c99 -D_POSIX_C_SOURCE=200809L
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(STD) $(WARN) -Iinclude $(CFLAGS)
+# Only symbols marked WIRE_EXPORT leave the shared library.
+LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/lib/%.o)
+LIB_A := $(BUILD)/libwire.a
+LIB_SO := $(BUILD)/libwire.so.$(LIBVERSION)
+PC := $(BUILD)/wire.pc
+
+VEC_OBJ := $(BUILD)/interop/vectors.o
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all lib test test-c deps-test install uninstall clean
+.DEFAULT_GOAL := all
+
+all: lib
+
+lib: $(LIB_A) $(LIB_SO) $(PC)
+
+$(BUILD)/lib/%.o: src/%.c include/wire.h src/internal.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libwire.so.$(SOVERSION) $(LDFLAGS) -o $@ $^
+	ln -sf libwire.so.$(LIBVERSION) $(BUILD)/libwire.so.$(SOVERSION)
+	ln -sf libwire.so.$(SOVERSION) $(BUILD)/libwire.so
+
+$(PC): wire.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' $< > $@
+
+$(VEC_OBJ): interop/c/vectors.c interop/c/vectors.h include/wire.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# ---- tests ----
+# Tests may use what POSIX 2008 lacks (MAP_ANONYMOUS for guard pages): _DEFAULT_SOURCE there only.
+CMOCKA_LIBS := -lcmocka
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Itests $< $(VEC_OBJ) $(LIB_A) $(CMOCKA_LIBS) -lpthread -o $@
+
+deps-test:
+	@scripts/need-packages.sh libcmocka-dev pkg-config
+
+test: deps-test test-c
+
+# Each binary prints cmocka's summary; a failing one fails the run, after all have run.
+test-c: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+# ---- install ----
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/wire.h $(DESTDIR)$(PREFIX)/include/wire.h
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libwire.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(LIBVERSION)
+	ln -sf libwire.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(SOVERSION)
+	ln -sf libwire.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so
+	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/wire.h $(DESTDIR)$(PREFIX)/lib/libwire.a \
+	      $(DESTDIR)$(PREFIX)/lib/libwire.so* $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,659 @@
+/*
+ * wire.h - typed messages over TCP, in network byte order, between C, Python, Perl and OCaml.
+ *
+ * This header is the API reference. The protocol itself is defined in SPEC.md.
+ *
+ * Conventions used throughout:
+ *  - Memory is always the caller's. Nothing here allocates, prints, exits or keeps global state;
+ *    every function is thread-safe as long as two threads do not share one struct.
+ *  - Errors are values of `wire_err` (0 = WIRE_OK). Codecs keep the FIRST error ("sticky"): once a
+ *    writer or reader has failed, every later call is a no-op that returns the same error, so a
+ *    caller may encode or decode a whole message and check once at the end.
+ *  - Offsets reported with an error count bytes from the start of the buffer given to the codec
+ *    (the payload), or from the first header byte for frame-level errors.
+ *  - Functions marked WIRE_CHECK return a result that must not be ignored.
+ */
+#ifndef WIRE_H
+#define WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h> /* memcpy in the inline float puts/gets */
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define WIRE_CHECK __attribute__((warn_unused_result))
+#define WIRE_EXPORT __attribute__((visibility("default")))
+#else
+#define WIRE_CHECK
+#define WIRE_EXPORT
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Constants                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define WIRE_LIB_VERSION "0.1.0"
+#define WIRE_PROTOCOL_VERSION 1           /* the version byte of every frame header, and HELLO's */
+#define WIRE_HEADER_SIZE 8                /* version u8, flags u8, type u16, payload length u32 */
+#define WIRE_DEFAULT_MAX_PAYLOAD 16777216u /* 16 MiB: default largest payload a receiver accepts */
+#define WIRE_MAX_DEPTH 32                 /* protocol constant: lists/groups nest at most 32 deep */
+#define WIRE_NO_OFFSET 0xFFFFFFFFu        /* ERROR message offset meaning "no offset" */
+#define WIRE_ERRBUF_SIZE 256              /* enough for any message the socket helpers write */
+
+/* Field type tags (SPEC.md section 3). High nibble: class; low nibble of numbers: log2(size) + 1. */
+typedef enum wire_type {
+    WIRE_T_NONE = 0x00, /* not a tag: "no more fields" from wire_peek() */
+    WIRE_T_U8 = 0x01,
+    WIRE_T_U16 = 0x02,
+    WIRE_T_U32 = 0x03,
+    WIRE_T_U64 = 0x04,
+    WIRE_T_I8 = 0x11,
+    WIRE_T_I16 = 0x12,
+    WIRE_T_I32 = 0x13,
+    WIRE_T_I64 = 0x14,
+    WIRE_T_F32 = 0x23,
+    WIRE_T_F64 = 0x24,
+    WIRE_T_BOOL = 0x30,
+    WIRE_T_STRING = 0x40,
+    WIRE_T_BYTES = 0x41,
+    WIRE_T_LIST = 0x50,
+    WIRE_T_GROUP = 0x51
+} wire_type;
+
+/* Message types (SPEC.md section 7). 0x8000..0xFFFF are free for applications. */
+enum {
+    WIRE_MSG_HELLO = 0x0001,
+    WIRE_MSG_ERROR = 0x0002,
+    WIRE_MSG_PING = 0x0003,
+    WIRE_MSG_PONG = 0x0004,
+    WIRE_MSG_BYE = 0x0005,
+    WIRE_MSG_ECHO = 0x0100,
+    WIRE_MSG_ECHO_REPLY = 0x0101,
+    WIRE_MSG_ROUNDTRIP = 0x0102,
+    WIRE_MSG_ROUNDTRIP_REPLY = 0x0103,
+    WIRE_MSG_VECTOR_CHECK = 0x0104,
+    WIRE_MSG_VECTOR_RESULT = 0x0105,
+    WIRE_MSG_VECTOR_GET = 0x0106,
+    WIRE_MSG_VECTOR_DATA = 0x0107,
+    WIRE_MSG_STATS = 0x0108,
+    WIRE_MSG_STATS_REPLY = 0x0109,
+    WIRE_MSG_APP_FIRST = 0x8000
+};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* The one error table: the same codes, names and messages as proto/errors.txt and SPEC.md (a test
+ * checks all three agree). X(name, code, message). */
+#define WIRE_ERRORS(X)                                                                             \
+    X(TRUNCATED, 1, "value runs past the end of the data")                                         \
+    X(BADTAG, 2, "unknown type tag")                                                               \
+    X(TYPE, 3, "field has another type than the one expected")                                     \
+    X(BADBOOL, 4, "bool byte is neither 0 nor 1")                                                  \
+    X(UTF8, 5, "string is not valid UTF-8")                                                        \
+    X(LENGTH, 6, "length or count larger than the bytes that remain")                              \
+    X(DEPTH, 7, "nesting deeper than 32 levels")                                                   \
+    X(TOOBIG, 8, "frame payload larger than the receiver's limit")                                 \
+    X(OVERFLOW, 9, "output buffer too small")                                                      \
+    X(VERSION, 10, "unsupported protocol version")                                                 \
+    X(HEADER, 11, "malformed frame header")                                                        \
+    X(UNEXPECTED, 12, "message type not expected here")                                            \
+    X(MESSAGE, 13, "message fields do not match its definition")                                   \
+    X(RANGE, 14, "value out of range for its wire type")                                           \
+    X(IO, 15, "I/O error")                                                                         \
+    X(CLOSED, 16, "connection closed by peer")                                                     \
+    X(TIMEOUT, 17, "operation timed out")                                                          \
+    X(ADDRESS, 18, "cannot resolve or use the address")                                            \
+    X(LIMIT, 19, "a resource limit was reached")                                                   \
+    X(INVAL, 20, "invalid argument or API misuse")
+
+typedef enum wire_err {
+    WIRE_OK = 0,
+#define WIRE__ERR_ENUM(name, code, msg) WIRE_E##name = code,
+    WIRE_ERRORS(WIRE__ERR_ENUM)
+#undef WIRE__ERR_ENUM
+} wire_err;
+
+/* The message for `err` ("success" for WIRE_OK, "unknown error" for a code not in the table). */
+WIRE_EXPORT const char *wire_strerror(wire_err err);
+/* The name of `err` without prefix, as in SPEC.md: "TRUNCATED", "UTF8"... ("OK"; "?" if unknown). */
+WIRE_EXPORT const char *wire_err_name(wire_err err);
+/* The name of a type tag ("u32", "string", ...), or NULL for a byte that is not a tag. */
+WIRE_EXPORT const char *wire_type_name(int tag);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Writer: encodes fields into a caller-owned buffer                                              */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Internal state of one open list or group; do not touch. */
+typedef struct wire__open {
+    size_t at;      /* offset of the group length word or the list count word */
+    uint32_t count; /* list elements written so far */
+    uint8_t elem;   /* list element tag; 0 for a group */
+} wire__open;
+
+/* A writer. Fields are private: use the functions below. Lives on the caller's stack (~ 0.8 KiB). */
+typedef struct wire_writer {
+    uint8_t *buf;   /* NULL in sizing mode */
+    size_t len;     /* bytes written (or counted) so far */
+    size_t room;    /* bytes left in buf; 0 in sizing mode and after an error (sends puts to the slow path) */
+    uint8_t elem;   /* element tag of the innermost open list, 0 when not directly inside a list */
+    uint8_t depth;  /* open containers */
+    wire_err err;   /* first error */
+    size_t err_offset;
+    uint8_t scratch[8]; /* sizing mode writes fixed-size values here, so the fast path needs no test */
+    wire__open open[WIRE_MAX_DEPTH];
+} wire_writer;
+
+/* Starts writing into buf[0..cap). With buf == NULL the writer only counts: after encoding a message
+ * this way, wire_writer_finish() gives the exact size the message needs. */
+WIRE_EXPORT void wire_writer_init(wire_writer *w, void *buf, size_t cap);
+
+/* Ends encoding. Returns the first error (WIRE_EOVERFLOW if the buffer was too small, WIRE_ETYPE if a
+ * value did not match its list's element type, WIRE_EINVAL if a list/group is still open or an end
+ * had no begin, WIRE_ERANGE for a length over 2^32-1) or WIRE_OK; *len (if not NULL) receives the
+ * bytes written, or counted in sizing mode. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_writer_finish(const wire_writer *w, size_t *len);
+
+/* The first error and the offset at which it happened (bytes written before the failing put). */
+WIRE_EXPORT wire_err wire_writer_error(const wire_writer *w, size_t *offset);
+
+/*
+ * One put per type. Outside a list each writes a whole field (tag + value). Directly inside a list
+ * it writes one element (the value only) and the list's element type must be the put's type,
+ * otherwise WIRE_ETYPE. All return the writer's (sticky) error, WIRE_OK while all is well; they
+ * never write past the end: a value that does not fit in full sets WIRE_EOVERFLOW and writes nothing.
+ */
+static inline wire_err wire_put_u8(wire_writer *w, uint8_t v);
+static inline wire_err wire_put_u16(wire_writer *w, uint16_t v);
+static inline wire_err wire_put_u32(wire_writer *w, uint32_t v);
+static inline wire_err wire_put_u64(wire_writer *w, uint64_t v);
+static inline wire_err wire_put_i8(wire_writer *w, int8_t v);
+static inline wire_err wire_put_i16(wire_writer *w, int16_t v);
+static inline wire_err wire_put_i32(wire_writer *w, int32_t v);
+static inline wire_err wire_put_i64(wire_writer *w, int64_t v);
+static inline wire_err wire_put_bool(wire_writer *w, bool v);
+/* Floats are written as their IEEE 754 bit patterns: every bit survives (NaN payloads, -0.0). The
+ * _bits variants take the pattern itself, for callers that must not let a float pass through an FPU
+ * register (x87 quiets signalling NaNs). */
+static inline wire_err wire_put_f32(wire_writer *w, float v);
+static inline wire_err wire_put_f64(wire_writer *w, double v);
+static inline wire_err wire_put_f32_bits(wire_writer *w, uint32_t bits);
+static inline wire_err wire_put_f64_bits(wire_writer *w, uint64_t bits);
+
+/* A string of len bytes of UTF-8 (not NUL-terminated; NUL is a valid character). The writer checks
+ * the UTF-8 (WIRE_EUTF8 otherwise): a peer would reject it, so it is better found here. */
+WIRE_EXPORT wire_err wire_put_string(wire_writer *w, const char *s, size_t len);
+/* A NUL-terminated string (the terminator is not sent). */
+WIRE_EXPORT wire_err wire_put_cstring(wire_writer *w, const char *s);
+/* len raw bytes (data may be NULL when len is 0). */
+WIRE_EXPORT wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len);
+
+/* Opens a list whose elements have type `elem` (any tag, including WIRE_T_LIST and WIRE_T_GROUP);
+ * its count is filled in by wire_put_list_end(). Elements are written with the puts above (and
+ * wire_put_list_begin / wire_put_group_begin for lists of lists / of groups). WIRE_EDEPTH past
+ * WIRE_MAX_DEPTH levels, WIRE_EINVAL for an unknown elem. */
+WIRE_EXPORT wire_err wire_put_list_begin(wire_writer *w, wire_type elem);
+WIRE_EXPORT wire_err wire_put_list_end(wire_writer *w);
+/* Opens a group (a length-delimited sequence of fields); its length is filled in by ..._end(). */
+WIRE_EXPORT wire_err wire_put_group_begin(wire_writer *w);
+WIRE_EXPORT wire_err wire_put_group_end(wire_writer *w);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Reader: decodes and validates fields from a buffer                                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Internal state saved when a list or group opens; do not touch. */
+typedef struct wire__saved {
+    size_t end;    /* end of the enclosing container */
+    uint32_t left; /* elements left in the enclosing list */
+    uint8_t elem;  /* element tag of the enclosing list, 0 if it is a group or the payload */
+} wire__saved;
+
+/* A reader over buf[0..len). Fields are private. Lives on the caller's stack (~ 0.6 KiB). */
+typedef struct wire_reader {
+    const uint8_t *buf;
+    size_t pos;    /* next byte */
+    size_t end;    /* end of the innermost container; == pos after an error (sends gets to the slow path) */
+    uint32_t left; /* elements left in the innermost list */
+    uint8_t elem;  /* element tag of the innermost list, 0 when not directly inside a list */
+    uint8_t depth;
+    wire_err err;
+    size_t err_offset;
+    wire__saved open[WIRE_MAX_DEPTH];
+} wire_reader;
+
+/* Starts reading buf[0..len). The buffer must stay valid and unchanged while the reader and the
+ * views it hands out (strings, bytes) are used. */
+WIRE_EXPORT void wire_reader_init(wire_reader *r, const void *buf, size_t len);
+
+/*
+ * One get per type. Outside a list each reads a whole field and checks its tag (WIRE_ETYPE if the
+ * field has another type: use wire_peek() first to branch on the type; WIRE_EBADTAG for a byte that is
+ * no tag at all); inside a list each reads the next element. Bounds are checked before every read (WIRE_ETRUNCATED;
+ * WIRE_ETYPE when no field or element is left). On success *out receives the value and WIRE_OK is
+ * returned; on error *out is set to zero and the sticky error is returned.
+ */
+static inline wire_err wire_get_u8(wire_reader *r, uint8_t *out);
+static inline wire_err wire_get_u16(wire_reader *r, uint16_t *out);
+static inline wire_err wire_get_u32(wire_reader *r, uint32_t *out);
+static inline wire_err wire_get_u64(wire_reader *r, uint64_t *out);
+static inline wire_err wire_get_i8(wire_reader *r, int8_t *out);
+static inline wire_err wire_get_i16(wire_reader *r, int16_t *out);
+static inline wire_err wire_get_i32(wire_reader *r, int32_t *out);
+static inline wire_err wire_get_i64(wire_reader *r, int64_t *out);
+static inline wire_err wire_get_f32(wire_reader *r, float *out);
+static inline wire_err wire_get_f64(wire_reader *r, double *out);
+static inline wire_err wire_get_f32_bits(wire_reader *r, uint32_t *out);
+static inline wire_err wire_get_f64_bits(wire_reader *r, uint64_t *out);
+/* WIRE_EBADBOOL for a byte other than 0 or 1. */
+WIRE_EXPORT wire_err wire_get_bool(wire_reader *r, bool *out);
+
+/* Zero-copy views: *s / *data point INTO the reader's buffer (valid as long as it is); strings are
+ * validated UTF-8 and NOT NUL-terminated. WIRE_ELENGTH if the length exceeds what remains,
+ * WIRE_EUTF8 (offset: the first bad sequence) for invalid UTF-8. */
+WIRE_EXPORT wire_err wire_get_string(wire_reader *r, const char **s, size_t *len);
+WIRE_EXPORT wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len);
+
+/* Opens a list: *elem receives its element tag and *count its element count, which has already been
+ * checked against the bytes that remain (a count that cannot fit is WIRE_ELENGTH before anything is
+ * read). Then read exactly the elements with the gets; wire_get_list_end() skips (and validates)
+ * any that were not read. WIRE_EDEPTH past WIRE_MAX_DEPTH. */
+WIRE_EXPORT wire_err wire_get_list_begin(wire_reader *r, wire_type *elem, uint32_t *count);
+WIRE_EXPORT wire_err wire_get_list_end(wire_reader *r);
+/* Opens a group; reads inside it stop at its end. wire_get_group_end() skips (and validates) any
+ * fields not read. */
+WIRE_EXPORT wire_err wire_get_group_begin(wire_reader *r);
+WIRE_EXPORT wire_err wire_get_group_end(wire_reader *r);
+
+/* The tag of the next field (or the element tag inside a list with elements left), without consuming
+ * anything; WIRE_T_NONE at the end of the innermost container or after an error. May return a byte
+ * that is not a valid tag: the get or skip that follows reports WIRE_EBADTAG. */
+WIRE_EXPORT int wire_peek(const wire_reader *r);
+/* True when the innermost container (or the whole buffer) has no field or element left. */
+WIRE_EXPORT bool wire_reader_at_end(const wire_reader *r);
+/* Skips the next field (or element) of any type, validating it completely. */
+WIRE_EXPORT wire_err wire_skip(wire_reader *r);
+/* Validates the rest of the buffer (skipping what was not read) and returns the first error, or
+ * WIRE_EINVAL if a list/group is still open; WIRE_OK means the whole buffer was valid. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_reader_finish(wire_reader *r);
+/* The first error and its offset in the buffer. */
+WIRE_EXPORT wire_err wire_reader_error(const wire_reader *r, size_t *offset);
+/* Bytes consumed so far. */
+static inline size_t wire_reader_offset(const wire_reader *r) { return r->pos; }
+
+/* Validates a whole payload (all of buf[0..len) must be well-formed fields). On error *err_offset
+ * (if not NULL) receives the offset. Same checks, codes and offsets as decoding. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_validate(const void *buf, size_t len, size_t *err_offset);
+
+/* Checks that s[0..len) is well-formed UTF-8 (Unicode Table 3-7: no overlongs, surrogates or code
+ * points above U+10FFFF). On failure *bad (if not NULL) receives the offset of the first ill-formed
+ * sequence. */
+WIRE_EXPORT WIRE_CHECK bool wire_utf8_valid(const void *s, size_t len, size_t *bad);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Frames                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef struct wire_header {
+    uint8_t version;
+    uint8_t flags;
+    uint16_t type;
+    uint32_t length; /* payload bytes */
+} wire_header;
+
+/* A complete frame found by a parser. `payload` points into the parser's (caller's) buffer. */
+typedef struct wire_frame {
+    uint16_t type;
+    uint32_t length;        /* payload bytes */
+    const uint8_t *payload; /* `length` bytes */
+    size_t size;            /* WIRE_HEADER_SIZE + length: bytes the frame takes in the stream */
+} wire_frame;
+
+/* Writes the 8 header bytes for a frame of `type` carrying `length` payload bytes. */
+WIRE_EXPORT void wire_header_encode(uint8_t out[WIRE_HEADER_SIZE], uint16_t type, uint32_t length);
+
+/* Reads and checks 8 header bytes, in SPEC order: version (WIRE_EVERSION, offset 0), flags
+ * (WIRE_EHEADER, offset 1), type 0 (WIRE_EHEADER, offset 2), length > max_payload (WIRE_ETOOBIG,
+ * offset 4). This is how an oversize frame is refused before any of its payload is read. *h is
+ * filled even on error; *err_offset (if not NULL) receives the offset. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_header_decode(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_payload,
+                                                   wire_header *h, size_t *err_offset);
+
+/* Stateless parse of the frame at the start of buf[0..len) (picohttpparser-style):
+ * returns 1 and fills *f when a whole frame is there (f->size bytes of buf are that frame),
+ * 0 when more bytes are needed (nothing is consumed), -1 on a bad header (*err, *err_offset as in
+ * wire_header_decode; err_offset may be NULL). A bad header is reported as soon as its 8 bytes are in. */
+WIRE_EXPORT WIRE_CHECK int wire_frame_parse(const void *buf, size_t len, uint32_t max_payload, wire_frame *f,
+                                            wire_err *err, size_t *err_offset);
+
+/*
+ * Incremental parser for non-blocking sockets, over a caller-owned buffer. Typical loop:
+ *
+ *     size_t room; uint8_t *dst = wire_parser_space(&p, &room);
+ *     ssize_t n = read(fd, dst, room);           // n > 0
+ *     wire_parser_advance(&p, (size_t)n);
+ *     while ((rc = wire_parser_next(&p, &f)) == 1) handle(&f);
+ *     if (rc < 0) reject(wire_parser_error(&p, &offset));
+ *
+ * Frames handed out stay valid until the next call to wire_parser_space(), wire_parser_feed() or
+ * wire_parser_rebind(). A frame must fit in the buffer, so the largest payload accepted is
+ * min(max_payload, cap - WIRE_HEADER_SIZE); a larger length is WIRE_ETOOBIG as soon as the header is in.
+ */
+typedef struct wire_parser {
+    uint8_t *buf;
+    size_t cap;
+    size_t head; /* first unconsumed byte */
+    size_t tail; /* end of the bytes received */
+    uint32_t max_payload;
+    wire_err err;
+    size_t err_offset;
+} wire_parser;
+
+/* A zero-filled parser is invalid: call this first. */
+WIRE_EXPORT void wire_parser_init(wire_parser *p, void *buf, size_t cap, uint32_t max_payload);
+/* Where the next bytes may be written, and how many (*room; 0 only when the buffer holds more
+ * unconsumed bytes than fit, i.e. the caller must first take frames with wire_parser_next()). Moves
+ * the unconsumed bytes to the front of the buffer when that makes room. */
+WIRE_EXPORT uint8_t *wire_parser_space(wire_parser *p, size_t *room);
+/* Declares that n bytes were written at wire_parser_space() (n <= room). */
+WIRE_EXPORT void wire_parser_advance(wire_parser *p, size_t n);
+/* Copies up to n bytes in; returns how many were taken (fewer when the buffer is full). */
+WIRE_EXPORT size_t wire_parser_feed(wire_parser *p, const void *data, size_t n);
+/* 1: a frame in *f; 0: need more bytes; -1: the stream is invalid (and stays so): see
+ * wire_parser_error(). */
+WIRE_EXPORT WIRE_CHECK int wire_parser_next(wire_parser *p, wire_frame *f);
+/* The error after wire_parser_next() returned -1 and its offset in the offending frame (0..7). */
+WIRE_EXPORT wire_err wire_parser_error(const wire_parser *p, size_t *offset);
+/* Bytes received and not yet consumed as frames. */
+WIRE_EXPORT size_t wire_parser_buffered(const wire_parser *p);
+/* Total size (header included) of the frame at the front once its header is in, 0 before; the length
+ * is not checked here. A server that starts each connection with a small buffer grows it on demand:
+ * before wire_parser_next(), if wanted > cap and wanted <= WIRE_HEADER_SIZE + its limit, realloc()
+ * and wire_parser_rebind(); otherwise next() refuses the frame with WIRE_ETOOBIG. */
+WIRE_EXPORT size_t wire_parser_wanted(const wire_parser *p);
+/* Switches to a buffer that already holds the same bytes at the same offsets (e.g. after realloc()).
+ * WIRE_EINVAL (and nothing changes) if cap is smaller than the bytes held. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_parser_rebind(wire_parser *p, void *buf, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Robust blocking I/O (CS:APP rio style)                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * All loop over short reads/writes and restart on EINTR. Results: WIRE_OK; WIRE_ECLOSED when the
+ * peer closed (EOF before all bytes, or EPIPE/ECONNRESET on write: writes use MSG_NOSIGNAL, so a
+ * closed peer never kills the process with SIGPIPE); WIRE_ETIMEOUT when a socket timeout
+ * (SO_RCVTIMEO/SO_SNDTIMEO, see wire_set_timeouts()) expired; WIRE_EIO otherwise, with errno kept
+ * as the failing call left it. The descriptors must be in blocking mode.
+ */
+
+/* Reads exactly n bytes. *got (if not NULL) receives the bytes actually read (n on success). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_read_exact(int fd, void *buf, size_t n, size_t *got);
+/* Writes all n bytes. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_write_all(int fd, const void *buf, size_t n);
+/* Writes all the iovecs (the array is modified as it is consumed). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_writev_all(int fd, struct iovec *iov, int iovcnt);
+/* Sends one frame: header and payload in one writev, so small frames go out in one segment. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_send_frame(int fd, uint16_t type, const void *payload, uint32_t length);
+/* Receives one frame into buf[0..cap): reads the header, checks it (limit: min(max_payload,
+ * cap - WIRE_HEADER_SIZE)) BEFORE reading any payload, then reads the payload. f->payload points
+ * into buf. Header errors as wire_header_decode (*err_offset if not NULL). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_recv_frame(int fd, void *buf, size_t cap, uint32_t max_payload,
+                                                wire_frame *f, size_t *err_offset);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sockets                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * getaddrinfo-based, IPv4 and IPv6; sockets are close-on-exec. On failure they return the error and,
+ * if errbuf is not NULL, write a one-line explanation into errbuf[0..errlen) (WIRE_ERRBUF_SIZE is
+ * always enough); they never print or exit. errno is kept for WIRE_EIO.
+ */
+
+/* Listens on host:port. host NULL or "" = every local address; "::" accepts IPv6 and IPv4.
+ * port "0" lets the system choose (see wire_local_port()). SO_REUSEADDR is set. Each address
+ * getaddrinfo returns is tried in turn. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *fd,
+                                                char *errbuf, size_t errlen);
+/* Connects to host:port, trying each address; timeout_ms bounds each attempt (<= 0: no limit).
+ * The returned socket is blocking, with TCP_NODELAY set (frames are sent whole with writev). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd,
+                                                 char *errbuf, size_t errlen);
+/* Listens on a Unix-domain stream socket at path (an existing socket file there is replaced). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf,
+                                                 size_t errlen);
+/* Connects to a Unix-domain stream socket. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_unix_connect(const char *path, int *fd, char *errbuf, size_t errlen);
+/* The local port a TCP socket is bound to (learn the port chosen for port "0"). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_local_port(int fd, uint16_t *port);
+/* "127.0.0.1:5000", "[::1]:5000" or "unix" for the peer of fd; "?" if unknown. */
+WIRE_EXPORT void wire_peer_name(int fd, char *buf, size_t len);
+/* Sets SO_RCVTIMEO / SO_SNDTIMEO in milliseconds (0: none) so blocking I/O ends with WIRE_ETIMEOUT. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_set_timeouts(int fd, int recv_ms, int send_ms);
+/* Switches O_NONBLOCK on or off. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_set_nonblocking(int fd, bool on);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Control messages (SPEC.md section 7)                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* HELLO: protocol version, largest payload the sender accepts, peer name (UTF-8, <= 255 bytes). */
+typedef struct wire_hello {
+    uint16_t version;
+    uint32_t max_payload;
+    const char *name; /* not NUL-terminated when decoded: points into the payload */
+    size_t name_len;
+} wire_hello;
+
+/* ERROR: a code from the error table (or >= 256 for applications), the offset in the offending frame
+ * counting its header (WIRE_NO_OFFSET if none), and a human-readable text (<= 1024 bytes). */
+typedef struct wire_error_msg {
+    uint16_t code;
+    uint32_t offset;
+    const char *text;
+    size_t text_len;
+} wire_error_msg;
+
+/* Append the message's fields to w (a fresh writer makes a whole payload). */
+WIRE_EXPORT wire_err wire_put_hello(wire_writer *w, const wire_hello *h);
+WIRE_EXPORT wire_err wire_put_error_msg(wire_writer *w, const wire_error_msg *e);
+/* Decode a whole payload. Extra trailing fields are allowed (forward compatibility) but must be valid;
+ * a missing or wrongly typed field is WIRE_EMESSAGE, an over-long name/text WIRE_EMESSAGE too. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_get_hello(const void *payload, size_t len, wire_hello *h, size_t *err_offset);
+WIRE_EXPORT WIRE_CHECK wire_err wire_get_error_msg(const void *payload, size_t len, wire_error_msg *e,
+                                                   size_t *err_offset);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Platform self-check                                                                            */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Checks at run time what SPEC.md assumes of the host: 8-bit bytes, IEEE 754 binary32/binary64
+ * floats with the same byte order as integers (checked on known bit patterns), two's complement
+ * integers. Returns WIRE_OK or WIRE_EINVAL (and a reason in errbuf if not NULL). The same facts are
+ * also checked at compile time where C allows. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_selfcheck(char *errbuf, size_t errlen);
+
+/* ================================================================================================ */
+/* Inline fast paths. Not part of the documented surface: use the functions declared above.        */
+/* The hot puts/gets are inline so that encoding a struct costs about what hand-written stores      */
+/* would; anything unusual (lists, sizing mode, errors) goes to an out-of-line slow path.           */
+/* ================================================================================================ */
+
+WIRE_EXPORT uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n);
+WIRE_EXPORT const uint8_t *wire__get_slow(wire_reader *r, uint8_t tag, size_t n);
+
+static inline void wire__store16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void wire__store32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline void wire__store64(uint8_t *p, uint64_t v) {
+    wire__store32(p, (uint32_t)(v >> 32));
+    wire__store32(p + 4, (uint32_t)v);
+}
+static inline uint16_t wire__load16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 | p[1]); }
+static inline uint32_t wire__load32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static inline uint64_t wire__load64(const uint8_t *p) {
+    return (uint64_t)wire__load32(p) << 32 | wire__load32(p + 4);
+}
+
+/* Space for a value of n bytes (tag already written when outside a list), or NULL after an error. */
+static inline uint8_t *wire__put(wire_writer *w, uint8_t tag, size_t n) {
+    if (w->elem == 0 && n < w->room) {
+        uint8_t *p = w->buf + w->len;
+        *p = tag;
+        w->len += n + 1;
+        w->room -= n + 1;
+        return p + 1;
+    }
+    return wire__put_slow(w, tag, n);
+}
+
+static inline wire_err wire_put_u8(wire_writer *w, uint8_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_U8, 1);
+    if (p) *p = v;
+    return w->err;
+}
+static inline wire_err wire_put_u16(wire_writer *w, uint16_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_U16, 2);
+    if (p) wire__store16(p, v);
+    return w->err;
+}
+static inline wire_err wire_put_u32(wire_writer *w, uint32_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_U32, 4);
+    if (p) wire__store32(p, v);
+    return w->err;
+}
+static inline wire_err wire_put_u64(wire_writer *w, uint64_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_U64, 8);
+    if (p) wire__store64(p, v);
+    return w->err;
+}
+/* Signed values: the conversion to the unsigned type of the same width is defined by C (modulo 2^n)
+ * and gives the two's complement pattern. */
+static inline wire_err wire_put_i8(wire_writer *w, int8_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_I8, 1);
+    if (p) *p = (uint8_t)v;
+    return w->err;
+}
+static inline wire_err wire_put_i16(wire_writer *w, int16_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_I16, 2);
+    if (p) wire__store16(p, (uint16_t)v);
+    return w->err;
+}
+static inline wire_err wire_put_i32(wire_writer *w, int32_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_I32, 4);
+    if (p) wire__store32(p, (uint32_t)v);
+    return w->err;
+}
+static inline wire_err wire_put_i64(wire_writer *w, int64_t v) {
+    uint8_t *p = wire__put(w, WIRE_T_I64, 8);
+    if (p) wire__store64(p, (uint64_t)v);
+    return w->err;
+}
+static inline wire_err wire_put_bool(wire_writer *w, bool v) {
+    uint8_t *p = wire__put(w, WIRE_T_BOOL, 1);
+    if (p) *p = v ? 1 : 0;
+    return w->err;
+}
+static inline wire_err wire_put_f32_bits(wire_writer *w, uint32_t bits) {
+    uint8_t *p = wire__put(w, WIRE_T_F32, 4);
+    if (p) wire__store32(p, bits);
+    return w->err;
+}
+static inline wire_err wire_put_f64_bits(wire_writer *w, uint64_t bits) {
+    uint8_t *p = wire__put(w, WIRE_T_F64, 8);
+    if (p) wire__store64(p, bits);
+    return w->err;
+}
+static inline wire_err wire_put_f32(wire_writer *w, float v) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return wire_put_f32_bits(w, bits);
+}
+static inline wire_err wire_put_f64(wire_writer *w, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return wire_put_f64_bits(w, bits);
+}
+
+/* The n value bytes of the next field of type tag (or next list element), or NULL after an error. */
+static inline const uint8_t *wire__get(wire_reader *r, uint8_t tag, size_t n) {
+    if (r->elem == 0 && n < r->end - r->pos && r->buf[r->pos] == tag) {
+        const uint8_t *p = r->buf + r->pos + 1;
+        r->pos += n + 1;
+        return p;
+    }
+    return wire__get_slow(r, tag, n);
+}
+
+#define WIRE__GET(name, ctype, tag, n, expr)                                                       \
+    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) {                           \
+        const uint8_t *p = wire__get(r, tag, n);                                                   \
+        *out = p ? (ctype)(expr) : (ctype)0;                                                       \
+        return r->err;                                                                             \
+    }
+WIRE__GET(u8, uint8_t, WIRE_T_U8, 1, p[0])
+WIRE__GET(u16, uint16_t, WIRE_T_U16, 2, wire__load16(p))
+WIRE__GET(u32, uint32_t, WIRE_T_U32, 4, wire__load32(p))
+WIRE__GET(u64, uint64_t, WIRE_T_U64, 8, wire__load64(p))
+WIRE__GET(f32_bits, uint32_t, WIRE_T_F32, 4, wire__load32(p))
+WIRE__GET(f64_bits, uint64_t, WIRE_T_F64, 8, wire__load64(p))
+#undef WIRE__GET
+
+/* Unsigned to signed without implementation-defined conversions: values above the signed maximum
+ * are mapped by subtracting 2^n in arithmetic that cannot overflow. */
+static inline int8_t wire__s8(uint8_t u) { return u <= 0x7F ? (int8_t)u : (int8_t)(-1 - (int)(0xFFu - u)); }
+static inline int16_t wire__s16(uint16_t u) {
+    return u <= 0x7FFF ? (int16_t)u : (int16_t)(-1 - (int32_t)(0xFFFFu - u));
+}
+static inline int32_t wire__s32(uint32_t u) {
+    return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)(-1 - (int32_t)(0xFFFFFFFFu - u));
+}
+static inline int64_t wire__s64(uint64_t u) {
+    return u <= 0x7FFFFFFFFFFFFFFFu ? (int64_t)u : (int64_t)(-1 - (int64_t)(0xFFFFFFFFFFFFFFFFu - u));
+}
+
+#define WIRE__GETS(name, ctype, tag, n, expr)                                                      \
+    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) {                           \
+        const uint8_t *p = wire__get(r, tag, n);                                                   \
+        *out = p ? (expr) : 0;                                                                     \
+        return r->err;                                                                             \
+    }
+WIRE__GETS(i8, int8_t, WIRE_T_I8, 1, wire__s8(p[0]))
+WIRE__GETS(i16, int16_t, WIRE_T_I16, 2, wire__s16(wire__load16(p)))
+WIRE__GETS(i32, int32_t, WIRE_T_I32, 4, wire__s32(wire__load32(p)))
+WIRE__GETS(i64, int64_t, WIRE_T_I64, 8, wire__s64(wire__load64(p)))
+#undef WIRE__GETS
+
+static inline wire_err wire_get_f32(wire_reader *r, float *out) {
+    uint32_t bits;
+    wire_err e = wire_get_f32_bits(r, &bits);
+    memcpy(out, &bits, sizeof bits);
+    return e;
+}
+static inline wire_err wire_get_f64(wire_reader *r, double *out) {
+    uint64_t bits;
+    wire_err e = wire_get_f64_bits(r, &bits);
+    memcpy(out, &bits, sizeof bits);
+    return e;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WIRE_H */

@@ -1,0 +1,261 @@
+/* net.c - socket helpers: getaddrinfo, IPv4 and IPv6, Unix-domain sockets. They return errors with an
+ * explanation in the caller's errbuf; they never print or exit. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A close-on-exec stream socket: a server that forks or execs must not leak it to children. */
+static int make_socket(int family) {
+    int fd = -1;
+#ifdef SOCK_CLOEXEC
+    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && errno != EINVAL) return -1;
+#endif
+    if (fd < 0) {
+        fd = socket(family, SOCK_STREAM, 0);
+        if (fd < 0) return -1;
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+#ifdef SO_NOSIGPIPE
+    int one = 1; /* where MSG_NOSIGNAL does not exist */
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return fd;
+}
+
+static void close_keep_errno(int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+
+wire_err wire_set_nonblocking(int fd, bool on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return WIRE_EIO;
+    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, flags) < 0 ? WIRE_EIO : WIRE_OK;
+}
+
+static const char *show_host(const char *host) { return host && *host ? host : "*"; }
+
+wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *fd, char *errbuf, size_t errlen) {
+    struct addrinfo hints, *res, *ai;
+    *fd = -1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (host && *host == '\0') host = NULL;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        wire__errbuf(errbuf, errlen, "listen %s:%s: %s", show_host(host), port, gai_strerror(rc));
+        return WIRE_EADDRESS;
+    }
+    /* Without a host, prefer the IPv6 wildcard: with IPV6_V6ONLY off it also takes IPv4. */
+    for (int pass = 0; pass < 2 && *fd < 0; pass++) {
+        for (ai = res; ai && *fd < 0; ai = ai->ai_next) {
+            if (host == NULL && (pass == 0) != (ai->ai_family == AF_INET6)) continue;
+            if (host != NULL && pass == 1) break;
+            int s = make_socket(ai->ai_family);
+            const char *what = "socket";
+            if (s >= 0) {
+                int one = 1, zero = 0;
+                (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                if (ai->ai_family == AF_INET6 &&
+                    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr))
+                    (void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+                if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0) what = "bind";
+                else if (listen(s, backlog) < 0) what = "listen";
+                else {
+                    *fd = s;
+                    break;
+                }
+                close_keep_errno(s);
+            }
+            wire__errbuf(errbuf, errlen, "listen %s:%s: %s: %s", show_host(host), port, what, strerror(errno));
+        }
+    }
+    freeaddrinfo(res);
+    return *fd >= 0 ? WIRE_OK : WIRE_EIO;
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One non-blocking connect bounded by timeout_ms (<= 0: unbounded); errno describes a failure. */
+static wire_err connect_one(int s, const struct sockaddr *addr, socklen_t len, int timeout_ms) {
+    if (wire_set_nonblocking(s, true)) return WIRE_EIO;
+    if (connect(s, addr, len) == 0) return wire_set_nonblocking(s, false);
+    if (errno != EINPROGRESS && errno != EINTR) return WIRE_EIO;
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd = {s, POLLOUT, 0};
+        int wait = -1;
+        if (timeout_ms > 0) {
+            long long left = deadline - now_ms();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return WIRE_ETIMEOUT;
+            }
+            wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
+        }
+        int n = poll(&pfd, 1, wait);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return WIRE_EIO;
+        if (n == 0) continue; /* the deadline check above ends it */
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) return WIRE_EIO;
+        if (soerr) {
+            errno = soerr;
+            return soerr == ETIMEDOUT ? WIRE_ETIMEOUT : WIRE_EIO;
+        }
+        return wire_set_nonblocking(s, false);
+    }
+}
+
+wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd, char *errbuf,
+                          size_t errlen) {
+    struct addrinfo hints, *res, *ai;
+    *fd = -1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, gai_strerror(rc));
+        return WIRE_EADDRESS;
+    }
+    wire_err e = WIRE_EADDRESS;
+    for (ai = res; ai; ai = ai->ai_next) {
+        int s = make_socket(ai->ai_family);
+        if (s < 0) {
+            e = WIRE_EIO;
+            wire__errbuf(errbuf, errlen, "connect %s:%s: socket: %s", show_host(host), port, strerror(errno));
+            continue;
+        }
+        e = connect_one(s, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+        if (e == WIRE_OK) {
+            int one = 1;
+            (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            *fd = s;
+            break;
+        }
+        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, strerror(errno));
+        close_keep_errno(s);
+    }
+    freeaddrinfo(res);
+    return e;
+}
+
+static bool unix_addr(const char *path, struct sockaddr_un *sa, char *errbuf, size_t errlen) {
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (path == NULL || *path == '\0' || strlen(path) >= sizeof sa->sun_path) {
+        wire__errbuf(errbuf, errlen, "unix socket path is empty or longer than %zu bytes", sizeof sa->sun_path - 1);
+        return false;
+    }
+    memcpy(sa->sun_path, path, strlen(path) + 1);
+    return true;
+}
+
+wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf, size_t errlen) {
+    struct sockaddr_un sa;
+    struct stat st;
+    *fd = -1;
+    if (!unix_addr(path, &sa, errbuf, errlen)) return WIRE_EADDRESS;
+    /* A socket file left by a previous run would make bind fail; anything else there is kept. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) (void)unlink(path);
+    int s = make_socket(AF_UNIX);
+    const char *what = "socket";
+    if (s >= 0) {
+        if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) what = "bind";
+        else if (listen(s, backlog) < 0) what = "listen";
+        else {
+            *fd = s;
+            return WIRE_OK;
+        }
+        close_keep_errno(s);
+    }
+    wire__errbuf(errbuf, errlen, "listen unix:%s: %s: %s", path, what, strerror(errno));
+    return WIRE_EIO;
+}
+
+wire_err wire_unix_connect(const char *path, int *fd, char *errbuf, size_t errlen) {
+    struct sockaddr_un sa;
+    *fd = -1;
+    if (!unix_addr(path, &sa, errbuf, errlen)) return WIRE_EADDRESS;
+    int s = make_socket(AF_UNIX);
+    if (s >= 0) {
+        int rc;
+        do rc = connect(s, (struct sockaddr *)&sa, sizeof sa);
+        while (rc < 0 && errno == EINTR);
+        if (rc == 0) {
+            *fd = s;
+            return WIRE_OK;
+        }
+        close_keep_errno(s);
+    }
+    wire__errbuf(errbuf, errlen, "connect unix:%s: %s", path, strerror(errno));
+    return WIRE_EIO;
+}
+
+wire_err wire_local_port(int fd, uint16_t *port) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    *port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return WIRE_EIO;
+    if (ss.ss_family == AF_INET) *port = ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6) *port = ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+    else return WIRE_EADDRESS;
+    return WIRE_OK;
+}
+
+void wire_peer_name(int fd, char *buf, size_t len) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN];
+    if (len == 0) return;
+    snprintf(buf, len, "?");
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) return;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
+        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host))
+            snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
+            snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, len, "unix");
+    }
+}
+
+wire_err wire_set_timeouts(int fd, int recv_ms, int send_ms) {
+    struct timeval tv;
+    if (recv_ms < 0 || send_ms < 0) return WIRE_EINVAL;
+    tv.tv_sec = recv_ms / 1000;
+    tv.tv_usec = (recv_ms % 1000) * 1000;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return WIRE_EIO;
+    tv.tv_sec = send_ms / 1000;
+    tv.tv_usec = (send_ms % 1000) * 1000;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) return WIRE_EIO;
+    return WIRE_OK;
+}

@@ -1,0 +1,169 @@
+/* writer.c - the encoder's slow paths: sizing mode, list elements, containers, strings and errors.
+ * The fixed-size puts are inline in wire.h and only come here when the fast path cannot serve. */
+#include "internal.h"
+
+#include <string.h>
+
+void wire_writer_init(wire_writer *w, void *buf, size_t cap) {
+    memset(w, 0, offsetof(wire_writer, open));
+    w->buf = buf;
+    w->room = buf ? cap : 0;
+}
+
+/* Records the first error; room 0 sends every later put to the slow path, which stops at err. */
+static void fail(wire_writer *w, wire_err err) {
+    if (w->err == WIRE_OK) {
+        w->err = err;
+        w->err_offset = w->len;
+    }
+    w->room = 0;
+}
+
+/* Reserves one value of n bytes of type tag: as a whole field (tag + value) outside a list, or as the
+ * next element of the innermost list, whose element type must be tag. Returns false on error; else
+ * *dst is where the n value bytes go (NULL in sizing mode: count only). Nothing is written on error. */
+static bool begin_value(wire_writer *w, uint8_t tag, size_t n, uint8_t **dst) {
+    if (w->err) return false;
+    bool in_list = w->elem != 0;
+    if (in_list && w->elem != tag) {
+        fail(w, WIRE_ETYPE);
+        return false;
+    }
+    if (in_list && w->open[w->depth - 1].count == UINT32_MAX) {
+        fail(w, WIRE_ERANGE); /* a list count is a u32 */
+        return false;
+    }
+    size_t need = in_list ? n : n + 1;
+    if (need < n) { /* n + 1 wrapped */
+        fail(w, WIRE_ERANGE);
+        return false;
+    }
+    if (w->buf == NULL) {
+        if (need > SIZE_MAX - w->len) {
+            fail(w, WIRE_ERANGE);
+            return false;
+        }
+        *dst = NULL;
+    } else {
+        if (need > w->room) {
+            fail(w, WIRE_EOVERFLOW);
+            return false;
+        }
+        uint8_t *p = w->buf + w->len;
+        if (!in_list) *p++ = tag;
+        *dst = p;
+        w->room -= need;
+    }
+    w->len += need;
+    if (in_list) w->open[w->depth - 1].count++;
+    return true;
+}
+
+uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n) {
+    uint8_t *dst;
+    if (!begin_value(w, tag, n, &dst)) return NULL;
+    return dst ? dst : w->scratch; /* sizing mode: the caller's store lands in scratch */
+}
+
+wire_err wire_writer_finish(const wire_writer *w, size_t *len) {
+    if (len) *len = w->len;
+    if (w->err) return w->err;
+    return w->depth ? WIRE_EINVAL : WIRE_OK;
+}
+
+wire_err wire_writer_error(const wire_writer *w, size_t *offset) {
+    if (offset) *offset = w->err ? w->err_offset : 0;
+    return w->err;
+}
+
+/* Length-prefixed value: u32 length then the data. */
+static wire_err put_blob(wire_writer *w, uint8_t tag, const void *data, size_t len) {
+    if (w->err) return w->err;
+    if (len > UINT32_MAX || len > SIZE_MAX - 4) {
+        fail(w, WIRE_ERANGE);
+        return w->err;
+    }
+    uint8_t *dst;
+    if (begin_value(w, tag, 4 + len, &dst) && dst) {
+        wire__store32(dst, (uint32_t)len);
+        if (len) memcpy(dst + 4, data, len);
+    }
+    return w->err;
+}
+
+wire_err wire_put_string(wire_writer *w, const char *s, size_t len) {
+    if (w->err) return w->err;
+    if (!wire_utf8_valid(s, len, NULL)) {
+        fail(w, WIRE_EUTF8); /* a peer would reject it: refuse to send it */
+        return w->err;
+    }
+    return put_blob(w, WIRE_T_STRING, s, len);
+}
+
+wire_err wire_put_cstring(wire_writer *w, const char *s) { return wire_put_string(w, s, strlen(s)); }
+
+wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len) {
+    return put_blob(w, WIRE_T_BYTES, data, len);
+}
+
+/* Opens a container whose header (after the tag) is hdr bytes; the last 4 are its length/count word. */
+static wire_err open_container(wire_writer *w, uint8_t tag, uint8_t elem, size_t hdr) {
+    if (w->err) return w->err;
+    if (w->depth == WIRE_MAX_DEPTH) {
+        fail(w, WIRE_EDEPTH);
+        return w->err;
+    }
+    uint8_t *dst;
+    if (!begin_value(w, tag, hdr, &dst)) return w->err;
+    if (dst) {
+        if (elem) *dst++ = elem;
+        memset(dst, 0, 4); /* patched by the matching end */
+    }
+    wire__open *o = &w->open[w->depth++];
+    o->at = w->len - 4;
+    o->count = 0;
+    o->elem = elem;
+    w->elem = elem;
+    return WIRE_OK;
+}
+
+/* Closes the innermost container if it is of the expected kind (list: elem != 0). */
+static wire__open *close_container(wire_writer *w, bool list) {
+    if (w->err) return NULL;
+    if (w->depth == 0 || (w->open[w->depth - 1].elem != 0) != list) {
+        fail(w, WIRE_EINVAL);
+        return NULL;
+    }
+    wire__open *o = &w->open[--w->depth];
+    w->elem = w->depth ? w->open[w->depth - 1].elem : 0;
+    return o;
+}
+
+wire_err wire_put_list_begin(wire_writer *w, wire_type elem) {
+    if (w->err) return w->err;
+    if (elem == WIRE_T_NONE || wire_type_name((int)elem) == NULL) {
+        fail(w, WIRE_EINVAL);
+        return w->err;
+    }
+    return open_container(w, WIRE_T_LIST, (uint8_t)elem, 5);
+}
+
+wire_err wire_put_list_end(wire_writer *w) {
+    wire__open *o = close_container(w, true);
+    if (o && w->buf) wire__store32(w->buf + o->at, o->count);
+    return w->err;
+}
+
+wire_err wire_put_group_begin(wire_writer *w) { return open_container(w, WIRE_T_GROUP, 0, 4); }
+
+wire_err wire_put_group_end(wire_writer *w) {
+    wire__open *o = close_container(w, false);
+    if (!o) return w->err;
+    size_t body = w->len - (o->at + 4);
+    if (body > UINT32_MAX) {
+        fail(w, WIRE_ERANGE);
+        return w->err;
+    }
+    if (w->buf) wire__store32(w->buf + o->at, (uint32_t)body);
+    return WIRE_OK;
+}

@@ -1,0 +1,140 @@
+/* test_errors.c - one error table: wire.h, proto/errors.txt and SPEC.md agree; control messages;
+ * the platform self-check. */
+#include "testutil.h"
+
+/* Every row of proto/errors.txt matches wire_err_name/wire_strerror, and the C table has no extra. */
+static void test_table_matches_proto(void **state) {
+    (void)state;
+    char path[512], line[512];
+    FILE *f = fopen(proto_path("errors.txt", path, sizeof path), "r");
+    assert_non_null(f);
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        int code, used = 0;
+        char name[32], where[8];
+        assert_int_equal(sscanf(line, "%d %31s %7s %n", &code, name, where, &used), 3);
+        char *msg = line + used;
+        msg[strcspn(msg, "\n")] = '\0';
+        assert_string_equal(wire_err_name((wire_err)code), name);
+        assert_string_equal(wire_strerror((wire_err)code), msg);
+        assert_true(strcmp(where, "wire") == 0 || strcmp(where, "local") == 0);
+        rows++;
+    }
+    fclose(f);
+    assert_int_equal(rows, 21);
+    assert_string_equal(wire_err_name((wire_err)21), "?");
+    assert_string_equal(wire_strerror((wire_err)999), "unknown error");
+}
+
+/* SPEC.md's error table has a row for every code, with the same name and message. */
+static void test_table_matches_spec(void **state) {
+    (void)state;
+    FILE *f = fopen("SPEC.md", "r");
+    if (!f) {
+        char p[512];
+        const char *dir = getenv("WIRE_PROTO_DIR");
+        snprintf(p, sizeof p, "%s/../SPEC.md", dir ? dir : "proto");
+        f = fopen(p, "r");
+    }
+    assert_non_null(f);
+    static char spec[1 << 20];
+    size_t n = fread(spec, 1, sizeof spec - 1, f);
+    spec[n] = '\0';
+    fclose(f);
+    for (int code = 0; code <= 20; code++) {
+        char row[64];
+        snprintf(row, sizeof row, "| %d | %s |", code, wire_err_name((wire_err)code));
+        char *at = strstr(spec, row);
+        if (!at) fprintf(stderr, "SPEC.md has no row starting '%s'\n", row);
+        assert_non_null(at);
+        char *eol = strchr(at, '\n');
+        assert_non_null(eol);
+        *eol = '\0';
+        if (!strstr(at, wire_strerror((wire_err)code))) fprintf(stderr, "SPEC.md row '%s' lacks the message\n", at);
+        assert_non_null(strstr(at, wire_strerror((wire_err)code)));
+        *eol = '\n';
+    }
+}
+
+static void test_type_names(void **state) {
+    (void)state;
+    assert_string_equal(wire_type_name(WIRE_T_U8), "u8");
+    assert_string_equal(wire_type_name(WIRE_T_GROUP), "group");
+    assert_null(wire_type_name(0));
+    assert_null(wire_type_name(0x05));
+    int known = 0;
+    for (int t = 0; t < 256; t++) known += wire_type_name(t) != NULL;
+    assert_int_equal(known, 15);
+}
+
+static void test_hello_and_error_messages(void **state) {
+    (void)state;
+    uint8_t buf[256];
+    wire_writer w;
+    size_t n, at;
+    wire_hello h = {1, WIRE_DEFAULT_MAX_PAYLOAD, "c-client", 8}, h2;
+    wire_writer_init(&w, buf, sizeof buf);
+    wire_put_hello(&w, &h);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    static const uint8_t want[] = {0x02, 0x00, 0x01, 0x03, 0x01, 0x00, 0x00, 0x00, 0x40, 0, 0, 0, 8,
+                                   'c', '-', 'c', 'l', 'i', 'e', 'n', 't'};
+    assert_bytes_equal(buf, n, want, sizeof want, "hello");
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_OK);
+    assert_int_equal(h2.version, 1);
+    assert_int_equal(h2.max_payload, WIRE_DEFAULT_MAX_PAYLOAD);
+    assert_int_equal(h2.name_len, 8);
+    assert_memory_equal(h2.name, "c-client", 8);
+    /* trailing fields are allowed */
+    wire_put_u8(&w, 5);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_OK);
+    /* missing name: MESSAGE; wrong type: MESSAGE at the field */
+    assert_int_equal(wire_get_hello(buf, 8, &h2, &at), WIRE_EMESSAGE);
+    assert_int_equal(at, 8);
+    buf[0] = WIRE_T_U32;
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EMESSAGE);
+    assert_int_equal(at, 0);
+    /* a decoding error keeps its own code */
+    buf[0] = 0x02;
+    buf[8] = 0x77;
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EBADTAG);
+    assert_int_equal(at, 8);
+
+    wire_error_msg e = {WIRE_EUTF8, 13, "bad", 3}, e2;
+    wire_writer_init(&w, buf, sizeof buf);
+    wire_put_error_msg(&w, &e);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    assert_int_equal(wire_get_error_msg(buf, n, &e2, &at), WIRE_OK);
+    assert_int_equal(e2.code, WIRE_EUTF8);
+    assert_int_equal(e2.offset, 13);
+    assert_memory_equal(e2.text, "bad", 3);
+    /* over-long name */
+    char name[300];
+    memset(name, 'n', sizeof name);
+    wire_hello big = {1, 100, name, sizeof name};
+    uint8_t large[512];
+    wire_writer_init(&w, large, sizeof large);
+    wire_put_hello(&w, &big);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    assert_int_equal(wire_get_hello(large, n, &h2, &at), WIRE_EMESSAGE);
+}
+
+static void test_selfcheck(void **state) {
+    (void)state;
+    char err[WIRE_ERRBUF_SIZE];
+    assert_int_equal(wire_selfcheck(err, sizeof err), WIRE_OK);
+    assert_string_equal(err, "ok");
+    assert_int_equal(wire_selfcheck(NULL, 0), WIRE_OK);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_matches_proto),
+        cmocka_unit_test(test_table_matches_spec),
+        cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_hello_and_error_messages),
+        cmocka_unit_test(test_selfcheck),
+    };
+    return cmocka_run_group_tests_name("errors", tests, NULL, NULL);
+}
