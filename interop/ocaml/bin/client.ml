@@ -1,0 +1,292 @@
+(* wire interop client: runs the exchange of design §10 against a server
+   and prints one line per case. *)
+
+open Wire
+
+let lang_name = "ocaml-client"
+let our_max = default_max_payload
+
+(* A case fails by raising this (or any Wire.Error). *)
+exception Case_failed of string
+
+let failc fmt = Printf.ksprintf (fun s -> raise (Case_failed s)) fmt
+
+let timeout = ref 10.0
+let host = ref "127.0.0.1"
+let port = ref 0
+
+(* Every read/write of a case shares one deadline, so a server that
+   stalls or dribbles cannot hang the client. *)
+let deadline = ref 0.0
+let start_case () = deadline := Unix.gettimeofday () +. !timeout
+
+(* ------------------------------------------------------------------ *)
+(* Connections                                                         *)
+
+type conn = { fd : Unix.file_descr; server_max : int }
+
+let close_fd fd = try Unix.close fd with Unix.Unix_error _ -> ()
+
+(* Non-blocking connect + select, so even connecting obeys the case
+   deadline; every address of the host is tried in turn. *)
+let connect_addr ai =
+  let fd = Unix.socket ~cloexec:true ai.Unix.ai_family Unix.SOCK_STREAM 0 in
+  try
+    Unix.set_nonblock fd;
+    (try Unix.connect fd ai.Unix.ai_addr
+     with Unix.Unix_error (Unix.EINPROGRESS, _, _) ->
+       wait_ready ~deadline:!deadline fd ~write:true;
+       match Unix.getsockopt_error fd with
+       | None -> ()
+       | Some e -> raise (Unix.Unix_error (e, "connect", "")));
+    Unix.clear_nonblock fd;
+    (try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ());
+    (* Backstop for a blocking write that select cannot bound. *)
+    Unix.setsockopt_float fd Unix.SO_SNDTIMEO !timeout;
+    fd
+  with e -> close_fd fd; raise e
+
+let connect () =
+  let ais =
+    try Unix.getaddrinfo !host (string_of_int !port) [ Unix.AI_SOCKTYPE Unix.SOCK_STREAM ]
+    with Not_found -> [] in
+  if ais = [] then failc "cannot resolve %s" !host;
+  let rec go last = function
+    | [] -> failc "cannot connect to %s port %d: %s" !host !port last
+    | ai :: rest ->
+      match connect_addr ai with
+      | fd -> fd
+      | exception Unix.Unix_error (e, _, _) -> go (Unix.error_message e) rest
+      | exception Error e -> go (string_of_error e) rest in
+  go "no address" ais
+
+let send fd ?(limit = default_max_payload) ty payload =
+  if String.length payload > limit then
+    failc "request of %d bytes exceeds the server's max_payload %d" (String.length payload) limit;
+  write_frame ~deadline:!deadline fd ty payload
+
+let describe_error_frame payload =
+  match parse_error_message payload with
+  | m ->
+    Printf.sprintf "server sent ERROR %s%s: %s" (code_number_name m.err_code)
+      (match m.err_offset with Some o -> Printf.sprintf " at %d" o | None -> "")
+      m.err_text
+  | exception Error e -> "server sent a malformed ERROR: " ^ string_of_error e
+
+let recv fd = read_frame ~deadline:!deadline ~max_payload:our_max fd
+
+(* The reply must have type [want]; an ERROR frame or another type fails. *)
+let expect fd want =
+  let ty, payload = recv fd in
+  if ty = want then payload
+  else if ty = Msg.error then failc "%s" (describe_error_frame payload)
+  else failc "expected %s, got %s" (Msg.name want) (Msg.name ty)
+
+let hello fd =
+  send fd Msg.hello (hello_payload ~max_payload:our_max lang_name);
+  let payload = expect fd Msg.hello in
+  let h =
+    try parse_hello payload
+    with Error e -> failc "bad HELLO reply: %s" (string_of_error e) in
+  { fd; server_max = h.max_payload }
+
+let open_session () =
+  let fd = connect () in
+  try hello fd with e -> close_fd fd; raise e
+
+(* The main connection; dropped after any transport-level failure and
+   re-opened (with a new HELLO) by the next case that needs it. *)
+let main_conn : conn option ref = ref None
+
+let drop_main () =
+  match !main_conn with
+  | Some c -> close_fd c.fd; main_conn := None
+  | None -> ()
+
+let with_main f =
+  let c =
+    match !main_conn with
+    | Some c -> c
+    | None ->
+      let c =
+        try open_session ()
+        with Case_failed r -> failc "reconnect failed: %s" r in
+      main_conn := Some c;
+      c in
+  (* A mismatch in a well-formed reply keeps the connection in sync; any
+     other failure may not, so the connection is dropped. *)
+  match f c with
+  | r -> r
+  | exception (Case_failed _ as e) -> raise e
+  | exception e -> drop_main (); raise e
+
+let request c ty payload want =
+  send c.fd ~limit:c.server_max ty payload;
+  try expect c.fd want
+  with Case_failed _ as e -> drop_main (); raise e
+
+(* Waits for the server to close: EOF is success. *)
+let expect_eof fd =
+  let buf = Bytes.create 4096 in
+  let rec go extra =
+    match read_some ~deadline:!deadline fd buf 0 (Bytes.length buf) with
+    | 0 -> if extra > 0 then failc "%d unexpected bytes before EOF" extra
+    | n -> go (extra + n)
+    | exception Error { code = CLOSED; message; _ } -> failc "connection reset instead of EOF (%s)" message
+    | exception Error { code = TIMEOUT; _ } -> failc "server did not close the connection" in
+  go 0
+
+(* ------------------------------------------------------------------ *)
+(* Cases                                                               *)
+
+let passed = ref 0
+let failed = ref 0
+
+let one_line s = String.map (fun c -> if c = '\n' || c = '\r' then ' ' else c) s
+
+let run name f =
+  start_case ();
+  let result =
+    match f () with
+    | () -> None
+    | exception Case_failed r -> Some r
+    | exception Error e -> Some (string_of_error e)
+    | exception Unix.Unix_error (e, fn, _) -> Some (fn ^ ": " ^ Unix.error_message e)
+    | exception Failure m -> Some m in
+  (match result with
+   | None -> incr passed; Printf.printf "ok   %s\n%!" name
+   | Some r -> incr failed; Printf.printf "FAIL %s: %s\n%!" name (one_line r))
+
+let check_values what expected got =
+  match Wire_interop.compare_fields ~expected ~got with
+  | None -> ()
+  | Some m -> failc "%s differ at %s: expected %s, got %s" what m.path m.expected m.got
+
+let case_hello () =
+  drop_main ();
+  main_conn := Some (open_session ())
+
+let case_check name values =
+  with_main (fun c ->
+      let reply = request c Msg.vector_check (encode_fields (String name :: values)) Msg.vector_result in
+      match Wire_interop.parse_vector_result reply with
+      | 0, _, _, _ -> ()
+      | s, p, e, g -> failc "status %d at path %S: expected %s, got %s" s p e g)
+
+let case_check_unknown () =
+  with_main (fun c ->
+      let reply =
+        request c Msg.vector_check (encode_fields [ String "no-such-vector" ]) Msg.vector_result in
+      match Wire_interop.parse_vector_result reply with
+      | 2, _, _, _ -> ()
+      | s, _, _, _ -> failc "status %d, expected 2" s)
+
+let case_get name values data =
+  with_main (fun c ->
+      let ty, payload =
+        send c.fd ~limit:c.server_max Msg.vector_get (encode_fields [ String name ]);
+        recv c.fd in
+      if ty = Msg.error then (drop_main (); failc "%s" (describe_error_frame payload));
+      if ty = Msg.vector_result then
+        failc "server answered VECTOR_RESULT status %d"
+          (let s, _, _, _ = Wire_interop.parse_vector_result payload in s);
+      if ty <> Msg.vector_data then (drop_main (); failc "expected VECTOR_DATA, got %s" (Msg.name ty));
+      let prefix = encode_fields [ String name ] in
+      let np = String.length prefix in
+      if String.length payload < np || String.sub payload 0 np <> prefix then
+        failc "VECTOR_DATA does not start with the name field %S" name;
+      let rest = String.sub payload np (String.length payload - np) in
+      if rest <> data then
+        failc "bytes differ: expected %s, got %s" (Wire_text.format_hex data)
+          (Wire_text.format_hex rest);
+      check_values "decoded values" values (decode_fields rest))
+
+let case_roundtrip data =
+  with_main (fun c ->
+      let reply = request c Msg.roundtrip data Msg.roundtrip_reply in
+      if reply <> data then
+        failc "reply differs: sent %s, got %s" (Wire_text.format_hex data)
+          (Wire_text.format_hex reply))
+
+let echo_payload n = String.init n (fun i -> Char.chr ((i * 131 + 7) mod 256))
+
+let case_echo n =
+  with_main (fun c ->
+      let p = echo_payload n in
+      let reply = request c Msg.echo p Msg.echo_reply in
+      if reply <> p then failc "reply of %d bytes differs from the %d bytes sent" (String.length reply) n)
+
+let case_ping () =
+  with_main (fun c ->
+      let p = "\001\002\003\004\005\006\007\008" in
+      let reply = request c Msg.ping p Msg.pong in
+      if reply <> p then failc "PONG payload %s" (Wire_text.format_hex reply))
+
+let case_stats (s : Wire_text.stats_case) =
+  with_main (fun c ->
+      let reply = request c Msg.stats (encode_fields s.request) Msg.stats_reply in
+      check_values "reply fields" s.reply (decode_fields reply))
+
+let case_reject code offset data =
+  let c = open_session () in
+  Fun.protect ~finally:(fun () -> close_fd c.fd) (fun () ->
+      send c.fd ~limit:c.server_max Msg.roundtrip data;
+      let ty, payload = recv c.fd in
+      if ty <> Msg.error then failc "expected ERROR, got %s" (Msg.name ty);
+      let m = parse_error_message payload in
+      let want = code_number code and want_off = header_size + offset in
+      if m.err_code <> want || m.err_offset <> Some want_off then
+        failc "expected ERROR %s at %d, got %s" (code_name code) want_off
+          (describe_error_frame payload);
+      expect_eof c.fd)
+
+let case_bye () =
+  with_main (fun c ->
+      send c.fd Msg.bye "";
+      let _ = expect c.fd Msg.bye in
+      expect_eof c.fd);
+  drop_main ()
+
+let () =
+  Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
+  let vectors = ref "" and stats = ref "" in
+  let specs =
+    [ "--host", Arg.Set_string host, "HOST  server address (default 127.0.0.1)";
+      "--port", Arg.Set_int port, "PORT  server port (required)";
+      "--vectors", Arg.Set_string vectors, "FILE  vectors file (default: proto/vectors.txt found from the executable)";
+      "--stats", Arg.Set_string stats, "FILE  stats file (default: proto/stats.txt found from the executable)";
+      "--timeout", Arg.Set_float timeout, "SECONDS  per-case timeout (default 10)" ] in
+  Arg.parse specs (fun a -> raise (Arg.Bad ("unexpected argument " ^ a)))
+    "usage: client --host H --port P [--vectors FILE] [--stats FILE]";
+  if !port <= 0 || !port > 65535 then (prerr_endline "client: --port is required"; exit 2);
+  let locate given file =
+    if given <> "" then given
+    else match Wire_text.default_proto_file file with
+      | Some p -> p
+      | None -> Printf.eprintf "client: cannot find proto/%s\n" file; exit 2 in
+  let vectors, stats =
+    try Wire_text.load_vectors (locate !vectors "vectors.txt"),
+        Wire_text.load_stats (locate !stats "stats.txt")
+    with
+    | Error e -> prerr_endline ("client: " ^ string_of_error e); exit 2
+    | Sys_error m -> prerr_endline ("client: " ^ m); exit 2 in
+  let oks =
+    List.filter_map (function
+        | Wire_text.Ok_vector v -> Some (v.name, v.values, v.data)
+        | _ -> None) vectors in
+  let errs =
+    List.filter_map (function
+        | Wire_text.Err_vector v -> Some (v.name, v.code, v.offset, v.data)
+        | _ -> None) vectors in
+  run "hello" case_hello;
+  List.iter (fun (n, vs, _) -> run ("check:" ^ n) (fun () -> case_check n vs)) oks;
+  run "check-unknown" case_check_unknown;
+  List.iter (fun (n, vs, d) -> run ("get:" ^ n) (fun () -> case_get n vs d)) oks;
+  List.iter (fun (n, _, d) -> run ("roundtrip:" ^ n) (fun () -> case_roundtrip d)) oks;
+  List.iter (fun n -> run (Printf.sprintf "echo:%d" n) (fun () -> case_echo n)) [ 0; 1; 4096; 1048576 ];
+  run "ping" case_ping;
+  List.iter (fun (s : Wire_text.stats_case) -> run ("stats:" ^ s.stats_name) (fun () -> case_stats s)) stats;
+  List.iter (fun (n, code, off, d) -> run ("reject:" ^ n) (fun () -> case_reject code off d)) errs;
+  run "bye" case_bye;
+  Printf.printf "%d passed, %d failed\n%!" !passed !failed;
+  exit (if !failed = 0 then 0 else 1)

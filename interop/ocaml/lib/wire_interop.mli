@@ -1,0 +1,56 @@
+(** The interop service (design §7) as pure functions: CRC-32, STATS,
+    the VECTOR_CHECK comparison and the request dispatcher used by the
+    server.  No sockets here. *)
+
+val crc32 : string -> int
+(** CRC-32 (IEEE 802.3 / zlib): [crc32 "123456789" = 0xCBF43926]. *)
+
+val stats : int64 list -> float list -> string -> Wire.value list
+(** The 7 STATS_REPLY fields: i64 sum (wrapping), i64 min, i64 max (empty
+    list: max_int / min_int), f64 sum (left to right from +0.0), f64 min,
+    f64 max (empty: +inf / -inf; compared with [<] / [>], so NaN never
+    wins), u32 CRC-32 of the bytes. *)
+
+val stats_reply_of_request : string -> Wire.value list
+(** Decodes a STATS payload ([list:i64], [list:f64], [bytes], nothing
+    else; [MESSAGE] otherwise, payload offsets) and computes {!stats}. *)
+
+(** Where a VECTOR_CHECK went wrong: [path] ["3"] or ["2.0.5"] (field
+    index, then one [.i] per nesting level), the expected and received
+    items in the value notation, ["(missing)"] as [got] when the peer sent
+    fewer items, ["(none)"] as [expected] when it sent more. *)
+type mismatch = { path : string; expected : string; got : string }
+
+val compare_fields : expected:Wire.value list -> got:Wire.value list -> mismatch option
+(** [None] if equal (floats by bits).  Descends into a list (same element
+    type) or group on both sides; any other difference is reported at the
+    item itself. *)
+
+val status_match : int
+(** 0 *)
+
+val status_mismatch : int
+(** 1 *)
+
+val status_unknown : int
+(** 2 *)
+
+val vector_result_payload : status:int -> mismatch option -> string
+(** [u8 status, string path, string expected, string got] (the last two
+    clipped to 4096 bytes, ending in ["..."] if clipped). *)
+
+val parse_vector_result : string -> int * string * string * string
+
+(** Known [ok] vectors by name. *)
+type table = (string, Wire.value list) Hashtbl.t
+
+val table_of_vectors : Wire_text.vector list -> table
+
+val is_service_request : int -> bool
+(** ECHO, ROUNDTRIP, VECTOR_CHECK, VECTOR_GET or STATS. *)
+
+val serve : table -> int -> string -> int * string
+(** [serve table msg_type payload] answers one service request with
+    [(reply_type, reply_payload)].  Raises [Wire.Error] (decoding errors,
+    [MESSAGE]) with payload offsets; [Invalid_argument] if [msg_type] is
+    not a service request. *)

@@ -1,0 +1,80 @@
+(** The [proto/] text formats shared by every peer: hex with repetition,
+    the value notation, [vectors.txt], [stats.txt] and [errors.txt].
+    Every parse error raises [Wire.Error] with code [INVAL] (or [RANGE] for
+    an out-of-range number), file and line in the message. *)
+
+(** {1 Hex} *)
+
+val hex_decode : string -> string
+(** Even number of hex digits (either case) to bytes. *)
+
+val hex_encode : string -> string
+(** Bytes to lowercase hex digits, no spaces. *)
+
+val hex_token : string -> string
+(** One token: hex digits, or [<hex>*<n>] (that byte string n times). *)
+
+val parse_hex : string -> string
+(** Space-separated hex tokens, concatenated. *)
+
+val format_hex : string -> string
+(** One 2-digit token per byte, space-separated. *)
+
+val hex_compact : string -> string
+(** Content hex for [string:]/[bytes:]: [<unit>*<n>] when a string of at
+    least 8 bytes is a repeated unit, else plain hex. *)
+
+(** {1 Value notation} *)
+
+val format_value : Wire.value -> string
+(** e.g. ["u32:16909060"], ["u64:18446744073709551615"],
+    ["f32:0x7f800001"], ["string:6162"], ["list:u8 [ u8:1 u8:2 ]"],
+    ["group { }"].  Floats as their exact bits. *)
+
+val format_fields : Wire.value list -> string
+(** Space-separated {!format_value}. *)
+
+val parse_fields : string -> Wire.value list
+(** Inverse of {!format_fields}: decimal integers (range-checked, [RANGE]
+    otherwise), [u64] up to 18446744073709551615, [f32:0x] + 8 / [f64:0x]
+    + 16 hex digits (bit patterns), [bool:true|false], [string:<hex>]
+    (must be UTF-8), [bytes:<hex>] (both with optional [*n] repetition),
+    [list:<E> \[ ... \]] (elements must be of type E), [group { ... }]. *)
+
+val parse_words : string list -> Wire.value list
+(** {!parse_fields} on pre-split words. *)
+
+(** {1 Files} *)
+
+(** One line of [vectors.txt]; [data] is the decoded hex. *)
+type vector =
+  | Ok_vector of { name : string; values : Wire.value list; data : string }
+  | Err_vector of { name : string; code : Wire.code; offset : int; data : string }
+  | Frame_vector of { name : string; msg_type : int; values : Wire.value list; data : string }
+  | Ferr_vector of { name : string; code : Wire.code; offset : int; data : string }
+
+val vector_name : vector -> string
+
+(** One line of [stats.txt]. *)
+type stats_case = { stats_name : string; request : Wire.value list; reply : Wire.value list }
+
+val parse_vector_line : string -> vector
+val load_vectors : string -> vector list
+(** All cases in file order; names must be unique. *)
+
+val parse_stats_line : string -> stats_case
+val load_stats : string -> stats_case list
+
+val load_errors : string -> (int * string * bool * string) list
+(** [errors.txt] rows: number, name, [true] for "wire", message. *)
+
+(** {1 Locating proto/} *)
+
+val find_proto_dir : ?file:string -> string -> string option
+(** [find_proto_dir dir]: the first [proto/] directory holding [file]
+    (default ["vectors.txt"]) in [dir] or one of its ancestors. *)
+
+val default_proto_file : string -> string option
+(** The path of [proto/<file>]: [$WIRE_PROTO_DIR] if set, else searched
+    upwards from the executable's directory, then from the current
+    directory. *)

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""wire interop client: runs the interop exchange of design §10 against any server.
+
+Usage: client.py --host H --port P [--vectors FILE] [--stats FILE] [--timeout S]
+Prints ``ok   <case>`` or ``FAIL <case>: <reason>`` per case, then ``<N> passed, <M> failed``;
+exits 0 iff nothing failed.
+"""
+
+import argparse
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import vectors  # noqa: E402  (after the path set-up above)
+import wire  # noqa: E402
+from wire import Field, MsgType, WireError  # noqa: E402
+
+CLIENT_NAME = "python-client"
+ECHO_SIZES = (0, 1, 4096, 1048576)
+PING_PAYLOAD = bytes(range(1, 9))
+UNKNOWN_VECTOR_NAME = "no-such-vector"
+MAX_REASON = 300  # characters of a value shown in a FAIL line
+
+
+class CaseFailure(Exception):
+    """A case did not get the answer it expected; the message is the FAIL reason."""
+
+
+def echo_payload(size: int) -> bytes:
+    """Byte i = (i * 131 + 7) mod 256; the pattern repeats every 256 bytes."""
+    period = bytes((i * 131 + 7) % 256 for i in range(256))
+    return (period * (size // 256 + 1))[:size]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "...(%d chars)" % len(text)
+
+
+def _first_difference(expected: bytes, got: bytes) -> str:
+    for index, (left, right) in enumerate(zip(expected, got)):
+        if left != right:
+            return "byte %d is %02x, expected %02x" % (index, right, left)
+    return "%d bytes, expected %d" % (len(got), len(expected))
+
+
+class Connection:
+    """A connected socket that has completed the HELLO exchange."""
+
+    def __init__(self, host: str, port: int, deadline: float) -> None:
+        left = max(deadline - time.monotonic(), 0.001)
+        try:
+            self.sock = socket.create_connection((host, port), timeout=left)
+        except OSError as exc:
+            raise CaseFailure("cannot connect to %s:%d: %s" % (host, port, exc)) from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server_max = wire.DEFAULT_MAX_PAYLOAD
+        try:
+            self.send(MsgType.HELLO, wire.encode_hello(wire.DEFAULT_MAX_PAYLOAD, CLIENT_NAME), deadline)
+            hello = wire.decode_hello(self.expect(MsgType.HELLO, deadline))
+        except BaseException:
+            self.sock.close()
+            raise
+        if hello.version != wire.PROTOCOL_VERSION:
+            self.sock.close()
+            raise CaseFailure("server HELLO has version %d" % hello.version)
+        self.server_max = hello.max_payload
+
+    def send(self, msg_type: int, payload: bytes, deadline: float) -> None:
+        if len(payload) > self.server_max:
+            raise CaseFailure("payload of %d bytes exceeds the server's max payload %d"
+                              % (len(payload), self.server_max))
+        wire.send_frame(self.sock, msg_type, payload, deadline)
+
+    def receive(self, deadline: float) -> Optional[wire.Frame]:
+        return wire.recv_frame(self.sock, wire.DEFAULT_MAX_PAYLOAD, deadline)
+
+    def expect(self, msg_type: int, deadline: float) -> bytes:
+        """Payload of the next frame, which must have type ``msg_type``."""
+        return self.expect_one_of((msg_type,), deadline).payload
+
+    def expect_one_of(self, msg_types: Sequence[int], deadline: float) -> wire.Frame:
+        """The next frame, whose type must be one of ``msg_types`` (an ERROR becomes the reason)."""
+        wanted = " or ".join(MsgType(t).name for t in msg_types)
+        frame = self.receive(deadline)
+        if frame is None:
+            raise CaseFailure("server closed the connection, expected %s" % wanted)
+        if frame.type in msg_types:
+            return frame
+        if frame.type == MsgType.ERROR:
+            error = wire.decode_error(frame.payload)
+            raise CaseFailure("server sent ERROR %s at %s: %s" % (
+                wire.error_name(error.code), error.offset, _short(error.message)))
+        raise CaseFailure("expected %s, got message type 0x%04x" % (wanted, frame.type))
+
+    def expect_eof(self, deadline: float) -> None:
+        try:
+            frame = self.receive(deadline)
+        except WireError as exc:
+            raise CaseFailure("expected EOF, got %s" % exc) from None
+        if frame is not None:
+            raise CaseFailure("expected EOF, got message type 0x%04x" % frame.type)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Exchange:
+    """The §10 cases, in order, over one main connection (re-opened after a failed case)."""
+
+    def __init__(self, host: str, port: int, cases: List[vectors.Case],
+                 stats: List[vectors.StatsCase], timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.cases = cases
+        self.stats = stats
+        self.timeout = timeout
+        self.main: Optional[Connection] = None
+
+    def plan(self) -> List[Tuple[str, Callable[[float], None]]]:
+        """(case name, action taking the case deadline) in the §10 order."""
+        ok = [case for case in self.cases if case.kind == "ok"]
+        rejects = [case for case in self.cases if case.kind == "err"]
+        steps: List[Tuple[str, Callable[[float], None]]] = [("hello", self.hello)]
+        steps += [("check:" + c.name, self.bind(self.check, c)) for c in ok]
+        steps.append(("check-unknown", self.check_unknown))
+        steps += [("get:" + c.name, self.bind(self.get, c)) for c in ok]
+        steps += [("roundtrip:" + c.name, self.bind(self.roundtrip, c)) for c in ok]
+        steps += [("echo:%d" % size, self.bind(self.echo, size)) for size in ECHO_SIZES]
+        steps.append(("ping", self.ping))
+        steps += [("stats:" + s.name, self.bind(self.stats_case, s)) for s in self.stats]
+        steps += [("reject:" + c.name, self.bind(self.reject, c)) for c in rejects]
+        steps.append(("bye", self.bye))
+        return steps
+
+    @staticmethod
+    def bind(action: Callable[..., None], argument: object) -> Callable[[float], None]:
+        return lambda deadline: action(argument, deadline)
+
+    def run(self, out: Callable[[str], None] = print) -> int:
+        """Run every case, print the report; returns the number of failures."""
+        passed = failed = 0
+        for name, action in self.plan():
+            try:
+                action(time.monotonic() + self.timeout)
+            except Exception as exc:  # any failure, even a malformed reply, must not stop the run
+                reason = str(exc) if isinstance(exc, (CaseFailure, WireError)) else repr(exc)
+                out("FAIL %s: %s" % (name, reason.replace("\n", " ")))
+                failed += 1
+                self.drop()  # the connection state is unknown now
+            else:
+                out("ok   %s" % name)
+                passed += 1
+        self.drop()
+        out("%d passed, %d failed" % (passed, failed))
+        return failed
+
+    def connection(self, deadline: float) -> Connection:
+        if self.main is None:
+            self.main = Connection(self.host, self.port, deadline)
+        return self.main
+
+    def drop(self) -> None:
+        if self.main is not None:
+            self.main.close()
+            self.main = None
+
+    def request(self, msg_type: int, payload: bytes, reply_type: int, deadline: float) -> bytes:
+        conn = self.connection(deadline)
+        conn.send(msg_type, payload, deadline)
+        return conn.expect(reply_type, deadline)
+
+    # ---- cases -------------------------------------------------------------------------------
+
+    def hello(self, deadline: float) -> None:
+        self.drop()
+        self.main = Connection(self.host, self.port, deadline)
+
+    def vector_check(self, name: str, fields: Sequence[Field], deadline: float) -> Tuple[int, str, str, str]:
+        reply = wire.decode(self.request(MsgType.VECTOR_CHECK, wire.encode([("string", name)] + list(fields)),
+                                         MsgType.VECTOR_RESULT, deadline))
+        return self.vector_result(reply)
+
+    @staticmethod
+    def vector_result(fields: List[Field]) -> Tuple[int, str, str, str]:
+        if [t for t, _ in fields[:4]] != ["u8", "string", "string", "string"]:
+            raise CaseFailure("malformed VECTOR_RESULT: %s" % _short(vectors.format_fields(fields)))
+        status, path, expected, got = (value for _, value in fields[:4])
+        return status, path, expected, got
+
+    def check(self, case: vectors.Case, deadline: float) -> None:
+        status, path, expected, got = self.vector_check(case.name, case.fields, deadline)
+        if status != 0:
+            raise CaseFailure("status %d, path %r: expected %s, got %s"
+                              % (status, path, _short(expected), _short(got)))
+
+    def check_unknown(self, deadline: float) -> None:
+        status = self.vector_check(UNKNOWN_VECTOR_NAME, [], deadline)[0]
+        if status != 2:
+            raise CaseFailure("status %d, expected 2 (unknown vector)" % status)
+
+    def get(self, case: vectors.Case, deadline: float) -> None:
+        conn = self.connection(deadline)
+        conn.send(MsgType.VECTOR_GET, wire.encode([("string", case.name)]), deadline)
+        frame = conn.expect_one_of((MsgType.VECTOR_DATA, MsgType.VECTOR_RESULT), deadline)
+        if frame.type == MsgType.VECTOR_RESULT:
+            status = self.vector_result(wire.decode(frame.payload))[0]
+            raise CaseFailure("VECTOR_RESULT status %d instead of VECTOR_DATA" % status)
+        name_field = wire.encode([("string", case.name)])
+        if not frame.payload.startswith(name_field):
+            raise CaseFailure("VECTOR_DATA does not start with the name field")
+        data = frame.payload[len(name_field):]
+        if data != case.data:
+            raise CaseFailure("vector bytes differ: %s" % _first_difference(case.data, data))
+        mismatch = vectors.first_mismatch(case.fields, wire.decode(data))
+        if mismatch is not None:
+            raise CaseFailure("decoded value at %s: expected %s, got %s"
+                              % (mismatch.path, _short(mismatch.expected), _short(mismatch.got)))
+
+    def roundtrip(self, case: vectors.Case, deadline: float) -> None:
+        reply = self.request(MsgType.ROUNDTRIP, case.data, MsgType.ROUNDTRIP_REPLY, deadline)
+        if reply != case.data:
+            raise CaseFailure("reply differs: %s" % _first_difference(case.data, reply))
+
+    def echo(self, size: int, deadline: float) -> None:
+        payload = echo_payload(size)
+        reply = self.request(MsgType.ECHO, payload, MsgType.ECHO_REPLY, deadline)
+        if reply != payload:
+            raise CaseFailure("reply differs: %s" % _first_difference(payload, reply))
+
+    def ping(self, deadline: float) -> None:
+        reply = self.request(MsgType.PING, PING_PAYLOAD, MsgType.PONG, deadline)
+        if reply != PING_PAYLOAD:
+            raise CaseFailure("PONG payload %s, expected %s" % (reply.hex(), PING_PAYLOAD.hex()))
+
+    def stats_case(self, case: vectors.StatsCase, deadline: float) -> None:
+        reply = self.request(MsgType.STATS, wire.encode(case.request), MsgType.STATS_REPLY, deadline)
+        mismatch = vectors.first_mismatch(case.reply, wire.decode(reply))
+        if mismatch is not None:
+            raise CaseFailure("reply field %s: expected %s, got %s"
+                              % (mismatch.path, _short(mismatch.expected), _short(mismatch.got)))
+
+    def reject(self, case: vectors.Case, deadline: float) -> None:
+        assert case.code is not None and case.offset is not None
+        conn = Connection(self.host, self.port, deadline)
+        try:
+            conn.send(MsgType.ROUNDTRIP, case.data, deadline)
+            frame = conn.receive(deadline)
+            if frame is None or frame.type != MsgType.ERROR:
+                raise CaseFailure("expected ERROR, got %s" % (
+                    "EOF" if frame is None else "message type 0x%04x" % frame.type))
+            error = wire.decode_error(frame.payload)
+            want = (case.code, wire.HEADER_SIZE + case.offset)
+            if (error.code, error.offset) != want:
+                raise CaseFailure("ERROR %s at %s, expected %s at %d" % (
+                    wire.error_name(error.code), error.offset, wire.error_name(want[0]), want[1]))
+            conn.expect_eof(deadline)
+        finally:
+            conn.close()
+
+    def bye(self, deadline: float) -> None:
+        conn = self.connection(deadline)
+        conn.send(MsgType.BYE, b"", deadline)
+        conn.expect(MsgType.BYE, deadline)
+        conn.expect_eof(deadline)
+        self.drop()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="wire interop client (Python)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--vectors", default=str(vectors.PROTO_DIR / "vectors.txt"))
+    parser.add_argument("--stats", default=str(vectors.PROTO_DIR / "stats.txt"))
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per case")
+    args = parser.parse_args(argv)
+    try:
+        cases = vectors.load_vectors(args.vectors)
+        stats = vectors.load_stats(args.stats)
+    except (OSError, vectors.NotationError) as exc:
+        print("client: cannot load proto files: %s" % exc, file=sys.stderr)
+        return 2
+    failed = Exchange(args.host, args.port, cases, stats, args.timeout).run()
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

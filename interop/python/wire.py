@@ -1,0 +1,906 @@
+"""wire protocol v1 for Python: value codec, frames, blocking socket helpers, control messages.
+
+Value model
+-----------
+A payload is a list of *fields*; a field is a ``(type_name, value)`` pair (:data:`Field`). The type
+names are the ones of the proto/ value notation, and each maps to one Python representation:
+
+- ``u8 u16 u32 u64 i8 i16 i32 i64``: ``int``, range-checked on encode (RANGE, never masked).
+- ``f32``: :class:`F32`, the exact 32-bit pattern (a float32 signalling NaN widened to a Python
+  float would be quieted). Encode also takes a ``float``, rounded by :meth:`F32.from_float`.
+- ``f64``: ``float`` (bits, NaN payloads included, survive). Encode also takes an ``int``.
+- ``bool``: ``True`` / ``False`` only.
+- ``string``: ``str``, encoded as UTF-8 (a lone surrogate is RANGE).
+- ``bytes``: ``bytes`` (encode also takes ``bytearray`` / ``memoryview``).
+- ``list``: :class:`ListValue` ``(elem, items)``; ``items`` are *values* of type ``elem`` (a list
+  of lists holds ``ListValue`` items, a list of groups holds field lists).
+- ``group``: a list of fields.
+
+Values of the wrong Python type are INVAL; containers deeper than 32 levels are DEPTH on encode too.
+Decoding always produces exactly these types, so ``encode(decode(b)) == b`` for every valid payload.
+"""
+
+import enum
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+PROTOCOL_VERSION = 1
+HEADER_SIZE = 8
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+MAX_DEPTH = 32
+U32_MAX = 0xFFFFFFFF
+NO_OFFSET = 0xFFFFFFFF  # ERROR offset meaning "no offset"
+MAX_PEER_NAME = 255  # bytes of UTF-8 in HELLO
+MAX_ERROR_TEXT = 1024  # bytes of UTF-8 in ERROR
+
+BytesLike = Union[bytes, bytearray, memoryview]
+Field = Tuple[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class ErrorCode(enum.IntEnum):
+    """Protocol error codes; must equal proto/errors.txt (checked by the tests)."""
+
+    OK = 0
+    TRUNCATED = 1
+    BADTAG = 2
+    TYPE = 3
+    BADBOOL = 4
+    UTF8 = 5
+    LENGTH = 6
+    DEPTH = 7
+    TOOBIG = 8
+    OVERFLOW = 9
+    VERSION = 10
+    HEADER = 11
+    UNEXPECTED = 12
+    MESSAGE = 13
+    RANGE = 14
+    IO = 15
+    CLOSED = 16
+    TIMEOUT = 17
+    ADDRESS = 18
+    LIMIT = 19
+    INVAL = 20
+
+
+class ErrorInfo(NamedTuple):
+    """One row of the error table: code, name, whether it may be sent in an ERROR frame, text."""
+
+    code: int
+    name: str
+    on_wire: bool
+    message: str
+
+
+ERROR_TABLE: Tuple[ErrorInfo, ...] = (
+    ErrorInfo(0, "OK", False, "success"),
+    ErrorInfo(1, "TRUNCATED", True, "value runs past the end of the data"),
+    ErrorInfo(2, "BADTAG", True, "unknown type tag"),
+    ErrorInfo(3, "TYPE", True, "field has another type than the one expected"),
+    ErrorInfo(4, "BADBOOL", True, "bool byte is neither 0 nor 1"),
+    ErrorInfo(5, "UTF8", True, "string is not valid UTF-8"),
+    ErrorInfo(6, "LENGTH", True, "length or count larger than the bytes that remain"),
+    ErrorInfo(7, "DEPTH", True, "nesting deeper than 32 levels"),
+    ErrorInfo(8, "TOOBIG", True, "frame payload larger than the receiver's limit"),
+    ErrorInfo(9, "OVERFLOW", False, "output buffer too small"),
+    ErrorInfo(10, "VERSION", True, "unsupported protocol version"),
+    ErrorInfo(11, "HEADER", True, "malformed frame header"),
+    ErrorInfo(12, "UNEXPECTED", True, "message type not expected here"),
+    ErrorInfo(13, "MESSAGE", True, "message fields do not match its definition"),
+    ErrorInfo(14, "RANGE", False, "value out of range for its wire type"),
+    ErrorInfo(15, "IO", False, "I/O error"),
+    ErrorInfo(16, "CLOSED", False, "connection closed by peer"),
+    ErrorInfo(17, "TIMEOUT", True, "operation timed out"),
+    ErrorInfo(18, "ADDRESS", False, "cannot resolve or use the address"),
+    ErrorInfo(19, "LIMIT", True, "a resource limit was reached"),
+    ErrorInfo(20, "INVAL", False, "invalid argument or API misuse"),
+)
+
+
+def error_name(code: int) -> str:
+    """Name of a protocol error code; application codes (256..65535) are named ``APP<code>``."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return "APP%d" % code if code >= 256 else "CODE%d" % code
+
+
+def error_text(code: int) -> str:
+    """The table's message for a code ("" for codes outside the table)."""
+    return ERROR_TABLE[code].message if 0 <= code < len(ERROR_TABLE) else ""
+
+
+class WireError(Exception):
+    """A wire failure: ``code`` (int), ``name`` (e.g. "UTF8"), ``offset`` (int or None), ``detail``.
+
+    Codec offsets count from the first payload byte; frame header offsets from the header's first
+    byte. ``path`` locates a bad value on encode ("2.0.5": field, then element/field indices).
+    """
+
+    def __init__(self, code: int, offset: Optional[int] = None, detail: str = "",
+                 path: Sequence[int] = ()) -> None:
+        self.code = int(code)
+        self.name = error_name(self.code)
+        self.offset = offset
+        self.detail = detail
+        self.path = tuple(path)
+        super().__init__(self.code, offset, detail)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.offset is not None:
+            text += " at offset %d" % self.offset
+        if self.path:
+            text += " at field %s" % ".".join(map(str, self.path))
+        text += ": " + (self.detail or error_text(self.code))
+        return text
+
+    def shifted(self, delta: int) -> "WireError":
+        """The same error with its offset moved by ``delta`` (e.g. 8 to count the frame header)."""
+        offset = None if self.offset is None else self.offset + delta
+        return WireError(self.code, offset, self.detail, self.path)
+
+
+# --------------------------------------------------------------------------------------------
+# Type tags and values
+
+
+class Tag(enum.IntEnum):
+    """Type tags of §2."""
+
+    U8 = 0x01
+    U16 = 0x02
+    U32 = 0x03
+    U64 = 0x04
+    I8 = 0x11
+    I16 = 0x12
+    I32 = 0x13
+    I64 = 0x14
+    F32 = 0x23
+    F64 = 0x24
+    BOOL = 0x30
+    STRING = 0x40
+    BYTES = 0x41
+    LIST = 0x50
+    GROUP = 0x51
+
+
+TYPE_TAGS: Dict[str, int] = {tag.name.lower(): int(tag) for tag in Tag}
+TAG_TYPES: Dict[int, str] = {tag: name for name, tag in TYPE_TAGS.items()}
+
+_INT_FORMATS: Dict[str, str] = {
+    "u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q",
+}
+INT_RANGES: Dict[str, Tuple[int, int]] = {
+    name: ((0, (1 << bits) - 1) if name[0] == "u" else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1))
+    for name, bits in (("u8", 8), ("u16", 16), ("u32", 32), ("u64", 64),
+                       ("i8", 8), ("i16", 16), ("i32", 32), ("i64", 64))
+}
+# Fixed-size values: struct format (f32 is read as its bit pattern) and size in bytes.
+_FIXED: Dict[str, Tuple[str, int]] = dict(
+    {name: (fmt, struct.calcsize(">" + fmt)) for name, fmt in _INT_FORMATS.items()},
+    f32=("I", 4), f64=("d", 8), bool=("B", 1),
+)
+MIN_VALUE_SIZE: Dict[str, int] = dict(
+    {name: size for name, (_, size) in _FIXED.items()}, string=4, bytes=4, group=4, list=5,
+)
+_CONTAINERS = ("list", "group")
+
+_U32 = struct.Struct(">I")
+_F64 = struct.Struct(">d")
+_F32 = struct.Struct(">f")
+_HEADER = struct.Struct(">BBHI")
+
+
+@dataclass(frozen=True)
+class F32:
+    """An IEEE 754 binary32 value kept as its exact bit pattern.
+
+    Python has no float32; widening a signalling NaN to a double would quiet it, so the codec
+    carries bits. Equality is bit equality (so NaNs compare by payload and -0.0 != 0.0).
+    """
+
+    bits: int
+
+    def __post_init__(self) -> None:
+        if type(self.bits) is not int or not 0 <= self.bits <= U32_MAX:
+            raise WireError(ErrorCode.RANGE, detail="f32 bit pattern %r is not a u32" % (self.bits,))
+
+    @classmethod
+    def from_float(cls, value: float) -> "F32":
+        """Round ``value`` to the nearest binary32; RANGE when finite but too large for it."""
+        try:
+            packed = _F32.pack(value)
+        except OverflowError:
+            raise WireError(ErrorCode.RANGE, detail="%r is too large for f32" % (value,)) from None
+        return cls(_U32.unpack(packed)[0])
+
+    def to_float(self) -> float:
+        """The value as a Python float (exact, except that a signalling NaN comes back quiet)."""
+        return float(_F32.unpack(_U32.pack(self.bits))[0])
+
+    def __float__(self) -> float:
+        return self.to_float()
+
+    def __repr__(self) -> str:
+        return "F32(0x%08x)" % self.bits
+
+
+@dataclass
+class ListValue:
+    """A list value: element type name and the element values (no per-element tags)."""
+
+    elem: str
+    items: List[Any]
+
+
+def f64_bits(value: float) -> int:
+    """The binary64 bit pattern of a float."""
+    return int.from_bytes(_F64.pack(value), "big")
+
+
+def f64_from_bits(bits: int) -> float:
+    """The float with binary64 bit pattern ``bits`` (NaN payloads preserved)."""
+    return float(_F64.unpack(bits.to_bytes(8, "big"))[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder
+
+
+def encode(fields: Iterable[Field]) -> bytes:
+    """Encode a sequence of fields into a payload. Raises WireError RANGE/INVAL/DEPTH."""
+    out = bytearray()
+    encode_into(out, fields)
+    return bytes(out)
+
+
+def encode_into(out: bytearray, fields: Iterable[Field]) -> None:
+    """Append the encoding of ``fields`` to ``out`` (nothing is guaranteed about ``out`` on error)."""
+    _encode_fields(out, fields, 0, ())
+
+
+def encode_value(type_name: str, value: Any) -> bytes:
+    """Encode one value without its tag (as it appears inside a list)."""
+    if type_name not in TYPE_TAGS:
+        raise WireError(ErrorCode.INVAL, detail="unknown type name %r" % (type_name,))
+    out = bytearray()
+    _encode_value(out, type_name, value, 0, ())
+    return bytes(out)
+
+
+def _encode_fields(out: bytearray, fields: Iterable[Field], depth: int, path: Tuple[int, ...]) -> None:
+    try:
+        if isinstance(fields, (str, bytes, bytearray)):
+            raise TypeError
+        iterator = iter(fields)
+    except TypeError:
+        raise WireError(ErrorCode.INVAL, detail="fields must be a sequence of (type, value) pairs,"
+                        " not %r" % (fields,), path=path) from None
+    for index, field in enumerate(iterator):
+        here = path + (index,)
+        try:
+            type_name, value = field
+        except (TypeError, ValueError):
+            raise WireError(ErrorCode.INVAL, detail="a field must be a (type, value) pair, not %r"
+                            % (field,), path=here) from None
+        tag = TYPE_TAGS.get(type_name) if isinstance(type_name, str) else None
+        if tag is None:
+            raise WireError(ErrorCode.INVAL, detail="unknown type name %r" % (type_name,), path=here)
+        out.append(tag)
+        _encode_value(out, type_name, value, depth, here)
+
+
+def _encode_value(out: bytearray, type_name: str, value: Any, depth: int,
+                  path: Tuple[int, ...]) -> None:
+    """Append one value; ``depth`` is the level holding it (a container opens depth + 1)."""
+    if type_name in _INT_FORMATS:
+        _check_int(type_name, value, path)
+        out += struct.pack(">" + _INT_FORMATS[type_name], value)
+    elif type_name == "f32":
+        out += _U32.pack(_as_f32(value, path).bits)
+    elif type_name == "f64":
+        out += _F64.pack(_as_f64(value, path))
+    elif type_name == "bool":
+        out.append(_as_bool(value, path))
+    elif type_name == "string":
+        _put_sized(out, _as_utf8(value, path), path)
+    elif type_name == "bytes":
+        _put_sized(out, _as_bytes(value, path), path)
+    elif depth >= MAX_DEPTH:
+        raise WireError(ErrorCode.DEPTH, detail="%s would be at depth %d" % (type_name, depth + 1),
+                        path=path)
+    elif type_name == "list":
+        if (not isinstance(value, ListValue) or value.elem not in TYPE_TAGS
+                or not isinstance(value.items, (list, tuple))):
+            raise WireError(ErrorCode.INVAL, detail="a list value must be a ListValue with a known"
+                            " element type and a list of items, not %r" % (value,), path=path)
+        items = value.items
+        if len(items) > U32_MAX:
+            raise WireError(ErrorCode.RANGE, detail="list has more than 2^32-1 elements", path=path)
+        out.append(TYPE_TAGS[value.elem])
+        out += _U32.pack(len(items))
+        _encode_items(out, value.elem, items, depth + 1, path)
+    else:  # group: reserve the length word and patch it once the size is known
+        start = len(out)
+        out += b"\0\0\0\0"
+        _encode_fields(out, value, depth + 1, path)
+        size = len(out) - start - 4
+        if size > U32_MAX:
+            raise WireError(ErrorCode.RANGE, detail="group is longer than 2^32-1 bytes", path=path)
+        _U32.pack_into(out, start, size)
+
+
+def _encode_items(out: bytearray, elem: str, items: Sequence[Any], depth: int,
+                  path: Tuple[int, ...]) -> None:
+    """Append list elements; fixed-size elements are validated, then packed in one call."""
+    if elem in _INT_FORMATS:
+        for index, item in enumerate(items):
+            _check_int(elem, item, path + (index,))
+        out += struct.pack(">%d%s" % (len(items), _INT_FORMATS[elem]), *items)
+    elif elem == "f32":
+        out += struct.pack(">%dI" % len(items),
+                           *[_as_f32(item, path + (i,)).bits for i, item in enumerate(items)])
+    elif elem == "f64":
+        out += struct.pack(">%dd" % len(items),
+                           *[_as_f64(item, path + (i,)) for i, item in enumerate(items)])
+    elif elem == "bool":
+        out += bytes(_as_bool(item, path + (i,)) for i, item in enumerate(items))
+    else:
+        for index, item in enumerate(items):
+            _encode_value(out, elem, item, depth, path + (index,))
+
+
+def _check_int(type_name: str, value: Any, path: Tuple[int, ...]) -> None:
+    if type(value) is bool or not isinstance(value, int):
+        raise WireError(ErrorCode.INVAL, detail="%s value must be an int, not %r"
+                        % (type_name, value), path=path)
+    low, high = INT_RANGES[type_name]
+    if not low <= value <= high:
+        raise WireError(ErrorCode.RANGE, detail="%d is out of range for %s" % (value, type_name),
+                        path=path)
+
+
+def _as_f32(value: Any, path: Tuple[int, ...]) -> F32:
+    if isinstance(value, F32):
+        return value
+    if isinstance(value, (float, int)) and type(value) is not bool:
+        try:
+            return F32.from_float(float(value))
+        except (WireError, OverflowError) as exc:
+            raise WireError(ErrorCode.RANGE, detail="%r is too large for f32" % (value,),
+                            path=path) from exc
+    raise WireError(ErrorCode.INVAL, detail="f32 value must be F32 or float, not %r" % (value,),
+                    path=path)
+
+
+def _as_f64(value: Any, path: Tuple[int, ...]) -> float:
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int) and type(value) is not bool:
+        try:
+            return float(value)
+        except OverflowError:
+            raise WireError(ErrorCode.RANGE, detail="%d is too large for f64" % value,
+                            path=path) from None
+    raise WireError(ErrorCode.INVAL, detail="f64 value must be a float, not %r" % (value,),
+                    path=path)
+
+
+def _as_bool(value: Any, path: Tuple[int, ...]) -> int:
+    if value is True or value is False:
+        return int(value)
+    code = ErrorCode.RANGE if isinstance(value, int) else ErrorCode.INVAL
+    raise WireError(code, detail="bool value must be True or False, not %r" % (value,), path=path)
+
+
+def _as_utf8(value: Any, path: Tuple[int, ...]) -> bytes:
+    if not isinstance(value, str):
+        raise WireError(ErrorCode.INVAL, detail="string value must be a str, not %r" % (value,),
+                        path=path)
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WireError(ErrorCode.RANGE, detail="string is not encodable as UTF-8 (%s)" % exc.reason,
+                        path=path) from None
+
+
+def _as_bytes(value: Any, path: Tuple[int, ...]) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise WireError(ErrorCode.INVAL, detail="bytes value must be bytes-like, not %r" % (value,),
+                    path=path)
+
+
+def _put_sized(out: bytearray, data: bytes, path: Tuple[int, ...]) -> None:
+    if len(data) > U32_MAX:
+        raise WireError(ErrorCode.RANGE, detail="value is longer than 2^32-1 bytes", path=path)
+    out += _U32.pack(len(data))
+    out += data
+
+
+# --------------------------------------------------------------------------------------------
+# Decoder
+
+
+def decode(payload: BytesLike) -> List[Field]:
+    """Decode a whole payload into fields, strictly (§3): the first problem raises WireError with
+    the offset of the smallest wrong element, counted from the first payload byte."""
+    buf = bytes(payload)
+    return _decode_fields(buf, 0, len(buf), 0)
+
+
+def _decode_fields(buf: bytes, pos: int, end: int, depth: int) -> List[Field]:
+    """Fields in buf[pos:end]; ``depth`` is the level they are at (payload 0, group contents d)."""
+    fields: List[Field] = []
+    while pos < end:
+        type_name = TAG_TYPES.get(buf[pos])
+        if type_name is None:
+            raise WireError(ErrorCode.BADTAG, pos, "unknown type tag 0x%02x" % buf[pos])
+        if type_name in _CONTAINERS and depth >= MAX_DEPTH:
+            raise WireError(ErrorCode.DEPTH, pos, "%s would be at depth %d" % (type_name, depth + 1))
+        value, pos = _decode_value(buf, type_name, pos + 1, end, depth)
+        fields.append((type_name, value))
+    return fields
+
+
+def _decode_value(buf: bytes, type_name: str, pos: int, end: int, depth: int) -> Tuple[Any, int]:
+    """One value at ``pos``; returns it and the position after it. A container here is at depth
+    ``depth + 1``, already checked by the caller."""
+    fixed = _FIXED.get(type_name)
+    if fixed is not None:
+        fmt, size = fixed
+        if end - pos < size:
+            raise WireError(ErrorCode.TRUNCATED, pos, "%s needs %d bytes, %d left"
+                            % (type_name, size, end - pos))
+        if type_name == "bool":
+            if buf[pos] > 1:
+                raise WireError(ErrorCode.BADBOOL, pos, "bool byte 0x%02x" % buf[pos])
+            return buf[pos] == 1, pos + 1
+        value = struct.unpack_from(">" + fmt, buf, pos)[0]
+        return (F32(value) if type_name == "f32" else value), pos + size
+    if type_name == "list":
+        return _decode_list(buf, pos, end, depth + 1)
+    size = _read_length(buf, pos, end, type_name)
+    start, stop = pos + 4, pos + 4 + size
+    if type_name == "string":
+        return _decode_utf8(buf, start, stop), stop
+    if type_name == "bytes":
+        return buf[start:stop], stop
+    return _decode_fields(buf, start, stop, depth + 1), stop
+
+
+def _read_length(buf: bytes, pos: int, end: int, what: str) -> int:
+    if end - pos < 4:
+        raise WireError(ErrorCode.TRUNCATED, pos, "%s length needs 4 bytes, %d left" % (what, end - pos))
+    size: int = _U32.unpack_from(buf, pos)[0]
+    if size > end - pos - 4:
+        raise WireError(ErrorCode.LENGTH, pos, "%s length %d but %d bytes left"
+                        % (what, size, end - pos - 4))
+    return size
+
+
+def _decode_list(buf: bytes, pos: int, end: int, depth: int) -> Tuple[ListValue, int]:
+    """A list value (element tag, count, elements) at ``pos``; the list itself is at ``depth``."""
+    if pos >= end:
+        raise WireError(ErrorCode.TRUNCATED, pos, "list element tag missing")
+    elem = TAG_TYPES.get(buf[pos])
+    if elem is None:
+        raise WireError(ErrorCode.BADTAG, pos, "unknown list element tag 0x%02x" % buf[pos])
+    pos += 1
+    if end - pos < 4:
+        raise WireError(ErrorCode.TRUNCATED, pos, "list count needs 4 bytes, %d left" % (end - pos))
+    count = _U32.unpack_from(buf, pos)[0]
+    left = end - pos - 4
+    # Division, not multiplication, so a huge count is rejected before anything is allocated.
+    if count > left // MIN_VALUE_SIZE[elem]:
+        raise WireError(ErrorCode.LENGTH, pos, "list of %d %s cannot fit in %d bytes"
+                        % (count, elem, left))
+    pos += 4
+    fixed = _FIXED.get(elem)
+    if fixed is not None:
+        fmt, size = fixed
+        stop = pos + count * size
+        if elem == "bool":
+            chunk = buf[pos:stop]
+            for index, byte in enumerate(chunk):
+                if byte > 1:
+                    raise WireError(ErrorCode.BADBOOL, pos + index, "bool byte 0x%02x" % byte)
+            return ListValue(elem, [byte == 1 for byte in chunk]), stop
+        values = list(struct.unpack_from(">%d%s" % (count, fmt), buf, pos))
+        if elem == "f32":
+            values = [F32(bits) for bits in values]
+        return ListValue(elem, values), stop
+    items: List[Any] = []
+    for _ in range(count):
+        if elem in _CONTAINERS and depth >= MAX_DEPTH:
+            raise WireError(ErrorCode.DEPTH, pos, "%s element would be at depth %d" % (elem, depth + 1))
+        item, pos = _decode_value(buf, elem, pos, end, depth)
+        items.append(item)
+    return ListValue(elem, items), pos
+
+
+def _decode_utf8(buf: bytes, start: int, stop: int) -> str:
+    chunk = buf[start:stop]
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        # CPython's strict codec accepts exactly the Table 3-7 sequences, but §3 defines the error
+        # offset, so the position comes from our own validator.
+        bad = utf8_error_offset(chunk)
+        assert bad is not None, "CPython and Table 3-7 disagree on %r" % (chunk,)
+        raise WireError(ErrorCode.UTF8, start + bad, "ill-formed UTF-8 sequence starting with 0x%02x"
+                        % chunk[bad]) from None
+
+
+# Table 3-7: lead byte -> (continuation bytes needed, allowed range of the first continuation).
+_UTF8_LEADS: Dict[int, Tuple[int, int, int]] = {}
+for _lead in range(0xC2, 0xE0):
+    _UTF8_LEADS[_lead] = (1, 0x80, 0xBF)
+for _lead in range(0xE0, 0xF0):
+    _UTF8_LEADS[_lead] = (2, 0x80, 0xBF)
+_UTF8_LEADS[0xE0] = (2, 0xA0, 0xBF)
+_UTF8_LEADS[0xED] = (2, 0x80, 0x9F)
+for _lead in range(0xF0, 0xF5):
+    _UTF8_LEADS[_lead] = (3, 0x80, 0xBF)
+_UTF8_LEADS[0xF0] = (3, 0x90, 0xBF)
+_UTF8_LEADS[0xF4] = (3, 0x80, 0x8F)
+del _lead
+
+
+def utf8_error_offset(data: BytesLike) -> Optional[int]:
+    """Offset of the lead byte of the first ill-formed sequence (Unicode Table 3-7), or None.
+
+    A stray continuation byte or an impossible lead byte (C0, C1, F5..FF) is its own lead; a
+    sequence cut short by the end of ``data`` is reported at its lead byte.
+    """
+    size = len(data)
+    pos = 0
+    while pos < size:
+        byte = data[pos]
+        if byte < 0x80:
+            pos += 1
+            continue
+        lead = _UTF8_LEADS.get(byte)
+        if lead is None:
+            return pos
+        need, low, high = lead
+        if pos + need >= size or not low <= data[pos + 1] <= high:
+            return pos
+        for follow in range(pos + 2, pos + need + 1):
+            if not 0x80 <= data[follow] <= 0xBF:
+                return pos
+        pos += need + 1
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Frames
+
+
+class MsgType(enum.IntEnum):
+    """Message types of §6 and §7."""
+
+    HELLO = 0x0001
+    ERROR = 0x0002
+    PING = 0x0003
+    PONG = 0x0004
+    BYE = 0x0005
+    ECHO = 0x0100
+    ECHO_REPLY = 0x0101
+    ROUNDTRIP = 0x0102
+    ROUNDTRIP_REPLY = 0x0103
+    VECTOR_CHECK = 0x0104
+    VECTOR_RESULT = 0x0105
+    VECTOR_GET = 0x0106
+    VECTOR_DATA = 0x0107
+    STATS = 0x0108
+    STATS_REPLY = 0x0109
+
+
+class Frame(NamedTuple):
+    """A received frame: message type and raw payload."""
+
+    type: int
+    payload: bytes
+
+
+def encode_header(msg_type: int, length: int) -> bytes:
+    """The 8-byte header of a frame of type ``msg_type`` carrying ``length`` payload bytes."""
+    if not 1 <= msg_type <= 0xFFFF:
+        raise WireError(ErrorCode.RANGE, detail="message type %r is not in 1..65535" % (msg_type,))
+    if not 0 <= length <= U32_MAX:
+        raise WireError(ErrorCode.RANGE, detail="payload length %r does not fit a u32" % (length,))
+    return _HEADER.pack(PROTOCOL_VERSION, 0, msg_type, length)
+
+
+def encode_frame(msg_type: int, payload: BytesLike = b"") -> bytes:
+    """A whole frame: header and payload."""
+    return encode_header(msg_type, len(payload)) + bytes(payload)
+
+
+def decode_header(header: BytesLike, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Tuple[int, int]:
+    """Check an 8-byte header (version, flags, type, length — in that order) and return
+    ``(type, length)``. Errors carry header offsets: VERSION 0, HEADER 1 or 2, TOOBIG 4."""
+    if len(header) < HEADER_SIZE:
+        raise WireError(ErrorCode.TRUNCATED, len(header), "frame header needs 8 bytes, got %d"
+                        % len(header))
+    version, flags, msg_type, length = _HEADER.unpack_from(header, 0)
+    if version != PROTOCOL_VERSION:
+        raise WireError(ErrorCode.VERSION, 0, "frame version %d, expected %d" % (version, PROTOCOL_VERSION))
+    if flags != 0:
+        raise WireError(ErrorCode.HEADER, 1, "reserved flags 0x%02x are not 0" % flags)
+    if msg_type == 0:
+        raise WireError(ErrorCode.HEADER, 2, "message type 0 is invalid")
+    if length > max_payload:
+        raise WireError(ErrorCode.TOOBIG, 4, "payload of %d bytes exceeds the limit of %d"
+                        % (length, max_payload))
+    return msg_type, length
+
+
+def decode_frame(data: BytesLike, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Frame:
+    """Parse ``data`` holding exactly one whole frame. Header errors as in :func:`decode_header`;
+    a payload shorter than announced is TRUNCATED at its first missing byte; trailing bytes after
+    the frame are LENGTH at the first extra byte. The payload itself is not decoded."""
+    msg_type, length = decode_header(data, max_payload)
+    end = HEADER_SIZE + length
+    if len(data) < end:
+        raise WireError(ErrorCode.TRUNCATED, len(data), "frame announces %d payload bytes, has %d"
+                        % (length, len(data) - HEADER_SIZE))
+    if len(data) > end:
+        raise WireError(ErrorCode.LENGTH, end, "%d bytes after the frame" % (len(data) - end))
+    return Frame(msg_type, bytes(data[HEADER_SIZE:]))
+
+
+class FrameParser:
+    """Incremental frame parser: :meth:`feed` bytes in any chunking, then take the complete frames
+    with :meth:`next_frame` or by iterating (``parser.feed(chunk); for frame in parser: ...``).
+
+    A header is checked as soon as its 8 bytes are buffered, so an oversize length is rejected
+    before any of its payload is buffered. Frames before a bad header are still delivered, in
+    order; the error is raised where the bad header sits. After an error the parser re-raises it.
+    """
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.max_payload = max_payload
+        self._buffer = bytearray()
+        self._header: Optional[Tuple[int, int]] = None
+        self._error: Optional[WireError] = None
+
+    def feed(self, data: BytesLike) -> None:
+        """Buffer more input."""
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+
+    def next_frame(self) -> Optional[Frame]:
+        """The next complete frame, or None if it is not all buffered yet."""
+        if self._error is not None:
+            raise self._error
+        if self._header is None:
+            if len(self._buffer) < HEADER_SIZE:
+                return None
+            try:
+                self._header = decode_header(self._buffer[:HEADER_SIZE], self.max_payload)
+            except WireError as exc:
+                self._error = exc
+                raise
+            # CPython deletes a bytearray prefix in O(1), so consuming frames is not quadratic.
+            del self._buffer[:HEADER_SIZE]
+        msg_type, length = self._header
+        if len(self._buffer) < length:
+            return None
+        frame = Frame(msg_type, bytes(self._buffer[:length]))
+        del self._buffer[:length]
+        self._header = None
+        return frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        """The frames complete so far."""
+        frame = self.next_frame()
+        while frame is not None:
+            yield frame
+            frame = self.next_frame()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of incomplete frames buffered so far (0 at a frame boundary)."""
+        return len(self._buffer) + (HEADER_SIZE if self._header is not None else 0)
+
+    def finish(self) -> None:
+        """Declare the end of input: CLOSED if it cut a frame short."""
+        if self._error is not None:
+            raise self._error
+        if self.pending:
+            raise WireError(ErrorCode.CLOSED, detail="end of input inside a frame (%d bytes pending)"
+                            % self.pending)
+
+
+# --------------------------------------------------------------------------------------------
+# Blocking sockets
+
+
+def _set_deadline(sock: socket.socket, deadline: Optional[float]) -> None:
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise WireError(ErrorCode.TIMEOUT, detail="deadline passed")
+        sock.settimeout(left)
+
+
+def _os_error(exc: OSError) -> WireError:
+    if isinstance(exc, socket.timeout):
+        return WireError(ErrorCode.TIMEOUT, detail="socket operation timed out")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return WireError(ErrorCode.CLOSED, detail=str(exc))
+    return WireError(ErrorCode.IO, detail=str(exc))
+
+
+def send_frame(sock: socket.socket, msg_type: int, payload: BytesLike = b"",
+               deadline: Optional[float] = None) -> None:
+    """Send one frame with a single sendall (one buffer, so Nagle cannot delay a split write)."""
+    frame = encode_frame(msg_type, payload)
+    try:
+        _set_deadline(sock, deadline)
+        sock.sendall(frame)
+    except OSError as exc:
+        raise _os_error(exc) from exc
+
+
+def send_fields(sock: socket.socket, msg_type: int, fields: Iterable[Field],
+                deadline: Optional[float] = None) -> None:
+    """Encode ``fields`` and send them as one frame."""
+    send_frame(sock, msg_type, encode(fields), deadline)
+
+
+def _recv_upto(sock: socket.socket, size: int, deadline: Optional[float]) -> bytearray:
+    """Read ``size`` bytes, or fewer only if EOF comes first."""
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    try:
+        while got < size:
+            _set_deadline(sock, deadline)
+            count = sock.recv_into(view[got:])
+            if count == 0:
+                break
+            got += count
+    except OSError as exc:
+        raise _os_error(exc) from exc
+    del view
+    del data[got:]
+    return data
+
+
+def recv_exact(sock: socket.socket, size: int, deadline: Optional[float] = None) -> bytes:
+    """Read exactly ``size`` bytes; EOF first is CLOSED. ``deadline`` is a time.monotonic() value
+    bounding the whole call (it sets the socket timeout)."""
+    data = _recv_upto(sock, size, deadline)
+    if len(data) < size:
+        raise WireError(ErrorCode.CLOSED, detail="connection closed after %d of %d bytes"
+                        % (len(data), size))
+    return bytes(data)
+
+
+def recv_frame(sock: socket.socket, max_payload: int = DEFAULT_MAX_PAYLOAD,
+               deadline: Optional[float] = None) -> Optional[Frame]:
+    """Read one frame. Returns None on EOF at a frame boundary; EOF inside a frame is CLOSED.
+    The header is checked before any payload is read (header errors carry header offsets)."""
+    header = _recv_upto(sock, HEADER_SIZE, deadline)
+    if not header:
+        return None
+    if len(header) < HEADER_SIZE:
+        raise WireError(ErrorCode.CLOSED, detail="connection closed inside a frame header")
+    msg_type, length = decode_header(header, max_payload)
+    return Frame(msg_type, recv_exact(sock, length, deadline))
+
+
+def close_gracefully(sock: socket.socket, drain_seconds: float = 2.0,
+                     drain_bytes: int = 4 * DEFAULT_MAX_PAYLOAD) -> None:
+    """shutdown(SHUT_WR), then read and discard input until EOF or a bounded time/volume, then
+    close. Unread input at close() would make the kernel send RST, which can destroy data (such
+    as an ERROR frame) still in flight to the peer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + drain_seconds
+        drained = 0
+        while drained < drain_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass  # the peer is gone or slow; closing is all that is left to do
+    finally:
+        sock.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Control messages (§6)
+
+
+class Hello(NamedTuple):
+    """HELLO fields."""
+
+    version: int
+    max_payload: int
+    name: str
+
+
+class ErrorMessage(NamedTuple):
+    """ERROR fields; ``offset`` None stands for 0xFFFFFFFF (no offset)."""
+
+    code: int
+    offset: Optional[int]
+    message: str
+
+
+def _expect(fields: Sequence[Field], index: int, type_name: str, message: str) -> Any:
+    """Field ``index`` of a control message, which must exist and have type ``type_name``."""
+    if index >= len(fields):
+        raise WireError(ErrorCode.MESSAGE, detail="%s: field %d (%s) missing" % (message, index, type_name))
+    if fields[index][0] != type_name:
+        raise WireError(ErrorCode.MESSAGE, detail="%s: field %d is %s, expected %s"
+                        % (message, index, fields[index][0], type_name))
+    return fields[index][1]
+
+
+def encode_hello(max_payload: int = DEFAULT_MAX_PAYLOAD, name: str = "python",
+                 version: int = PROTOCOL_VERSION) -> bytes:
+    """HELLO payload. The name is at most 255 bytes of UTF-8 (else RANGE)."""
+    if len(_as_utf8(name, ())) > MAX_PEER_NAME:
+        raise WireError(ErrorCode.RANGE, detail="peer name longer than %d bytes" % MAX_PEER_NAME)
+    return encode([("u16", version), ("u32", max_payload), ("string", name)])
+
+
+def decode_hello(payload: BytesLike) -> Hello:
+    """Parse a HELLO payload (extra trailing fields ignored). Codec errors keep payload offsets;
+    missing/mistyped fields or an over-long name are MESSAGE. The version is not judged here."""
+    fields = decode(payload)
+    hello = Hello(_expect(fields, 0, "u16", "HELLO"), _expect(fields, 1, "u32", "HELLO"),
+                  _expect(fields, 2, "string", "HELLO"))
+    if len(hello.name.encode("utf-8")) > MAX_PEER_NAME:
+        raise WireError(ErrorCode.MESSAGE, detail="HELLO peer name longer than %d bytes" % MAX_PEER_NAME)
+    return hello
+
+
+def encode_error(code: int, offset: Optional[int], message: str) -> bytes:
+    """ERROR payload. The message is cut to 1024 bytes at a character boundary, because error
+    texts are often built from untrusted input and an error report must not fail."""
+    text = message.encode("utf-8", "replace")[:MAX_ERROR_TEXT].decode("utf-8", "ignore")
+    return encode([("u16", code), ("u32", NO_OFFSET if offset is None else offset),
+                   ("string", text)])
+
+
+def decode_error(payload: BytesLike) -> ErrorMessage:
+    """Parse an ERROR payload (extra trailing fields ignored; the text length is not policed, so
+    a diagnostic is never lost)."""
+    fields = decode(payload)
+    code = _expect(fields, 0, "u16", "ERROR")
+    offset = _expect(fields, 1, "u32", "ERROR")
+    return ErrorMessage(code, None if offset == NO_OFFSET else offset,
+                        _expect(fields, 2, "string", "ERROR"))
+
+
+def decode_bye(payload: BytesLike) -> None:
+    """Check a BYE payload: empty, or fields a newer peer added (decoded, then ignored)."""
+    decode(payload)
+
+
+def pong_payload(ping_payload: BytesLike) -> bytes:
+    """The PONG answering a PING carries the PING's opaque payload unchanged."""
+    return bytes(ping_payload)
+
