@@ -132,8 +132,10 @@ class Exchange:
         steps += [("echo:%d" % size, self.bind(self.echo, size)) for size in ECHO_SIZES]
         steps.append(("ping", self.ping))
         steps += [("stats:" + s.name, self.bind(self.stats_case, s)) for s in self.stats]
-        steps += [("reject:" + c.name, self.bind(self.reject, c)) for c in rejects]
+        # BYE ends the main connection before the reject cases open their own, so the client never
+        # holds two connections at once and an iterative server can run the whole exchange.
         steps.append(("bye", self.bye))
+        steps += [("reject:" + c.name, self.bind(self.reject, c)) for c in rejects]
         return steps
 
     @staticmethod

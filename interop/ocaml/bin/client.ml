@@ -286,7 +286,9 @@ let () =
   List.iter (fun n -> run (Printf.sprintf "echo:%d" n) (fun () -> case_echo n)) [ 0; 1; 4096; 1048576 ];
   run "ping" case_ping;
   List.iter (fun (s : Wire_text.stats_case) -> run ("stats:" ^ s.stats_name) (fun () -> case_stats s)) stats;
-  List.iter (fun (n, code, off, d) -> run ("reject:" ^ n) (fun () -> case_reject code off d)) errs;
+  (* BYE ends the main connection before the reject cases open their own, so the client never holds
+     two connections at once and an iterative server can run the whole exchange. *)
   run "bye" case_bye;
+  List.iter (fun (n, code, off, d) -> run ("reject:" ^ n) (fun () -> case_reject code off d)) errs;
   Printf.printf "%d passed, %d failed\n%!" !passed !failed;
   exit (if !failed = 0 then 0 else 1)

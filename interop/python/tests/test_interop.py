@@ -117,7 +117,7 @@ class AgainstOwnServer(unittest.TestCase):
         names = (["hello"] + ["check:" + n for n in ok] + ["check-unknown"]
                  + ["get:" + n for n in ok] + ["roundtrip:" + n for n in ok]
                  + ["echo:0", "echo:1", "echo:4096", "echo:1048576", "ping"]
-                 + ["stats:" + n for n in stats] + ["reject:" + n for n in err] + ["bye"])
+                 + ["stats:" + n for n in stats] + ["bye"] + ["reject:" + n for n in err])
         self.assertEqual(lines, ["ok   " + n for n in names] + ["%d passed, 0 failed" % len(names)],
                          result.stderr)
         self.assertEqual(result.returncode, 0)
@@ -310,7 +310,7 @@ class ClientAgainstBrokenServers(unittest.TestCase):
         failed, output = self.small_exchange(silent.port, 0.2)
         names = ["hello", "check:s.u16", "check:s.group", "check-unknown", "get:s.u16", "get:s.group",
                  "roundtrip:s.u16", "roundtrip:s.group", "echo:0", "echo:1", "echo:4096",
-                 "echo:1048576", "ping", "stats:s.one", "reject:s.bad", "bye"]
+                 "echo:1048576", "ping", "stats:s.one", "bye", "reject:s.bad"]
         self.assertEqual(failed, len(names))
         self.assertEqual([line.split(":", 1)[0] if not line.startswith("FAIL") else
                           re.match(r"FAIL (.*?): ", line).group(1) for line in output[:-1]], names)
