@@ -28,13 +28,20 @@ PC := $(BUILD)/wire.pc
 
 VEC_OBJ := $(BUILD)/interop/vectors.o
 
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_OBJ := $(SERVER_SRC:server/%.c=$(BUILD)/server/%.o)
+SERVER := $(BUILD)/wire-server
+
+CLIENT_SRC := $(wildcard client/*.c)
+CLIENT := $(BUILD)/wire-client
+
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all lib test test-c deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
-all: lib
+all: lib $(SERVER) $(CLIENT)
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 
@@ -58,6 +65,19 @@ $(PC): wire.pc.in Makefile
 $(VEC_OBJ): interop/c/vectors.c interop/c/vectors.h include/wire.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The interop server: service + concurrency models (server/*.c).
+$(BUILD)/server/%.o: server/%.c $(wildcard server/*.h) interop/c/vectors.h include/wire.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iinterop/c -c $< -o $@
+
+$(SERVER): $(SERVER_OBJ) $(VEC_OBJ) $(LIB_A)
+	$(CC) $(SERVER_OBJ) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) -lpthread -o $@
+
+# The interop client (design section 10).
+$(CLIENT): $(CLIENT_SRC) $(wildcard client/*.h) interop/c/vectors.h include/wire.h $(VEC_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iinterop/c $(CLIENT_SRC) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) -o $@
 
 # ---- tests ----
 # Tests may use what POSIX 2008 lacks (MAP_ANONYMOUS for guard pages): _DEFAULT_SOURCE there only.

@@ -1,0 +1,567 @@
+/* wire-client - runs the interop exchange (design section 10) against a wire server and prints one
+ * line per case, then "<N> passed, <M> failed". Cases are independent: a failing case never stops
+ * the run, and a main connection left in an unknown state is replaced (connect + HELLO) before the
+ * next case needs it. Everything the server sends is validated before it is used. */
+#include "vectors.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLIENT_NAME "c-client"
+#define UNKNOWN_VECTOR "no-such-vector"
+#define MAX_PAYLOAD WIRE_DEFAULT_MAX_PAYLOAD /* what we accept, announced in our HELLO */
+#define RBUF_SIZE (WIRE_HEADER_SIZE + (size_t)MAX_PAYLOAD)
+#define SBUF_SIZE ((size_t)MAX_PAYLOAD) /* never send more than we would accept ourselves */
+#define SHOWN 300                       /* characters of a server-supplied string shown in a reason */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+typedef struct conn {
+    int fd;            /* -1 when not connected */
+    uint32_t peer_max; /* the largest payload the server accepts (from its HELLO) */
+} conn;
+
+typedef struct client {
+    const char *host, *port, *unix_path;
+    int timeout_ms;
+    bool quiet;
+    conn main;     /* the connection of every case up to bye (reject:* cases have their own) */
+    uint8_t *rbuf; /* one frame: header + MAX_PAYLOAD, allocated once */
+    uint8_t *sbuf; /* one request payload */
+    char why[2048]; /* the failing case's reason */
+    unsigned passed, failed;
+} client;
+
+/* Sets the reason of the current case's failure; returns -1 so that callers can `return fail(...)`. */
+PRINTF_LIKE(2, 3) static int fail(client *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Length to print of a server-supplied string, so that one long value cannot crowd out the rest. */
+static int shown(size_t len) { return len > SHOWN ? SHOWN : (int)len; }
+
+static const char *msg_name(unsigned type) {
+    switch (type) {
+    case WIRE_MSG_HELLO: return "HELLO";
+    case WIRE_MSG_ERROR: return "ERROR";
+    case WIRE_MSG_PING: return "PING";
+    case WIRE_MSG_PONG: return "PONG";
+    case WIRE_MSG_BYE: return "BYE";
+    case WIRE_MSG_ECHO: return "ECHO";
+    case WIRE_MSG_ECHO_REPLY: return "ECHO_REPLY";
+    case WIRE_MSG_ROUNDTRIP: return "ROUNDTRIP";
+    case WIRE_MSG_ROUNDTRIP_REPLY: return "ROUNDTRIP_REPLY";
+    case WIRE_MSG_VECTOR_CHECK: return "VECTOR_CHECK";
+    case WIRE_MSG_VECTOR_RESULT: return "VECTOR_RESULT";
+    case WIRE_MSG_VECTOR_GET: return "VECTOR_GET";
+    case WIRE_MSG_VECTOR_DATA: return "VECTOR_DATA";
+    case WIRE_MSG_STATS: return "STATS";
+    case WIRE_MSG_STATS_REPLY: return "STATS_REPLY";
+    default: return "unknown type";
+    }
+}
+
+static void hang_up(conn *k) {
+    if (k->fd >= 0) close(k->fd);
+    k->fd = -1;
+}
+
+/* ---------- frames ---------- */
+
+static int send_msg(client *c, const conn *k, uint16_t type, const void *payload, size_t len) {
+    if (len > k->peer_max)
+        return fail(c, "%s payload of %zu bytes exceeds the server's max payload %lu", msg_name(type), len,
+                    (unsigned long)k->peer_max);
+    wire_err e = wire_send_frame(k->fd, type, payload, (uint32_t)len);
+    if (e) return fail(c, "sending %s: %s", msg_name(type), e == WIRE_EIO ? strerror(errno) : wire_strerror(e));
+    return 0;
+}
+
+/* Receives one frame, or the end of the stream (*eof). A failure says what came instead of `wanted`. */
+static int recv_msg(client *c, const conn *k, wire_frame *f, bool *eof, const char *wanted) {
+    size_t off = 0;
+    errno = 0; /* a reset also reads as WIRE_ECLOSED; errno (left as read() set it) tells it from EOF */
+    wire_err e = wire_recv_frame(k->fd, c->rbuf, RBUF_SIZE, MAX_PAYLOAD, f, &off);
+    *eof = e == WIRE_ECLOSED && errno != ECONNRESET;
+    if (e == WIRE_OK || *eof) return 0;
+    if (e == WIRE_ETIMEOUT) return fail(c, "expected %s, nothing came within %d ms", wanted, c->timeout_ms);
+    if (e == WIRE_ECLOSED) return fail(c, "expected %s, the server reset the connection", wanted);
+    if (e == WIRE_EIO) return fail(c, "expected %s, receive failed: %s", wanted, strerror(errno));
+    const uint8_t *b = c->rbuf; /* a header error: the 8 header bytes are in rbuf */
+    return fail(c, "expected %s, got a bad frame header %02x %02x %02x%02x %02x%02x%02x%02x: %s at offset %zu", wanted,
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], wire_err_name(e), off);
+}
+
+static int get_error(client *c, const wire_frame *f, wire_error_msg *m) {
+    size_t off = 0;
+    wire_err e = wire_get_error_msg(f->payload, f->length, m, &off);
+    if (e) return fail(c, "malformed ERROR frame: %s at payload offset %zu", wire_err_name(e), off);
+    return 0;
+}
+
+/* "ERROR UTF8 (5) at offset 12: text" */
+static void format_error(const wire_error_msg *m, char *buf, size_t len) {
+    char at[16] = "none";
+    if (m->offset != WIRE_NO_OFFSET) snprintf(at, sizeof at, "%lu", (unsigned long)m->offset);
+    snprintf(buf, len, "ERROR %s (%u) at offset %s: %.*s", m->code < 256 ? wire_err_name((wire_err)m->code) : "app",
+             (unsigned)m->code, at, shown(m->text_len), m->text);
+}
+
+/* Receives the reply to a request, which must be a frame of type `want` (or `alt` if nonzero). */
+static int expect(client *c, const conn *k, uint16_t want, uint16_t alt, wire_frame *f) {
+    char wanted[64];
+    bool eof;
+    snprintf(wanted, sizeof wanted, "%s%s%s", msg_name(want), alt ? " or " : "", alt ? msg_name(alt) : "");
+    if (recv_msg(c, k, f, &eof, wanted)) return -1;
+    if (eof) return fail(c, "expected %s, the server closed the connection", wanted);
+    if (f->type == want || (alt && f->type == alt)) return 0;
+    if (f->type == WIRE_MSG_ERROR) {
+        wire_error_msg m;
+        char text[1200];
+        if (get_error(c, f, &m)) return -1;
+        format_error(&m, text, sizeof text);
+        return fail(c, "expected %s, got %s", wanted, text);
+    }
+    return fail(c, "expected %s, got %s (0x%04x) with %lu payload bytes", wanted, msg_name(f->type), f->type,
+                (unsigned long)f->length);
+}
+
+static int expect_eof(client *c, const conn *k) {
+    wire_frame f;
+    bool eof;
+    if (recv_msg(c, k, &f, &eof, "EOF")) return -1;
+    if (!eof) return fail(c, "expected EOF, got %s (0x%04x)", msg_name(f.type), f.type);
+    return 0;
+}
+
+/* Connects and exchanges HELLOs. The HELLO is encoded on the stack: sbuf may hold a pending request. */
+static int conn_open(client *c, conn *k) {
+    char err[WIRE_ERRBUF_SIZE];
+    uint8_t buf[64];
+    wire_hello h = {WIRE_PROTOCOL_VERSION, MAX_PAYLOAD, CLIENT_NAME, sizeof CLIENT_NAME - 1};
+    wire_writer w;
+    wire_frame f;
+    size_t n = 0, off = 0;
+    wire_writer_init(&w, buf, sizeof buf);
+    wire_put_hello(&w, &h);
+    if (wire_writer_finish(&w, &n)) return fail(c, "cannot encode our HELLO");
+    wire_err e = c->unix_path ? wire_unix_connect(c->unix_path, &k->fd, err, sizeof err)
+                              : wire_tcp_connect(c->host, c->port, c->timeout_ms, &k->fd, err, sizeof err);
+    if (e) {
+        k->fd = -1;
+        return fail(c, "cannot connect: %s", err);
+    }
+    k->peer_max = (uint32_t)n; /* until the server's HELLO tells */
+    if (wire_set_timeouts(k->fd, c->timeout_ms, c->timeout_ms)) {
+        fail(c, "cannot set socket timeouts: %s", strerror(errno));
+    } else if (send_msg(c, k, WIRE_MSG_HELLO, buf, n) == 0 && expect(c, k, WIRE_MSG_HELLO, 0, &f) == 0) {
+        if ((e = wire_get_hello(f.payload, f.length, &h, &off)))
+            fail(c, "malformed HELLO from the server: %s at payload offset %zu", wire_err_name(e), off);
+        else if (h.version != WIRE_PROTOCOL_VERSION)
+            fail(c, "server HELLO has version %u, expected %d", (unsigned)h.version, WIRE_PROTOCOL_VERSION);
+        else {
+            k->peer_max = h.max_payload;
+            return 0;
+        }
+    }
+    hang_up(k);
+    return -1;
+}
+
+/* One request on the main connection, (re)connecting first when needed. When no good reply came,
+ * the stream's state is unknown (a late reply could be taken for the next one): drop the connection. */
+static int request(client *c, uint16_t type, const void *payload, size_t len, uint16_t want, uint16_t alt,
+                   wire_frame *f) {
+    if (c->main.fd < 0 && conn_open(c, &c->main)) return -1;
+    if (send_msg(c, &c->main, type, payload, len) == 0 && expect(c, &c->main, want, alt, f) == 0) return 0;
+    hang_up(&c->main);
+    return -1;
+}
+
+/* ---------- comparisons ---------- */
+
+static int same_bytes(client *c, const char *what, const uint8_t *want, size_t want_len, const uint8_t *got,
+                      size_t got_len) {
+    size_t n = want_len < got_len ? want_len : got_len, i = 0;
+    while (i < n && want[i] == got[i]) i++;
+    if (i < n)
+        return fail(c, "%s differ at byte %zu: got 0x%02x, expected 0x%02x (%zu bytes, expected %zu)", what, i,
+                    got[i], want[i], got_len, want_len);
+    if (got_len != want_len)
+        return fail(c, "%s: got %zu bytes, expected %zu (equal for the first %zu)", what, got_len, want_len, n);
+    return 0;
+}
+
+/* The payload must decode to exactly the expected fields (floats by bits, nothing more). */
+static int same_values(client *c, const char *what, const uint8_t *p, size_t len, const wv_value *want, size_t n) {
+    char path[400], exp[SHOWN + 8], got[SHOWN + 8];
+    size_t off = 0;
+    wire_reader r;
+    wire_reader_init(&r, p, len);
+    int rc = wv_check(&r, want, n, path, sizeof path, exp, sizeof exp, got, sizeof got);
+    if (rc > 0) return fail(c, "%s field %s: expected %s, got %s", what, path, exp, got);
+    if (rc < 0) {
+        wire_err e = wire_reader_error(&r, &off);
+        return fail(c, "%s does not decode: %s at byte %zu", what, wire_err_name(e), off);
+    }
+    return 0;
+}
+
+/* ---------- cases ---------- */
+
+typedef int (*case_fn)(client *c, const void *arg);
+
+static int case_hello(client *c, const void *arg) {
+    (void)arg;
+    hang_up(&c->main);
+    return conn_open(c, &c->main);
+}
+
+/* A VECTOR_RESULT: u8 status, string path, string expected, string got (extra fields ignored). */
+typedef struct result {
+    uint8_t status;
+    const char *path, *exp, *got;
+    size_t path_len, exp_len, got_len;
+} result;
+
+static int get_result(client *c, const wire_frame *f, result *res) {
+    wire_reader r;
+    size_t off = 0;
+    wire_reader_init(&r, f->payload, f->length);
+    wire_get_u8(&r, &res->status);
+    wire_get_string(&r, &res->path, &res->path_len);
+    wire_get_string(&r, &res->exp, &res->exp_len);
+    wire_get_string(&r, &res->got, &res->got_len);
+    if (wire_reader_finish(&r)) {
+        wire_err e = wire_reader_error(&r, &off);
+        return fail(c, "malformed VECTOR_RESULT: %s at payload offset %zu", wire_err_name(e), off);
+    }
+    return 0;
+}
+
+/* Starts a VECTOR_CHECK / VECTOR_GET payload in sbuf: the vector name as a string field. */
+static int put_name(client *c, const char *name, size_t *n) {
+    wire_writer w;
+    wire_writer_init(&w, c->sbuf, SBUF_SIZE);
+    wire_put_cstring(&w, name);
+    return wire_writer_finish(&w, n) ? fail(c, "cannot encode the vector name") : 0;
+}
+
+/* VECTOR_CHECK: the name, then `hex` (the vector's fields) appended as is. */
+static int vector_check(client *c, const char *name, const uint8_t *hex, size_t hexlen, result *res) {
+    wire_frame f;
+    size_t n = 0;
+    if (put_name(c, name, &n)) return -1;
+    if (hexlen > SBUF_SIZE - n) return fail(c, "VECTOR_CHECK request too large");
+    if (hexlen) memcpy(c->sbuf + n, hex, hexlen);
+    if (request(c, WIRE_MSG_VECTOR_CHECK, c->sbuf, n + hexlen, WIRE_MSG_VECTOR_RESULT, 0, &f)) return -1;
+    return get_result(c, &f, res);
+}
+
+static int case_check(client *c, const void *arg) {
+    const wv_case *v = arg;
+    result res;
+    if (vector_check(c, v->name, v->hex, v->hexlen, &res)) return -1;
+    if (res.status == 1)
+        return fail(c, "mismatch at path \"%.*s\": expected %.*s, got %.*s", shown(res.path_len), res.path,
+                    shown(res.exp_len), res.exp, shown(res.got_len), res.got);
+    if (res.status != 0) return fail(c, "VECTOR_RESULT status %u, expected 0", (unsigned)res.status);
+    return 0;
+}
+
+static int case_check_unknown(client *c, const void *arg) {
+    result res;
+    (void)arg;
+    if (vector_check(c, UNKNOWN_VECTOR, NULL, 0, &res)) return -1;
+    if (res.status != 2) return fail(c, "VECTOR_RESULT status %u, expected 2 (unknown vector)", (unsigned)res.status);
+    return 0;
+}
+
+static int case_get(client *c, const void *arg) {
+    const wv_case *v = arg;
+    wire_reader r;
+    wire_frame f;
+    result res;
+    const char *name;
+    size_t n = 0, name_len, off = 0;
+    if (put_name(c, v->name, &n)) return -1;
+    if (request(c, WIRE_MSG_VECTOR_GET, c->sbuf, n, WIRE_MSG_VECTOR_DATA, WIRE_MSG_VECTOR_RESULT, &f)) return -1;
+    if (f.type == WIRE_MSG_VECTOR_RESULT) {
+        if (get_result(c, &f, &res)) return -1;
+        return fail(c, "expected VECTOR_DATA, got VECTOR_RESULT status %u", (unsigned)res.status);
+    }
+    wire_reader_init(&r, f.payload, f.length);
+    if (wire_get_string(&r, &name, &name_len)) {
+        wire_err e = wire_reader_error(&r, &off);
+        return fail(c, "VECTOR_DATA does not start with a string field: %s at payload offset %zu", wire_err_name(e),
+                    off);
+    }
+    if (name_len != strlen(v->name) || memcmp(name, v->name, name_len) != 0)
+        return fail(c, "VECTOR_DATA is for \"%.*s\", expected \"%s\"", shown(name_len), name, v->name);
+    off = wire_reader_offset(&r);
+    const uint8_t *data = f.payload + off;
+    size_t len = f.length - off;
+    if (same_bytes(c, "vector bytes", v->hex, v->hexlen, data, len)) return -1;
+    return same_values(c, "vector data", data, len, v->fields, v->nfields);
+}
+
+static int case_roundtrip(client *c, const void *arg) {
+    const wv_case *v = arg;
+    wire_frame f;
+    if (request(c, WIRE_MSG_ROUNDTRIP, v->hex, v->hexlen, WIRE_MSG_ROUNDTRIP_REPLY, 0, &f)) return -1;
+    return same_bytes(c, "ROUNDTRIP_REPLY bytes", v->hex, v->hexlen, f.payload, f.length);
+}
+
+static int case_echo(client *c, const void *arg) {
+    size_t size = *(const size_t *)arg;
+    wire_frame f;
+    for (size_t i = 0; i < size; i++) c->sbuf[i] = (uint8_t)((i * 131 + 7) % 256);
+    if (request(c, WIRE_MSG_ECHO, c->sbuf, size, WIRE_MSG_ECHO_REPLY, 0, &f)) return -1;
+    return same_bytes(c, "ECHO_REPLY bytes", c->sbuf, size, f.payload, f.length);
+}
+
+static int case_ping(client *c, const void *arg) {
+    static const uint8_t ping[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    wire_frame f;
+    (void)arg;
+    if (request(c, WIRE_MSG_PING, ping, sizeof ping, WIRE_MSG_PONG, 0, &f)) return -1;
+    return same_bytes(c, "PONG bytes", ping, sizeof ping, f.payload, f.length);
+}
+
+static int case_stats(client *c, const void *arg) {
+    const wv_case *v = arg;
+    wire_writer w;
+    wire_frame f;
+    size_t n = 0;
+    wire_writer_init(&w, c->sbuf, SBUF_SIZE);
+    wv_encode(&w, v->fields, v->nfields);
+    if (wire_writer_finish(&w, &n)) return fail(c, "cannot encode the STATS request");
+    if (request(c, WIRE_MSG_STATS, c->sbuf, n, WIRE_MSG_STATS_REPLY, 0, &f)) return -1;
+    return same_values(c, "STATS_REPLY", f.payload, f.length, v->reply, v->nreply);
+}
+
+static int reject_on(client *c, const conn *k, const wv_case *v) {
+    wire_frame f;
+    wire_error_msg m;
+    char text[1200];
+    if (send_msg(c, k, WIRE_MSG_ROUNDTRIP, v->hex, v->hexlen) || expect(c, k, WIRE_MSG_ERROR, 0, &f) ||
+        get_error(c, &f, &m))
+        return -1;
+    if (m.code != v->err || m.offset != WIRE_HEADER_SIZE + v->err_offset) {
+        format_error(&m, text, sizeof text);
+        return fail(c, "expected ERROR %s at offset %zu, got %s", wire_err_name(v->err),
+                    WIRE_HEADER_SIZE + v->err_offset, text);
+    }
+    return expect_eof(c, k);
+}
+
+/* On a connection of its own, since the server closes it after the ERROR. */
+static int case_reject(client *c, const void *arg) {
+    conn k;
+    if (conn_open(c, &k)) return -1;
+    int rc = reject_on(c, &k, arg);
+    hang_up(&k);
+    return rc;
+}
+
+static int case_bye(client *c, const void *arg) {
+    wire_frame f;
+    (void)arg;
+    int rc = request(c, WIRE_MSG_BYE, NULL, 0, WIRE_MSG_BYE, 0, &f) || expect_eof(c, &c->main) ? -1 : 0;
+    hang_up(&c->main);
+    return rc;
+}
+
+/* ---------- driver ---------- */
+
+static void run(client *c, const char *prefix, const char *name, case_fn fn, const void *arg) {
+    c->why[0] = '\0';
+    if (fn(c, arg) == 0) {
+        c->passed++;
+        if (!c->quiet) printf("ok   %s%s\n", prefix, name);
+        return;
+    }
+    c->failed++;
+    for (char *p = c->why; *p; p++) /* server-supplied text must not break the one-line-per-case output */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    printf("FAIL %s%s: %s\n", prefix, name, c->why);
+}
+
+static void run_each(client *c, const wv_file *file, wv_kind kind, const char *prefix, case_fn fn) {
+    for (size_t i = 0; i < file->count; i++)
+        if (file->cases[i].kind == kind) run(c, prefix, file->cases[i].name, fn, &file->cases[i]);
+}
+
+static void exchange(client *c, const wv_file *vec, const wv_file *stats) {
+    static const size_t echo_sizes[] = {0, 1, 4096, 1048576};
+    run(c, "", "hello", case_hello, NULL);
+    run_each(c, vec, WV_OK, "check:", case_check);
+    run(c, "", "check-unknown", case_check_unknown, NULL);
+    run_each(c, vec, WV_OK, "get:", case_get);
+    run_each(c, vec, WV_OK, "roundtrip:", case_roundtrip);
+    for (size_t i = 0; i < sizeof echo_sizes / sizeof echo_sizes[0]; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "%zu", echo_sizes[i]);
+        run(c, "echo:", name, case_echo, &echo_sizes[i]);
+    }
+    run(c, "", "ping", case_ping, NULL);
+    run_each(c, stats, WV_STATS, "stats:", case_stats);
+    run(c, "", "bye", case_bye, NULL); /* ends the main connection: an iterative server can then serve */
+    run_each(c, vec, WV_ERR, "reject:", case_reject); /* the rejects, each on a connection of its own */
+    printf("%u passed, %u failed\n", c->passed, c->failed);
+}
+
+/* ---------- command line ---------- */
+
+static const char synopsis[] =
+    "usage: wire-client [--host H] [--port P | --unix PATH] [--vectors FILE] [--stats FILE]\n"
+    "                   [--timeout SEC] [--quiet] [--help]\n";
+static const char details[] =
+    "Runs the wire interop exchange against a server and prints one line per case.\n"
+    "  --host H        server host (default 127.0.0.1)\n"
+    "  --port P        server TCP port (required unless --unix)\n"
+    "  --unix PATH     connect to a Unix-domain socket instead\n"
+    "  --vectors FILE  proto vectors (default: $WIRE_PROTO_DIR/vectors.txt, ./proto/vectors.txt,\n"
+    "                  or proto/vectors.txt of the source tree this binary was built in)\n"
+    "  --stats FILE    STATS known answers (default: stats.txt found the same way)\n"
+    "  --timeout SEC   limit for each connect, send and receive (default 10)\n"
+    "  --quiet         print only FAIL lines and the summary\n"
+    "Exit status: 0 all cases passed, 1 some failed, 2 usage error or unreadable proto files.\n";
+
+/* A usage error: the reason and the synopsis on stderr; returns -1. */
+PRINTF_LIKE(1, 2) static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("wire-client: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", synopsis);
+    return -1;
+}
+
+static char *join(const char *dir, const char *file) {
+    size_t need = strlen(dir) + strlen(file) + 2;
+    char *out = malloc(need);
+    if (out) snprintf(out, need, "%s/%s", dir, file);
+    return out;
+}
+
+/* $WIRE_PROTO_DIR/file, else proto/file if it exists, else <dir of this binary>/../../proto/file
+ * (the binary lives in build/<cc>/). Returns a malloc'd path, NULL when out of memory. */
+static char *proto_path(const char *file) {
+    static const char up[] = "/../../proto";
+    const char *env = getenv("WIRE_PROTO_DIR");
+    char exe[4096];
+    if (env && *env) return join(env, file);
+    char *local = join("proto", file);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (local == NULL || access(local, F_OK) == 0 || n <= 0) return local;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL || (size_t)(slash - exe) + sizeof up > sizeof exe) return local;
+    memcpy(slash, up, sizeof up);
+    free(local);
+    return join(exe, file);
+}
+
+static int load(const char *what, const char *path, wv_file *f) {
+    char err[512];
+    if (path && wv_load(path, f, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "wire-client: cannot load the %s file: %s\n", what, path ? err : "out of memory");
+    return -1;
+}
+
+/* Parses the command line into c and the file arguments; -1 to exit with *rc (2 usage, 0 help). */
+static int parse_args(int argc, char **argv, client *c, const char **vec_arg, const char **stats_arg, int *rc) {
+    const char *timeout = NULL;
+    const struct {
+        const char *name;
+        const char **dest;
+    } opts[] = {{"--host", &c->host},       {"--port", &c->port},       {"--unix", &c->unix_path},
+                {"--vectors", vec_arg}, {"--stats", stats_arg}, {"--timeout", &timeout}};
+    size_t nopts = sizeof opts / sizeof opts[0];
+    char *end;
+    *rc = 2;
+    for (int i = 1; i < argc; i++) {
+        size_t k = 0;
+        while (k < nopts && strcmp(argv[i], opts[k].name) != 0) k++;
+        if (k < nopts) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+            *opts[k].dest = argv[++i];
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            c->quiet = true;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            fputs(synopsis, stdout);
+            fputs(details, stdout);
+            *rc = 0;
+            return -1;
+        } else {
+            return usage_error("unknown option '%s'", argv[i]);
+        }
+    }
+    if (!c->port == !c->unix_path) return usage_error("give exactly one of --port and --unix");
+    if (*c->host == '\0') return usage_error("empty --host");
+    if (c->port) {
+        long port = strtol(c->port, &end, 10);
+        if (*c->port < '0' || *c->port > '9' || *end || port < 1 || port > 65535)
+            return usage_error("bad port '%s'", c->port);
+    }
+    if (timeout) {
+        double sec = strtod(timeout, &end);
+        if (end == timeout || *end || !(sec >= 0.001 && sec <= 2000000)) /* in ms it fits an int */
+            return usage_error("bad timeout '%s' (seconds, 0.001 to 2000000)", timeout);
+        c->timeout_ms = (int)(sec * 1000 + 0.5);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    client c;
+    const char *vec_arg = NULL, *stats_arg = NULL;
+    int rc;
+    memset(&c, 0, sizeof c);
+    c.host = "127.0.0.1";
+    c.timeout_ms = 10000;
+    c.main.fd = -1;
+    if (parse_args(argc, argv, &c, &vec_arg, &stats_arg, &rc)) return rc;
+
+    char *vec_path = vec_arg ? NULL : proto_path("vectors.txt");
+    char *stats_path = stats_arg ? NULL : proto_path("stats.txt");
+    wv_file vec, stats;
+    rc = 2;
+    memset(&stats, 0, sizeof stats);
+    if (load("vectors", vec_arg ? vec_arg : vec_path, &vec) == 0) {
+        if (load("stats", stats_arg ? stats_arg : stats_path, &stats) == 0) {
+            c.rbuf = malloc(RBUF_SIZE);
+            c.sbuf = malloc(SBUF_SIZE);
+            if (c.rbuf && c.sbuf) {
+                setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays visible through a pipe */
+                exchange(&c, &vec, &stats);
+                rc = c.failed ? 1 : 0;
+            } else {
+                fprintf(stderr, "wire-client: out of memory\n");
+            }
+            free(c.rbuf);
+            free(c.sbuf);
+            wv_free(&stats);
+        }
+        wv_free(&vec);
+    }
+    hang_up(&c.main);
+    free(vec_path);
+    free(stats_path);
+    return rc;
+}

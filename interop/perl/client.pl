@@ -1,0 +1,237 @@
+#!/usr/bin/env perl
+# The wire interop exchange of design §10, against any server.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Getopt::Long qw(GetOptions);
+use IO::Handle;
+use POSIX qw(ceil);
+
+use Wire qw(:all);
+use Wire::Error qw(wire_error);
+use Wire::Interop qw(echo_pattern);
+use Wire::IO qw(connect_to client_hello deadline expect_frame write_frame wait_eof ping bye);
+use Wire::Notation qw(compare_fields format_hex);
+use Wire::Vectors qw(load_vectors load_stats);
+
+my %opt = (
+    host    => '127.0.0.1',
+    vectors => "$FindBin::Bin/../../proto/vectors.txt",
+    stats   => "$FindBin::Bin/../../proto/stats.txt",
+    timeout => 10,
+);
+GetOptions(\%opt, 'host=s', 'port=i', 'vectors=s', 'stats=s', 'timeout=f', 'help') or usage(2);
+usage(0) if $opt{help};
+usage(2) unless defined $opt{port};
+
+sub usage {
+    print STDERR "usage: client.pl --host H --port P [--vectors FILE] [--stats FILE] "
+               . "[--timeout SECONDS_PER_CASE]\n";
+    exit $_[0];
+}
+
+my $vectors = eval { load_vectors($opt{vectors}) } or die "client.pl: $@\n";
+my $stats   = eval { load_stats($opt{stats}) }     or die "client.pl: $@\n";
+my @ok  = grep { $_->{kind} eq 'ok' } @$vectors;
+my @err = grep { $_->{kind} eq 'err' } @$vectors;
+
+$SIG{PIPE} = 'IGNORE';
+STDOUT->autoflush(1);
+
+my ($passed, $failed) = (0, 0);
+my $main;    # the shared connection: { sock, peer }; reopened after a failure that desyncs it
+
+# A failure that leaves the connection in step (a wrong value in a well-formed reply).
+sub mismatch { die { mismatch => join '', @_ } }
+
+sub case {
+    my ($name, $code) = @_;
+    my $dl = deadline($opt{timeout});
+    # Deadlines bound every read and write; the alarm is a backstop for anything else that could
+    # block (name resolution, a bug), so that one case can never hang the run.
+    local $SIG{ALRM} = sub { wire_error('TIMEOUT', undef, "case exceeded $opt{timeout} s") };
+    alarm ceil($opt{timeout}) + 1;
+    my $ok = eval { $code->($dl); 1 };
+    alarm 0;
+    if ($ok) {
+        print "ok   $name\n";
+        $passed++;
+        return;
+    }
+    my $e = $@;
+    my $why = ref $e eq 'HASH' ? $e->{mismatch} : "$e";
+    if (ref $e ne 'HASH' && $main) {    # the stream's state is unknown: start afresh
+        close $main->{sock};
+        undef $main;
+    }
+    $why =~ s/\s+/ /g;
+    $why =~ s/ \z//;
+    print "FAIL $name: $why\n";
+    $failed++;
+    return;
+}
+
+sub open_conn {
+    my ($dl) = @_;
+    my $sock = connect_to($opt{host}, $opt{port}, timeout => $opt{timeout});
+    my $peer = client_hello($sock, name => 'perl-client', max_payload => DEFAULT_MAX_PAYLOAD,
+                            deadline => $dl);
+    mismatch("server HELLO has version $peer->{version}") if $peer->{version} != PROTOCOL_VERSION;
+    return { sock => $sock, peer => $peer };
+}
+
+sub main_conn { $main //= open_conn($_[0]) }
+
+# Sends one request and returns the reply payload, which must be of type $want.
+sub request {
+    my ($c, $type, $payload, $want, $dl) = @_;
+    write_frame($c->{sock}, $type, $payload, deadline => $dl, peer_max => $c->{peer}{max_payload});
+    return expect_frame($c->{sock}, $want, deadline => $dl, max_payload => DEFAULT_MAX_PAYLOAD);
+}
+
+sub short_hex {
+    my $h = format_hex($_[0]);
+    return length $h > 64 ? substr($h, 0, 64) . '...(' . length($_[0]) . ' bytes)' : $h;
+}
+
+sub same_bytes {
+    my ($what, $want, $got) = @_;
+    return if $got eq $want;
+    my $i = 0;
+    $i++ while $i < length $want && $i < length $got && substr($want, $i, 1) eq substr($got, $i, 1);
+    mismatch("$what differs from byte $i: expected ", short_hex(substr $want, $i),
+             ', got ', short_hex(substr $got, $i));
+}
+
+sub same_fields {
+    my ($what, $want, $got) = @_;
+    my $d = compare_fields($want, $got) or return;
+    mismatch("$what differs at $d->{path}: expected $d->{expected}, got $d->{got}");
+}
+
+# VECTOR_RESULT as (status, path, expected, got).
+sub vector_result {
+    my ($payload) = @_;
+    my $f = decode_fields($payload);
+    mismatch('malformed VECTOR_RESULT')
+        unless @$f == 4 && $f->[0][0] eq 'u8' && !grep { $_->[0] ne 'string' } @$f[ 1 .. 3 ];
+    return map { $_->[1] } @$f;
+}
+
+case('hello', sub {
+    $main = open_conn($_[0]);
+});
+
+for my $v (@ok) {
+    case("check:$v->{name}", sub {
+        my ($dl) = @_;
+        my $p = request(main_conn($dl), MSG_VECTOR_CHECK,
+                        encode_fields([ [ string => $v->{name} ] ]) . $v->{bytes},
+                        MSG_VECTOR_RESULT, $dl);
+        my ($status, $path, $exp, $got) = vector_result($p);
+        mismatch("status $status at $path: expected $exp, got $got") if $status != 0;
+    });
+}
+
+case('check-unknown', sub {
+    my ($dl) = @_;
+    my $p = request(main_conn($dl), MSG_VECTOR_CHECK, encode_fields([ [ string => 'no-such-vector' ] ]),
+                    MSG_VECTOR_RESULT, $dl);
+    my ($status) = vector_result($p);
+    mismatch("status $status, expected 2") if $status != 2;
+});
+
+for my $v (@ok) {
+    case("get:$v->{name}", sub {
+        my ($dl) = @_;
+        my $p = request(main_conn($dl), MSG_VECTOR_GET, encode_fields([ [ string => $v->{name} ] ]),
+                        MSG_VECTOR_DATA, $dl);
+        my $name = encode_fields([ [ string => $v->{name} ] ]);
+        same_bytes('name field', $name, substr $p, 0, length $name);
+        my $data = substr $p, length $name;
+        same_bytes('vector data', $v->{bytes}, $data);
+        same_fields('decoded vector data', $v->{fields}, decode_fields($data));
+    });
+}
+
+for my $v (@ok) {
+    case("roundtrip:$v->{name}", sub {
+        my ($dl) = @_;
+        same_bytes('reply', $v->{bytes},
+                   request(main_conn($dl), MSG_ROUNDTRIP, $v->{bytes}, MSG_ROUNDTRIP_REPLY, $dl));
+    });
+}
+
+for my $n (0, 1, 4096, 1048576) {
+    case("echo:$n", sub {
+        my ($dl) = @_;
+        my $data = echo_pattern($n);
+        same_bytes('reply', $data, request(main_conn($dl), MSG_ECHO, $data, MSG_ECHO_REPLY, $dl));
+    });
+}
+
+case('ping', sub {
+    my ($dl) = @_;
+    my $c = main_conn($dl);
+    my $data = pack 'C*', 1 .. 8;
+    same_bytes('PONG', $data, ping($c->{sock}, $data, deadline => $dl,
+                                   peer_max => $c->{peer}{max_payload}));
+});
+
+for my $s (@$stats) {
+    case("stats:$s->{name}", sub {
+        my ($dl) = @_;
+        my $p = request(main_conn($dl), MSG_STATS, encode_fields($s->{request}), MSG_STATS_REPLY, $dl);
+        same_fields('reply', $s->{reply}, decode_fields($p));
+    });
+}
+
+for my $v (@err) {
+    case("reject:$v->{name}", sub {
+        my ($dl) = @_;
+        my $c = open_conn($dl);
+        my $p = request($c, MSG_ROUNDTRIP, $v->{bytes}, MSG_ERROR, $dl);
+        my $e = parse_error($p);
+        my $want = sprintf '%s at %d', $v->{code}, HEADER_SIZE + $v->{offset};
+        my $got  = sprintf '%s at %s', $e->name, $e->offset // 'none';
+        mismatch("expected ERROR $want, got ERROR $got (", $e->message, ')') if $got ne $want;
+        my $eof = wait_eof($c->{sock}, $dl);
+        close $c->{sock};
+        mismatch('the server did not close after ERROR') unless $eof;
+    });
+}
+
+case('bye', sub {
+    my ($dl) = @_;
+    my $c = main_conn($dl);
+    undef $main;
+    my ($answered, $closed) = bye($c->{sock}, deadline => $dl);
+    mismatch('EOF instead of the answering BYE') unless $answered;
+    mismatch('no EOF after BYE') unless $closed;
+});
+
+print "$passed passed, $failed failed\n";
+exit($failed ? 1 : 0);
+
+__END__
+
+=head1 NAME
+
+client.pl - the Perl wire interop client
+
+=head1 SYNOPSIS
+
+    perl interop/perl/client.pl --host 127.0.0.1 --port P [--vectors FILE] [--stats FILE]
+                                [--timeout 10]
+
+Runs the interop exchange of design section 10 and prints C<ok   E<lt>caseE<gt>> or
+C<FAIL E<lt>caseE<gt>: E<lt>reasonE<gt>> per case, then C<N passed, M failed>; exits 0 iff no case
+failed (1 otherwise, 2 for bad arguments or unreadable proto files). C<--timeout> bounds each case
+(seconds). After a failure that may have left the shared connection out of step (an ERROR, a
+timeout, an unexpected message), the next case opens a new connection with a new HELLO, so one
+failure does not fail the rest.
+
+=cut

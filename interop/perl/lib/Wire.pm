@@ -1,0 +1,755 @@
+package Wire;
+
+use strict;
+use warnings;
+
+use Config;
+use B ();
+use Scalar::Util qw(blessed looks_like_number);
+use overload ();
+use Exporter 'import';
+
+use Wire::Error qw(wire_error);
+use Wire::F32;
+
+our $VERSION = '1.00';
+
+# u64 values, i64 wrapping and 'Q>'/'q>' need 64-bit integers; fail loudly instead of losing bits.
+sub _require_64bit {
+    my ($ivsize) = @_;
+    die "Wire needs a perl built with 64-bit integers (\$Config{ivsize} >= 8); "
+      . "this perl has ivsize $ivsize\n"
+        unless $ivsize >= 8;
+    return 1;
+}
+BEGIN { _require_64bit($Config{ivsize}) }
+
+use constant {
+    PROTOCOL_VERSION    => 1,
+    HEADER_SIZE         => 8,
+    MAX_DEPTH           => 32,
+    DEFAULT_MAX_PAYLOAD => 16777216,
+    NO_OFFSET           => 0xFFFFFFFF,
+    MAX_NAME_BYTES      => 255,
+    MAX_MESSAGE_BYTES   => 1024,
+
+    MSG_HELLO           => 0x0001,
+    MSG_ERROR           => 0x0002,
+    MSG_PING            => 0x0003,
+    MSG_PONG            => 0x0004,
+    MSG_BYE             => 0x0005,
+    MSG_ECHO            => 0x0100,
+    MSG_ECHO_REPLY      => 0x0101,
+    MSG_ROUNDTRIP       => 0x0102,
+    MSG_ROUNDTRIP_REPLY => 0x0103,
+    MSG_VECTOR_CHECK    => 0x0104,
+    MSG_VECTOR_RESULT   => 0x0105,
+    MSG_VECTOR_GET      => 0x0106,
+    MSG_VECTOR_DATA     => 0x0107,
+    MSG_STATS           => 0x0108,
+    MSG_STATS_REPLY     => 0x0109,
+};
+
+my @CONSTANTS = qw(
+    PROTOCOL_VERSION HEADER_SIZE MAX_DEPTH DEFAULT_MAX_PAYLOAD NO_OFFSET MAX_NAME_BYTES
+    MAX_MESSAGE_BYTES MSG_HELLO MSG_ERROR MSG_PING MSG_PONG MSG_BYE MSG_ECHO MSG_ECHO_REPLY
+    MSG_ROUNDTRIP MSG_ROUNDTRIP_REPLY MSG_VECTOR_CHECK MSG_VECTOR_RESULT MSG_VECTOR_GET
+    MSG_VECTOR_DATA MSG_STATS MSG_STATS_REPLY
+);
+my @FUNCTIONS = qw(
+    encode_fields encode_value decode_fields decode_fields_with_offsets utf8_error_offset
+    encode_header decode_header encode_frame decode_frame
+    hello_payload parse_hello error_payload parse_error
+    tag_of type_of is_type
+);
+our @EXPORT_OK = (@CONSTANTS, @FUNCTIONS);
+our %EXPORT_TAGS = (all => [@EXPORT_OK], constants => [@CONSTANTS], functions => [@FUNCTIONS]);
+
+my %TAG = (
+    u8 => 0x01, u16 => 0x02, u32 => 0x03, u64 => 0x04,
+    i8 => 0x11, i16 => 0x12, i32 => 0x13, i64 => 0x14,
+    f32 => 0x23, f64 => 0x24, bool => 0x30,
+    string => 0x40, bytes => 0x41, list => 0x50, group => 0x51,
+);
+my %TYPE = reverse %TAG;
+my @TYPE_BY_TAG;
+$TYPE_BY_TAG[ $TAG{$_} ] = $_ for keys %TAG;
+
+# The smallest possible encoding of one value: the divisor of the list count plausibility check.
+my %MIN_SIZE = (
+    u8 => 1, i8 => 1, bool => 1, u16 => 2, i16 => 2, u32 => 4, i32 => 4, f32 => 4,
+    u64 => 8, i64 => 8, f64 => 8, string => 4, bytes => 4, group => 4, list => 5,
+);
+my %INT_PACK = (
+    u8 => 'C', u16 => 'n', u32 => 'N', u64 => 'Q>',
+    i8 => 'c', i16 => 's>', i32 => 'l>', i64 => 'q>',
+);
+# Bounds as normalised decimal strings, so range checks never go through a lossy NV.
+my %INT_RANGE = (
+    u8  => [ '0', '255' ],
+    u16 => [ '0', '65535' ],
+    u32 => [ '0', '4294967295' ],
+    u64 => [ '0', '18446744073709551615' ],
+    i8  => [ '-128', '127' ],
+    i16 => [ '-32768', '32767' ],
+    i32 => [ '-2147483648', '2147483647' ],
+    i64 => [ '-9223372036854775808', '9223372036854775807' ],
+);
+my %FIXED_PACK = (%INT_PACK, f64 => 'd>');
+my %FIXED_SIZE = ((map { ($_ => $MIN_SIZE{$_}) } keys %FIXED_PACK), f32 => 4, bool => 1);
+
+sub tag_of  { $TAG{ $_[0] } }
+sub type_of { $TYPE{ $_[0] } }
+sub is_type { defined $_[0] && exists $TAG{ $_[0] } }
+
+# ---------------------------------------------------------------------------------------------
+# Encoder
+
+sub encode_fields {
+    my ($fields) = @_;
+    my $out = '';
+    _enc_fields(\$out, $fields, 0);
+    return $out;
+}
+
+sub encode_value {
+    my ($type, $value) = @_;
+    wire_error('INVAL', undef, 'unknown type ' . _show($type)) unless is_type($type);
+    my $out = '';
+    _enc_value(\$out, $type, $value, 0);
+    return $out;
+}
+
+sub _enc_fields {
+    my ($out, $fields, $depth) = @_;
+    wire_error('INVAL', undef, 'fields must be an array reference') unless ref $fields eq 'ARRAY';
+    for my $f (@$fields) {
+        wire_error('INVAL', undef, 'a field must be [type => value]')
+            unless ref $f eq 'ARRAY' && @$f == 2;
+        my $type = $f->[0];
+        wire_error('INVAL', undef, 'unknown type ' . _show($type)) unless is_type($type);
+        $$out .= chr $TAG{$type};
+        _enc_value($out, $type, $f->[1], $depth);
+    }
+    return;
+}
+
+# $depth is the depth of the sequence holding this value; a container value sits one deeper.
+sub _enc_value {
+    my ($out, $type, $v, $depth) = @_;
+    if (my $fmt = $INT_PACK{$type}) {
+        $$out .= pack $fmt, _checked_int($type, $v);
+    }
+    elsif ($type eq 'f64') {
+        wire_error('RANGE', undef, 'f64 value is not a number: ' . _show($v))
+            unless defined $v && !ref $v && looks_like_number($v);
+        $$out .= pack 'd>', $v;
+    }
+    elsif ($type eq 'f32') {
+        my $f = blessed $v && $v->isa('Wire::F32') ? $v : Wire::F32->from_number($v);
+        $$out .= pack 'N', $f->bits;
+    }
+    elsif ($type eq 'bool') {
+        $$out .= chr _checked_bool($v);
+    }
+    elsif ($type eq 'string') {
+        my $b = _string_bytes($v);
+        $$out .= pack('N', _checked_len($b)) . $b;
+    }
+    elsif ($type eq 'bytes') {
+        my $b = _byte_string($v);
+        $$out .= pack('N', _checked_len($b)) . $b;
+    }
+    elsif ($type eq 'list') {
+        wire_error('DEPTH', undef, 'nesting deeper than ' . MAX_DEPTH) if $depth >= MAX_DEPTH;
+        wire_error('INVAL', undef, 'a list value must be [element_type => [values]]')
+            unless ref $v eq 'ARRAY' && @$v == 2 && ref $v->[1] eq 'ARRAY';
+        my ($et, $items) = @$v;
+        wire_error('INVAL', undef, 'unknown list element type ' . _show($et)) unless is_type($et);
+        wire_error('RANGE', undef, 'list has more than 2**32-1 elements') if @$items > 0xFFFFFFFF;
+        $$out .= pack 'CN', $TAG{$et}, scalar @$items;
+        _enc_value($out, $et, $_, $depth + 1) for @$items;
+    }
+    else {    # group: reserve the length word, encode in place, then patch it (no copying).
+        wire_error('DEPTH', undef, 'nesting deeper than ' . MAX_DEPTH) if $depth >= MAX_DEPTH;
+        wire_error('INVAL', undef, 'a group value must be an array reference of fields')
+            unless ref $v eq 'ARRAY';
+        my $at = length $$out;
+        $$out .= "\0\0\0\0";
+        _enc_fields($out, $v, $depth + 1);
+        substr($$out, $at, 4) = pack 'N', _checked_len_n(length($$out) - $at - 4);
+    }
+    return;
+}
+
+sub _checked_len { _checked_len_n(length $_[0]) }
+
+sub _checked_len_n {
+    my ($n) = @_;
+    wire_error('RANGE', undef, "length $n does not fit in a u32") if $n > 0xFFFFFFFF;
+    return $n;
+}
+
+# The integer a Perl scalar holds, as a normalised decimal string, or undef if it holds none.
+# Judged from the scalar's own flags so that nothing is rounded on the way: a string must be a
+# plain decimal literal ("1e3", " 12", "0x10" are not), a float must be integral, and a float
+# that was turned into a string must agree with that string (123456789012345.6 prints as
+# "123456789012346").
+sub _integer_string {
+    my ($v) = @_;    # a copy: get-magic has run, and the flags below are this value's own
+    return undef unless defined $v;
+    if (ref $v) {
+        return undef unless blessed $v && overload::Method($v, '""');
+        $v = "$v";    # e.g. Math::BigInt: judged by its decimal text
+    }
+    my $sv    = B::svref_2object(\$v);
+    my $flags = $sv->FLAGS;
+    my $s;
+    if ($flags & B::SVf_POK) {
+        return undef unless $v =~ /\A([+-]?)0*([0-9]+)\z/;
+        $s = ($1 eq '-' && $2 ne '0') ? "-$2" : $2;
+    }
+    if (($flags & B::SVf_NOK) && !($flags & B::SVf_IOK)) {
+        my $n = $sv->NV;
+        return undef unless $n == $n && $n - $n == 0 && $n == int $n;    # not NaN, finite, integral
+        my $t = sprintf '%.0f', $n;                                       # exact for integral doubles
+        $t = '0' if $t eq '-0';
+        return undef if defined $s && $s ne $t;
+        $s = $t;
+    }
+    elsif (!defined $s) {
+        return undef unless $flags & B::SVf_IOK;
+        $s = "$v";    # IV/UV stringification is exact
+    }
+    return $s;
+}
+
+sub _dec_cmp {
+    my ($x, $y) = @_;
+    my $nx = substr($x, 0, 1) eq '-';
+    my $ny = substr($y, 0, 1) eq '-';
+    return $nx ? -1 : 1 if $nx != $ny;
+    my $c = length($x) <=> length($y) || $x cmp $y;
+    return $nx ? -$c : $c;
+}
+
+sub _checked_int {
+    my ($type, $v) = @_;
+    my $s = _integer_string($v);
+    wire_error('RANGE', undef, "$type value is not an integer: " . _show($v)) unless defined $s;
+    my ($lo, $hi) = @{ $INT_RANGE{$type} };
+    wire_error('RANGE', undef, "$type value $s is out of range $lo..$hi")
+        if _dec_cmp($s, $lo) < 0 || _dec_cmp($s, $hi) > 0;
+    return 0 + $s;    # in range, so Perl numifies it exactly to an IV or UV
+}
+
+sub _checked_bool {
+    my ($v) = @_;
+    # Perl's own false ('' or !!0) is accepted besides 0 and 1.
+    return 0 if defined $v && !ref $v && $v eq '';
+    my $s = _integer_string($v);
+    wire_error('RANGE', undef, 'bool value must be 0 or 1, got ' . _show($v))
+        unless defined $s && ($s eq '0' || $s eq '1');
+    return $s;
+}
+
+sub _scalar_text {
+    my ($type, $v) = @_;
+    wire_error('RANGE', undef, "$type value must be a defined scalar") unless defined $v;
+    wire_error('RANGE', undef, "$type value must not be a reference")
+        if ref $v && !(blessed $v && overload::Method($v, '""'));
+    return "$v";
+}
+
+# A string field is Perl text: its characters are encoded to UTF-8 here, whatever the internal
+# utf8 flag says ("\xe9" and "\x{e9}" are both "é" and give c3 a9). Surrogates and code points
+# above U+10FFFF have no UTF-8 form on the wire.
+sub _string_bytes {
+    my $b = _scalar_text('string', $_[0]);
+    utf8::encode($b);
+    my $bad = utf8_error_offset($b);
+    wire_error('RANGE', undef, "string value has a character that is not a Unicode scalar value "
+                             . "(UTF-8 byte offset $bad)")
+        if defined $bad;
+    return $b;
+}
+
+# A bytes field is octets: a character above 0xFF cannot be one.
+sub _byte_string {
+    my $b = _scalar_text('bytes', $_[0]);
+    wire_error('RANGE', undef, 'bytes value has a character above 0xFF')
+        if utf8::is_utf8($b) && !utf8::downgrade($b, 1);
+    return $b;
+}
+
+sub _show {
+    my ($v) = @_;
+    return 'undef' unless defined $v;
+    return ref($v) . ' reference' if ref $v && !blessed $v;
+    my $s = "$v";
+    $s = substr($s, 0, 40) . '...' if length $s > 43;
+    $s =~ s/([^\x20-\x7e])/sprintf(ord $1 > 0xff ? '\\x{%x}' : '\\x%02x', ord $1)/ge;
+    return "'$s'";
+}
+
+# ---------------------------------------------------------------------------------------------
+# UTF-8 (Unicode Table 3-7)
+
+# Offset of the lead byte of the first ill-formed sequence in a byte string, or undef if valid.
+sub utf8_error_offset {
+    my ($s) = @_;
+    return undef unless $s =~ /[^\x00-\x7f]/;
+    pos($s) = 0;
+    # One well-formed sequence (or ASCII run) per match: where matching stops is the bad lead byte.
+    1 while $s =~ /\G(?:[\x00-\x7f]+
+                    |[\xc2-\xdf][\x80-\xbf]
+                    |\xe0[\xa0-\xbf][\x80-\xbf]
+                    |[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]
+                    |\xed[\x80-\x9f][\x80-\xbf]
+                    |\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]
+                    |[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]
+                    |\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])/xgc;
+    my $p = pos($s) // 0;
+    return $p < length $s ? $p : undef;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Decoder (design §3: the first problem found, at the first byte of the smallest wrong element)
+
+sub decode_fields {
+    my ($fields) = _decode_payload($_[0], 0);
+    return $fields;
+}
+
+sub decode_fields_with_offsets {
+    return _decode_payload($_[0], 1);
+}
+
+sub _decode_payload {
+    my (undef, $want_offsets) = @_;
+    my $bref = \$_[0];
+    if (utf8::is_utf8($$bref)) {    # a payload is octets; work on a downgraded copy
+        my $copy = $$bref;
+        wire_error('RANGE', undef, 'payload has a character above 0xFF')
+            unless utf8::downgrade($copy, 1);
+        $bref = \$copy;
+    }
+    my @offsets;
+    my $fields = _dec_fields($bref, 0, length $$bref, 0, $want_offsets ? \@offsets : undef);
+    return ($fields, \@offsets);
+}
+
+sub _dec_fields {
+    my ($b, $pos, $end, $depth, $offsets) = @_;
+    my @fields;
+    while ($pos < $end) {
+        my $tag  = ord substr $$b, $pos, 1;
+        my $type = $TYPE_BY_TAG[$tag];
+        wire_error('BADTAG', $pos, sprintf 'unknown type tag 0x%02x', $tag) unless defined $type;
+        push @$offsets, $pos if $offsets;
+        my $v;
+        ($v, $pos) = _dec_value($b, $type, $pos + 1, $end, $depth, $pos);
+        push @fields, [ $type => $v ];
+    }
+    return \@fields;
+}
+
+# Decodes one value of $type at $pos (not past $end) inside a sequence at $depth. $at is where a
+# DEPTH error is reported: the tag byte of a field, the first byte of a list element.
+sub _dec_value {
+    my ($b, $type, $pos, $end, $depth, $at) = @_;
+    if (my $size = $FIXED_SIZE{$type}) {
+        wire_error('TRUNCATED', $pos, "$type value needs $size bytes, " . ($end - $pos) . ' left')
+            if $end - $pos < $size;
+        my $raw = substr $$b, $pos, $size;
+        if ($type eq 'bool') {
+            my $byte = ord $raw;
+            wire_error('BADBOOL', $pos, sprintf 'bool byte 0x%02x', $byte) if $byte > 1;
+            return ($byte, $pos + 1);
+        }
+        return (Wire::F32->from_bits(unpack 'N', $raw), $pos + 4) if $type eq 'f32';
+        return (unpack($FIXED_PACK{$type}, $raw), $pos + $size);
+    }
+    if ($type eq 'string' || $type eq 'bytes') {
+        my $n = _dec_length($b, $pos, $end, $type);
+        my $data = substr $$b, $pos + 4, $n;
+        if ($type eq 'string') {
+            my $bad = utf8_error_offset($data);
+            wire_error('UTF8', $pos + 4 + $bad, 'ill-formed UTF-8 sequence') if defined $bad;
+            utf8::decode($data);
+        }
+        return ($data, $pos + 4 + $n);
+    }
+    wire_error('DEPTH', $at, 'nesting deeper than ' . MAX_DEPTH) if $depth >= MAX_DEPTH;
+    if ($type eq 'group') {
+        my $n = _dec_length($b, $pos, $end, 'group');
+        return (_dec_fields($b, $pos + 4, $pos + 4 + $n, $depth + 1), $pos + 4 + $n);
+    }
+    # list: element tag present, known; count present, plausible; then the elements.
+    wire_error('TRUNCATED', $pos, 'list element tag missing') if $pos >= $end;
+    my $etag = ord substr $$b, $pos, 1;
+    my $et   = $TYPE_BY_TAG[$etag];
+    wire_error('BADTAG', $pos, sprintf 'unknown list element tag 0x%02x', $etag) unless defined $et;
+    $pos++;
+    wire_error('TRUNCATED', $pos, 'list count needs 4 bytes') if $end - $pos < 4;
+    my $count = unpack 'N', substr $$b, $pos, 4;
+    my $left  = $end - $pos - 4;
+    wire_error('LENGTH', $pos, "list count $count too large for $left bytes of $et values")
+        if $count > int($left / $MIN_SIZE{$et});
+    $pos += 4;
+    my @items;
+    if (my $fmt = $FIXED_PACK{$et}) {    # fixed-size numbers: one unpack for the whole list
+        my $size = $FIXED_SIZE{$et};
+        @items = unpack "$fmt$count", substr $$b, $pos, $count * $size;
+        $pos += $count * $size;
+    }
+    elsif ($et eq 'f32') {
+        @items = map { Wire::F32->from_bits($_) } unpack "N$count", substr $$b, $pos, $count * 4;
+        $pos += $count * 4;
+    }
+    elsif ($et eq 'bool') {
+        @items = unpack "C$count", substr $$b, $pos, $count;
+        for my $i (0 .. $#items) {
+            wire_error('BADBOOL', $pos + $i, sprintf 'bool byte 0x%02x', $items[$i])
+                if $items[$i] > 1;
+        }
+        $pos += $count;
+    }
+    else {
+        $#items = $count - 1;    # count was checked against the bytes left: safe to size
+        for my $i (0 .. $count - 1) {
+            ($items[$i], $pos) = _dec_value($b, $et, $pos, $end, $depth + 1, $pos);
+        }
+    }
+    return ([ $et => \@items ], $pos);
+}
+
+sub _dec_length {
+    my ($b, $pos, $end, $what) = @_;
+    wire_error('TRUNCATED', $pos, "$what length needs 4 bytes") if $end - $pos < 4;
+    my $n    = unpack 'N', substr $$b, $pos, 4;
+    my $left = $end - $pos - 4;
+    wire_error('LENGTH', $pos, "$what length $n larger than the $left bytes left") if $n > $left;
+    return $n;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+
+sub encode_header {
+    my ($type, $length) = @_;
+    my $t = _integer_string($type);
+    wire_error('RANGE', undef, 'message type must be 1..65535, got ' . _show($type))
+        unless defined $t && _dec_cmp($t, '1') >= 0 && _dec_cmp($t, '65535') <= 0;
+    my $n = _integer_string($length);
+    wire_error('RANGE', undef, 'payload length must be 0..4294967295, got ' . _show($length))
+        unless defined $n && _dec_cmp($n, '0') >= 0 && _dec_cmp($n, '4294967295') <= 0;
+    return pack 'CCnN', PROTOCOL_VERSION, 0, $t, $n;
+}
+
+sub encode_frame {
+    my ($type, $payload) = @_;
+    my $p = _byte_string($payload);
+    return encode_header($type, length $p) . $p;
+}
+
+# Checks in the order of design §1: version, flags, type, length. Only the first 8 bytes are read.
+sub decode_header {
+    my ($bytes, $max_payload) = @_;
+    $max_payload //= DEFAULT_MAX_PAYLOAD;
+    wire_error('TRUNCATED', length $bytes, 'frame header needs 8 bytes') if length $bytes < 8;
+    my ($version, $flags, $type, $length) = unpack 'CCnN', $bytes;
+    wire_error('VERSION', 0, "unsupported protocol version $version") if $version != PROTOCOL_VERSION;
+    wire_error('HEADER', 1, sprintf 'reserved flags 0x%02x are not 0', $flags) if $flags;
+    wire_error('HEADER', 2, 'message type 0 is invalid') if $type == 0;
+    wire_error('TOOBIG', 4, "payload length $length exceeds the limit $max_payload")
+        if $length > $max_payload;
+    return ($type, $length);
+}
+
+# Exactly one whole frame; error offsets count from the first byte of the frame.
+sub decode_frame {
+    my ($bytes, $max_payload) = @_;
+    my ($type, $length) = decode_header($bytes, $max_payload);
+    my $have = length($bytes) - HEADER_SIZE;
+    wire_error('TRUNCATED', length $bytes, "frame payload has $have of $length bytes")
+        if $have < $length;
+    wire_error('LENGTH', HEADER_SIZE + $length, 'bytes after the end of the frame')
+        if $have > $length;
+    return ($type, substr $bytes, HEADER_SIZE);
+}
+
+# ---------------------------------------------------------------------------------------------
+# Control messages (design §6). Parsers report MESSAGE at the offending field (its tag byte, or
+# the end of the payload when it is missing), with payload offsets like every codec error.
+
+sub hello_payload {
+    my ($name, $max_payload) = @_;
+    my $p = encode_fields([
+        [ u16 => PROTOCOL_VERSION ], [ u32 => $max_payload // DEFAULT_MAX_PAYLOAD ], [ string => $name ],
+    ]);
+    # 13 = u16 field (3) + u32 field (5) + string tag and length word (5): the rest is the name.
+    wire_error('RANGE', undef, 'HELLO peer name longer than 255 bytes')
+        if length($p) - 13 > MAX_NAME_BYTES;
+    return $p;
+}
+
+sub parse_hello {
+    my ($payload) = @_;
+    my ($f, $off) = _control_fields($payload, 'HELLO', qw(u16 u32 string));
+    wire_error('VERSION', $off->[0] + 1, "HELLO announces protocol version $f->[0][1]")
+        if $f->[0][1] != PROTOCOL_VERSION;
+    my $name = $f->[2][1];
+    utf8::encode(my $name_bytes = $name);
+    wire_error('MESSAGE', $off->[2], 'HELLO peer name longer than 255 bytes')
+        if length $name_bytes > MAX_NAME_BYTES;
+    return { version => $f->[0][1], max_payload => $f->[1][1], name => $name };
+}
+
+sub error_payload {
+    my ($code, $offset, $message, $max_payload) = @_;
+    $code = Wire::Error->code_of($code) // $code;
+    $message //= Wire::Error->name_of($code) // 'error';
+    # 13 = u16 field (3) + u32 field (5) + string tag and length word (5).
+    my $room = MAX_MESSAGE_BYTES;
+    $room = $max_payload - 13 if defined $max_payload && $max_payload - 13 < $room;
+    wire_error('RANGE', undef, "an ERROR payload cannot fit in $max_payload bytes") if $room < 0;
+    utf8::encode(my $m = $message);
+    if (length $m > $room) {    # cut, then drop a character the cut split
+        $m = substr $m, 0, $room;
+        my $bad = utf8_error_offset($m);
+        $m = substr $m, 0, $bad if defined $bad;
+    }
+    utf8::decode($m);
+    return encode_fields([ [ u16 => $code ], [ u32 => $offset // NO_OFFSET ], [ string => $m ] ]);
+}
+
+# An ERROR message as a Wire::Error (its offset undef for 0xFFFFFFFF).
+sub parse_error {
+    my ($payload) = @_;
+    my ($f) = _control_fields($payload, 'ERROR', qw(u16 u32 string));
+    my $offset = $f->[1][1] == NO_OFFSET ? undef : $f->[1][1];
+    return Wire::Error->new(code => $f->[0][1], offset => $offset, message => $f->[2][1]);
+}
+
+sub _control_fields {
+    my ($payload, $what, @types) = @_;
+    my ($f, $off) = decode_fields_with_offsets($payload);
+    for my $i (0 .. $#types) {
+        wire_error('MESSAGE', length $payload, "$what field $i ($types[$i]) is missing")
+            if $i > $#$f;
+        wire_error('MESSAGE', $off->[$i], "$what field $i is $f->[$i][0], expected $types[$i]")
+            if $f->[$i][0] ne $types[$i];
+    }
+    return ($f, $off);
+}
+
+1;
+
+__END__
+
+=encoding utf8
+
+=head1 NAME
+
+Wire - the wire protocol v1 codec for Perl: typed fields, frames, control messages
+
+=head1 SYNOPSIS
+
+    use Wire qw(:all);
+
+    my $payload = encode_fields([
+        [ u32    => 16909060 ],
+        [ string => "h\x{e9}llo" ],                      # Perl text, sent as UTF-8
+        [ list   => [ i64 => [ -1, 2, 3 ] ] ],
+        [ group  => [ [ bool => 1 ], [ f32 => Wire::F32->from_bits(0x7f800001) ] ] ],
+    ]);
+    my $fields = decode_fields($payload);                # the same structure back
+    my $frame  = encode_frame(MSG_ROUNDTRIP, $payload);
+    my ($type, $length) = decode_header($frame, DEFAULT_MAX_PAYLOAD);
+
+=head1 DESCRIPTION
+
+Implements the wire protocol v1 design: the 8-byte frame header, the 15 field types, the canonical
+encoding, the strict decoder with the error codes and offsets every implementation reports, and
+the HELLO/ERROR control messages. Companion modules: L<Wire::FrameParser> (incremental frame
+parsing), L<Wire::IO> (blocking socket I/O with deadlines), L<Wire::Notation> (the proto/ value
+notation), L<Wire::Vectors> (proto/vectors.txt and stats.txt), L<Wire::Interop> (the interop
+service), L<Wire::Error>, L<Wire::F32>.
+
+Loading fails with a clear message on a perl without 64-bit integers (C<$Config{ivsize} < 8>).
+
+Every function reports failure by dying with a L<Wire::Error>.
+
+=head1 VALUE MODEL
+
+A B<field> is a two-element array reference C<[ TYPE => VALUE ]>; a payload is an array reference of
+fields. TYPE is one of the type names below; VALUE is a value of that type:
+
+=over 4
+
+=item C<u8 u16 u32 u64 i8 i16 i32 i64>
+
+A Perl integer. Decoding gives an IV, or a UV for u64 values above 2**63-1. Encoding accepts an
+integer (IV/UV), an integral float (NV) such as C<1e3> or C<2**63>, or a string that is a plain
+decimal literal (C<"18446744073709551615">, C<"-5">, C<"+7">, C<"007">). Anything else is a
+B<RANGE> error, never a silent truncation: a fractional number (C<1.5>), a string that is not a
+decimal literal (C<"1e3">, C<" 12">, C<"0x10">, C<"">), NaN and infinities, a float whose printed form
+lost digits, C<undef>, references (objects with string overloading, such as Math::BigInt, are judged
+by their decimal text). So is a value outside the type's range (u8 256, i8 -129, u64 -1, u64
+C<"18446744073709551616">; 2**64 is a float and out of range too). Range checks are done on decimal
+strings, so no value goes through a lossy double.
+
+=item C<f32>
+
+A L<Wire::F32> object holding the exact 32-bit pattern (decoding always gives one; NaN payloads and
+signalling NaNs survive). Encoding also accepts a plain Perl number, rounded to single precision.
+
+=item C<f64>
+
+A Perl number (NV), decoded with C<unpack 'd E<gt>'>; the 64 bits, NaN payloads included, survive a
+decode/encode round trip. Encoding accepts anything C<looks_like_number> (else RANGE).
+
+=item C<bool>
+
+Decodes to C<1> or C<0>. Encoding accepts 0, 1 (any integer form as above) and Perl's false C<''>;
+anything else (2, -1, C<"yes">) is RANGE.
+
+=item C<string>
+
+Perl B<text> (a character string). The encoder UTF-8 encodes a copy of the characters, whatever
+the scalar's internal utf8 flag: C<"\xe9"> and C<"\x{e9}"> are the same text "E<eacute>" and both give
+C<c3 a9>; the byte string C<"\xc3\xa9"> is two characters and gives C<c3 83 c2 a9>. Encode text,
+not UTF-8 bytes (use C<utf8::decode> or Encode first when you hold bytes). Characters that are not
+Unicode scalar values (surrogates, above U+10FFFF) are RANGE. Decoding validates the bytes
+strictly (Unicode Table 3-7) before turning them into text.
+
+=item C<bytes>
+
+A byte string (octets). A string holding a character above 0xFF is RANGE; a utf8-flagged string
+whose characters are all E<lt>= 0xFF is used as its octets.
+
+=item C<list>
+
+C<[ ELEMENT_TYPE => [ VALUE, ... ] ]>: the element type name and an array reference of B<values>
+(not fields). Elements of a list of lists are list values C<[ TYPE => [...] ]>, of a list of groups
+group values (array references of fields). Example: C<< [ list => [ list => [ [ u8 => [1] ], [ u8 => [] ] ] ] ] >>.
+
+=item C<group>
+
+An array reference of fields: C<< [ group => [ [ u8 => 1 ], [ string => 'x' ] ] ] >>.
+
+=back
+
+Structural mistakes (a field that is not a pair, an unknown type name, a list value that is not
+C<[type, [values]]>) are B<INVAL>. Nesting beyond depth 32 is B<DEPTH> for the encoder as for the
+decoder. Encoder errors have no offset.
+
+=head1 FUNCTIONS
+
+All are exportable; C<:all>, C<:functions> and C<:constants> export groups.
+
+=head2 Codec
+
+=over 4
+
+=item C<encode_fields(\@fields)>
+
+The payload bytes of the fields.
+
+=item C<encode_value($type, $value)>
+
+One value without its tag (as a list element is encoded).
+
+=item C<decode_fields($payload)>
+
+Decodes a whole payload to an array reference of fields. Strict, following design §3: walks the
+fields in order and throws the first problem found with the offset (from the first payload byte) of
+the first byte of the smallest wrong element: BADTAG (unknown tag or list element tag), TRUNCATED
+(a fixed-size value, list element tag, or u32 length/count cut short), LENGTH (a string, bytes or
+group length larger than the bytes left in the enclosing container; a list count larger than
+C<bytes left / minimum element size>, checked before anything is allocated), BADBOOL, UTF8 (the lead
+byte of the first ill-formed sequence), DEPTH (a container at depth 33; checked before anything of
+the container is read). A payload holding a character above 0xFF is RANGE.
+
+=item C<decode_fields_with_offsets($payload)>
+
+Returns C<(\@fields, \@offsets)>, the offsets being those of the top-level fields' tag bytes.
+
+=item C<utf8_error_offset($bytes)>
+
+C<undef> if the byte string is well-formed UTF-8, else the offset of the lead byte of the first
+ill-formed sequence (a stray continuation byte or invalid lead byte being its own lead).
+
+=item C<tag_of($type)>, C<type_of($tag)>, C<is_type($type)>
+
+Tag/name mapping (u8 0x01 ... group 0x51).
+
+=back
+
+=head2 Frames
+
+=over 4
+
+=item C<encode_header($type, $length)>, C<encode_frame($type, $payload)>
+
+The 8-byte header (version 1, flags 0), or header plus payload. Type must be 1..65535, length
+0..2**32-1 (else RANGE); the payload must be octets.
+
+=item C<decode_header($bytes, $max_payload)>
+
+Checks the first 8 bytes in the design's order and returns C<($type, $length)>: version E<ne> 1 is
+VERSION at 0, flags E<ne> 0 HEADER at 1, type 0 HEADER at 2, length E<gt> C<$max_payload> (default
+16777216) TOOBIG at 4. Fewer than 8 bytes: TRUNCATED at the number of bytes given.
+
+=item C<decode_frame($bytes, $max_payload)>
+
+Exactly one whole frame: returns C<($type, $payload)>. On top of the header errors: a payload
+shorter than the header's length is TRUNCATED at the end of the bytes given; bytes after the frame
+are LENGTH at the first of them. Offsets count from the first byte of the frame. The payload is
+not decoded (ECHO and PING payloads are opaque); decode it with C<decode_fields> and add 8 to an
+error offset to get the frame offset used in ERROR messages.
+
+=back
+
+=head2 Control messages
+
+=over 4
+
+=item C<hello_payload($name, $max_payload)>
+
+HELLO: u16 version 1, u32 max_payload (default 16777216), string name (E<lt>= 255 bytes, else RANGE).
+
+=item C<parse_hello($payload)>
+
+Returns C<{ version, max_payload, name }>. Missing or wrongly typed fields are MESSAGE (at the
+field's tag byte, or at the payload end when missing); a version E<ne> 1 is VERSION at the version
+value (payload offset 1); a name longer than 255 bytes is MESSAGE. Extra trailing fields are
+ignored.
+
+=item C<error_payload($code_or_name, $offset, $message, $max_payload)>
+
+ERROR: u16 code, u32 offset (C<undef> gives 0xFFFFFFFF), string message (cut on a character
+boundary to 1024 bytes, or less so that the whole payload fits in the optional C<$max_payload>, the
+peer's limit; RANGE if not even an empty message fits, i.e. C<$max_payload> E<lt> 13).
+
+=item C<parse_error($payload)>
+
+The ERROR as a L<Wire::Error> (offset C<undef> for 0xFFFFFFFF). Application codes 256..65535 are
+named C<APP>I<code>.
+
+=back
+
+PING/PONG payloads are opaque bytes and BYE is empty, so they need no helper; L<Wire::IO> sends
+and receives all of them.
+
+=head1 CONSTANTS
+
+C<PROTOCOL_VERSION> (1), C<HEADER_SIZE> (8), C<MAX_DEPTH> (32), C<DEFAULT_MAX_PAYLOAD> (16777216),
+C<NO_OFFSET> (0xFFFFFFFF), C<MAX_NAME_BYTES> (255), C<MAX_MESSAGE_BYTES> (1024), and the message
+types C<MSG_HELLO> (1), C<MSG_ERROR>, C<MSG_PING>, C<MSG_PONG>, C<MSG_BYE> (5), C<MSG_ECHO> (0x100),
+C<MSG_ECHO_REPLY>, C<MSG_ROUNDTRIP>, C<MSG_ROUNDTRIP_REPLY>, C<MSG_VECTOR_CHECK>,
+C<MSG_VECTOR_RESULT>, C<MSG_VECTOR_GET>, C<MSG_VECTOR_DATA>, C<MSG_STATS>, C<MSG_STATS_REPLY>
+(0x109).
+
+=cut

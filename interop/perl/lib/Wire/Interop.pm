@@ -1,0 +1,206 @@
+package Wire::Interop;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Compress::Raw::Zlib ();
+use POSIX ();
+
+use Wire qw(:all);
+use Wire::Error qw(wire_error);
+use Wire::Notation qw(compare_fields);
+
+our @EXPORT_OK = qw(echo_pattern crc32 stats_fields f64_add);
+
+my $PATTERN = pack 'C*', map { ($_ * 131 + 7) % 256 } 0 .. 255;
+
+# Echo payload of design §10: byte i = (i * 131 + 7) mod 256 (period 256).
+sub echo_pattern {
+    my ($n) = @_;
+    return substr $PATTERN x (int($n / 256) + 1), 0, $n;
+}
+
+# IEEE 802.3 / zlib CRC-32 (reflected 0xEDB88320, init and final xor 0xFFFFFFFF).
+sub crc32 { Compress::Raw::Zlib::crc32($_[0]) }
+
+# One IEEE binary64 addition s + x. Perl's own "+" is not one: when both operands hold integral
+# values it adds them as 64-bit integers, keeping precision a double does not have
+# ((2**53-1) + 2 - 1 gives 2**53 instead of 2**53-1). fma(x, 1, s) rounds the exact x + s once,
+# which is the IEEE sum. NaNs follow what C's s + x does on x86-64: the accumulator's NaN wins,
+# else the element's, made quiet.
+sub f64_add {
+    my ($s, $x) = @_;
+    return $s if $s != $s;
+    return unpack 'd>', pack 'Q>', unpack('Q>', pack 'd>', $x) | (1 << 51) if $x != $x;
+    return POSIX::fma($x, 1.0, $s);
+}
+
+# The 7 STATS_REPLY fields (design §7) for a list of i64, a list of f64 and bytes.
+sub stats_fields {
+    my ($i64s, $f64s, $bytes) = @_;
+    my ($isum, $imin, $imax) = (0, 9223372036854775807, -9223372036854775807 - 1);
+    {
+        use integer;    # two's complement wrapping, mod 2**64
+        $isum += $_ for @$i64s;
+    }
+    for my $v (@$i64s) {
+        $imin = $v if $v < $imin;
+        $imax = $v if $v > $imax;
+    }
+    my ($fsum, $fmin, $fmax) = (0.0, 9**9**9, -9**9**9);
+    for my $x (@$f64s) {
+        $fsum = f64_add($fsum, $x);
+        $fmin = $x if $x < $fmin;    # NaN compares false: never min or max
+        $fmax = $x if $x > $fmax;
+    }
+    return [
+        [ i64 => $isum ], [ i64 => $imin ], [ i64 => $imax ],
+        [ f64 => $fsum ], [ f64 => $fmin ], [ f64 => $fmax ],
+        [ u32 => crc32($bytes) ],
+    ];
+}
+
+sub new {
+    my ($class, %arg) = @_;
+    my %ok = map { $_->{name} => $_ } grep { $_->{kind} eq 'ok' } @{ $arg{vectors} // [] };
+    return bless { ok => \%ok }, $class;
+}
+
+my %HANDLER = (
+    MSG_ECHO()         => \&_echo,
+    MSG_ROUNDTRIP()    => \&_roundtrip,
+    MSG_VECTOR_CHECK() => \&_vector_check,
+    MSG_VECTOR_GET()   => \&_vector_get,
+    MSG_STATS()        => \&_stats,
+);
+
+sub handles { exists $HANDLER{ $_[1] } }
+
+# One request to one reply: ($reply_type, $reply_payload). Throws a Wire::Error whose offset counts
+# from the first payload byte (a server adds 8 for its ERROR message).
+sub handle {
+    my ($self, $type, $payload) = @_;
+    my $h = $HANDLER{$type} or wire_error('UNEXPECTED', undef, sprintf 'message type 0x%04x', $type);
+    return $h->($self, $payload);
+}
+
+sub _echo { (MSG_ECHO_REPLY, $_[1]) }
+
+# Decoded to Perl values, encoded again: the reply must be the request, byte for byte.
+sub _roundtrip { (MSG_ROUNDTRIP_REPLY, encode_fields(decode_fields($_[1]))) }
+
+sub _vector_result {
+    my ($status, $path, $expected, $got) = @_;
+    return (MSG_VECTOR_RESULT, encode_fields([
+        [ u8 => $status ], [ string => $path // '' ], [ string => $expected // '' ],
+        [ string => $got // '' ],
+    ]));
+}
+
+sub _vector_check {
+    my ($self, $payload) = @_;
+    my ($fields, $off) = decode_fields_with_offsets($payload);
+    _want($fields, $off, $payload, 0, 'string', 'VECTOR_CHECK vector name');
+    my ($name, @got) = @$fields;
+    my $case = $self->{ok}{ $name->[1] } or return _vector_result(2);
+    my $diff = compare_fields($case->{fields}, \@got);
+    return _vector_result(0) unless $diff;
+    return _vector_result(1, @$diff{qw(path expected got)});
+}
+
+sub _vector_get {
+    my ($self, $payload) = @_;
+    my ($fields, $off) = decode_fields_with_offsets($payload);
+    _want($fields, $off, $payload, 0, 'string', 'VECTOR_GET vector name');
+    _no_more($fields, $off, 1, 'VECTOR_GET');
+    my $name = $fields->[0][1];
+    my $case = $self->{ok}{$name} or return _vector_result(2);
+    # From the values parsed from the proto/ text, through our encoder; never the file's hex.
+    return (MSG_VECTOR_DATA, encode_fields([ [ string => $name ], @{ $case->{fields} } ]));
+}
+
+sub _stats {
+    my ($self, $payload) = @_;
+    my ($fields, $off) = decode_fields_with_offsets($payload);
+    _want($fields, $off, $payload, 0, 'list', 'STATS i64 list', 'i64');
+    _want($fields, $off, $payload, 1, 'list', 'STATS f64 list', 'f64');
+    _want($fields, $off, $payload, 2, 'bytes', 'STATS bytes');
+    _no_more($fields, $off, 3, 'STATS');
+    return (MSG_STATS_REPLY,
+            encode_fields(stats_fields($fields->[0][1][1], $fields->[1][1][1], $fields->[2][1])));
+}
+
+# MESSAGE at the field's tag byte, or at the payload end when the field is missing.
+sub _want {
+    my ($fields, $off, $payload, $i, $type, $what, $elem) = @_;
+    wire_error('MESSAGE', length $payload, "$what is missing") if $i > $#$fields;
+    my $f = $fields->[$i];
+    wire_error('MESSAGE', $off->[$i], "$what must be " . ($elem ? "a list of $elem" : $type)
+                                      . ", got $f->[0]" . ($f->[0] eq 'list' ? " of $f->[1][0]" : ''))
+        if $f->[0] ne $type || (defined $elem && $f->[1][0] ne $elem);
+    return;
+}
+
+sub _no_more {
+    my ($fields, $off, $n, $what) = @_;
+    wire_error('MESSAGE', $off->[$n], "$what has more than $n fields") if @$fields > $n;
+    return;
+}
+
+1;
+
+__END__
+
+=encoding utf8
+
+=head1 NAME
+
+Wire::Interop - the interop service of design §7, and its helpers
+
+=head1 SYNOPSIS
+
+    use Wire::Interop qw(stats_fields echo_pattern);
+
+    my $service = Wire::Interop->new(vectors => Wire::Vectors::load_vectors($path));
+    if ($service->handles($type)) {
+        my ($reply_type, $reply_payload) = $service->handle($type, $payload);
+    }
+
+=head1 DESCRIPTION
+
+=over 4
+
+=item C<< Wire::Interop->new(vectors => \@cases) >>
+
+The cases as returned by L<Wire::Vectors/load_vectors>; only C<ok> cases can be checked or got.
+
+=item C<handles($type)>, C<handle($type, $payload)>
+
+The request types ECHO, ROUNDTRIP, VECTOR_CHECK, VECTOR_GET and STATS. C<handle> returns the reply
+C<($type, $payload)> or throws a L<Wire::Error> whose offset counts from the first payload byte:
+decoding errors as L<Wire/decode_fields>, MESSAGE for a missing, wrongly typed or extra field (at
+its tag byte, or the payload end when missing). VECTOR_CHECK accepts any fields after the name
+and compares the decoded values with the parsed vector (L<Wire::Notation/compare_fields>);
+VECTOR_GET takes exactly the name; STATS exactly a list of i64, a list of f64 and bytes. An
+unknown vector name gives VECTOR_RESULT with status 2 and three empty strings.
+
+=item C<stats_fields(\@i64, \@f64, $bytes)>
+
+The 7 STATS_REPLY fields: i64 sum wrapping mod 2**64 (C<use integer>), i64 min and max (i64 max
+and min values when empty), f64 sum by sequential IEEE additions from +0.0 (see C<f64_add>), f64
+min and max by C<E<lt>>/C<E<gt>> (+inf/-inf when empty; NaN never chosen), u32 CRC-32 of the bytes.
+
+=item C<f64_add($s, $x)>
+
+One IEEE binary64 addition. Perl's C<+> adds integral operands as 64-bit integers and so is not
+one; this uses C<POSIX::fma($x, 1, $s)>. A NaN accumulator stays; otherwise a NaN element gives
+that NaN, quiet (what C's C<s + x> does on x86-64).
+
+=item C<crc32($bytes)>, C<echo_pattern($n)>
+
+The IEEE CRC-32, and the n-byte ECHO payload of design §10.
+
+=back
+
+=cut
