@@ -38,7 +38,7 @@ CLIENT := $(BUILD)/wire-client
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all lib test test-c deps-test install uninstall clean
+.PHONY: all lib test test-c test-python test-perl test-ocaml test-interop test-example deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
 all: lib $(SERVER) $(CLIENT)
@@ -87,16 +87,42 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Itests $< $(VEC_OBJ) $(LIB_A) $(CMOCKA_LIBS) -lpthread -o $@
 
-deps-test:
-	@scripts/need-packages.sh libcmocka-dev pkg-config
+# Every test: C (cmocka, gcc or $(CC)), each peer with its own runner, then the interop matrix.
+TEST_PACKAGES := gcc make pkg-config libcmocka-dev python3 perl ocaml-nox ocaml-dune
 
-test: deps-test test-c
+deps-test:
+	@scripts/need-packages.sh $(TEST_PACKAGES)
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
-test-c: $(TEST_BIN)
+test-c: $(TEST_BIN) $(SERVER) $(CLIENT)
 	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
+test-python:
+	@echo "== python3 -m unittest (interop/python)"
+	python3 -m unittest discover -s interop/python/tests
+
+test-perl:
+	@echo "== prove (interop/perl)"
+	prove -I interop/perl/lib interop/perl/t
+
+test-ocaml:
+	@echo "== dune test (interop/ocaml)"
+	cd interop/ocaml && dune build 2>&1 && dune test
+
+# The README's example, built against an installed copy through pkg-config.
+test-example: lib $(SERVER)
+	@echo "== README example"
+	scripts/test-example.sh $(BUILD) $(CC)
+
+test-interop: $(SERVER) $(CLIENT)
+	@echo "== interop/run_all.sh"
+	CC=$(CC) interop/run_all.sh
+
 # ---- install ----
+# The .pc file is written for the PREFIX given to install, which may differ from the build's.
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/wire.h $(DESTDIR)$(PREFIX)/include/wire.h
@@ -104,7 +130,7 @@ install: lib
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(LIBVERSION)
 	ln -sf libwire.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(SOVERSION)
 	ln -sf libwire.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so
-	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' wire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/wire.h $(DESTDIR)$(PREFIX)/lib/libwire.a \
@@ -112,3 +138,6 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.
+-include mk/cross.mk

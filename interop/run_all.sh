@@ -53,10 +53,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "== building"
-make -C "$root" -s all >"$logs/build-c.log" 2>&1 || { cat "$logs/build-c.log"; exit 1; }
+cc=${CC:-cc} # the C peers come from build/<compiler>, as make builds them
+make -C "$root" -s CC="$cc" all >"$logs/build-c.log" 2>&1 || { cat "$logs/build-c.log"; exit 1; }
 (cd "$root/interop/ocaml" && dune build 2>&1) >"$logs/build-ocaml.log" || { cat "$logs/build-ocaml.log"; exit 1; }
 
-c_bin="$root/build/cc"
+c_bin="$root/build/$(basename "$cc")"
 ocaml_bin="$root/interop/ocaml/_build/default/bin"
 server_cmd() {
     case $1 in

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test-example.sh BUILD_DIR CC - installs libwire into a staging prefix, builds examples/hello.c the
+# way README.md says (pkg-config), runs it against a live wire-server, and checks that README.md shows
+# exactly that program.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$1
+cc=$2
+stage="$root/$build/stage"
+cd "$root"
+
+# README.md must show the program that is tested here, byte for byte.
+awk '/^```c$/ {inside=1; next} /^```$/ {if (inside) exit} inside' README.md > "$build/readme-hello.c"
+if ! cmp -s "$build/readme-hello.c" examples/hello.c; then
+    echo "README.md's C example differs from examples/hello.c:" >&2
+    diff "$build/readme-hello.c" examples/hello.c >&2 || true
+    exit 1
+fi
+
+rm -rf "$stage"
+make -s CC="$cc" install PREFIX="$stage" >/dev/null
+export PKG_CONFIG_PATH="$stage/lib/pkgconfig"
+# shellcheck disable=SC2046
+"$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror examples/hello.c $(pkg-config --cflags --libs wire) -o "$build/hello"
+
+"$build/wire-server" --quiet --port 0 > "$build/hello-server.out" &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do port=$(head -n 1 "$build/hello-server.out" 2>/dev/null || true); [[ $port =~ ^[0-9]+$ ]] && break; sleep 0.1; done
+got=$(LD_LIBRARY_PATH="$stage/lib" "$build/hello" "$port")
+want="c-server speaks wire 1 and accepts payloads up to 16777216 bytes"
+if [[ $got != "$want" ]]; then
+    echo "example printed '$got', expected '$want'" >&2
+    exit 1
+fi
+echo "example: $got"
+echo "1 passed, 0 failed"
