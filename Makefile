@@ -83,9 +83,11 @@ $(CLIENT): $(CLIENT_SRC) $(wildcard client/*.h) interop/c/vectors.h include/wire
 # Tests may use what POSIX 2008 lacks (MAP_ANONYMOUS for guard pages): _DEFAULT_SOURCE there only.
 CMOCKA_LIBS := -lcmocka
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ)
+# The service is linked in too: test_service drives it without sockets.
+SERVICE_OBJ := $(BUILD)/server/service.o
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ) $(SERVICE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Itests $< $(VEC_OBJ) $(LIB_A) $(CMOCKA_LIBS) -lpthread -o $@
+	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Iserver -Itests $< $(SERVICE_OBJ) $(VEC_OBJ) $(LIB_A) $(CMOCKA_LIBS) -lpthread -o $@
 
 # Every test: C (cmocka, gcc or $(CC)), each peer with its own runner, then the interop matrix.
 TEST_PACKAGES := gcc make pkg-config libcmocka-dev python3 perl ocaml-nox ocaml-dune

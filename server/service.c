@@ -53,10 +53,10 @@ static uint8_t *reserve(svc_out *o, size_t n) {
     return p;
 }
 
-/* A reply frame whose payload is written by `fill` into exactly `size` bytes. */
+/* A frame whose payload is written by `fill` into exactly `size` bytes. */
 typedef wire_err (*filler)(wire_writer *w, const void *arg);
 
-static bool reply(svc_conn *c, svc_out *out, uint16_t type, size_t size, filler fill, const void *arg) {
+static bool put_frame(svc_conn *c, svc_out *out, uint16_t type, size_t size, filler fill, const void *arg) {
     wire_writer w;
     size_t n = 0;
     if (size > UINT32_MAX) return false;
@@ -81,13 +81,31 @@ static size_t sized(filler fill, const void *arg) {
     return n;
 }
 
-static bool reply_raw(svc_conn *c, svc_out *out, uint16_t type, const uint8_t *payload, uint32_t len) {
+static svc_result internal_error(svc_conn *c, svc_out *out, const char *what);
+
+/* SPEC 10.1: a reply larger than the peer announced it accepts is replaced by ERROR(TOOBIG). */
+static bool peer_refuses(svc_conn *c, svc_out *out, size_t size) {
+    char d[96];
+    if (!c->hello || size <= c->peer_max) return false;
+    snprintf(d, sizeof d, "the reply has %zu bytes, the peer accepts %lu", size, (unsigned long)c->peer_max);
+    svc_error(c, out, WIRE_ETOOBIG, WIRE_NO_OFFSET, d);
+    return true;
+}
+
+static svc_result reply(svc_conn *c, svc_out *out, uint16_t type, filler fill, const void *arg) {
+    size_t size = sized(fill, arg);
+    if (peer_refuses(c, out, size)) return SVC_CLOSE;
+    return put_frame(c, out, type, size, fill, arg) ? SVC_CONTINUE : internal_error(c, out, "cannot queue the reply");
+}
+
+static svc_result reply_raw(svc_conn *c, svc_out *out, uint16_t type, const uint8_t *payload, uint32_t len) {
+    if (peer_refuses(c, out, len)) return SVC_CLOSE;
     uint8_t *p = reserve(out, WIRE_HEADER_SIZE + (size_t)len);
-    if (!p) return false;
+    if (!p) return internal_error(c, out, "output queue full");
     wire_header_encode(p, type, len);
     if (len) memcpy(p + WIRE_HEADER_SIZE, payload, len);
     c->frames_out++;
-    return true;
+    return SVC_CONTINUE;
 }
 
 typedef struct error_args {
@@ -110,7 +128,7 @@ void svc_error(svc_conn *c, svc_out *out, wire_err code, uint32_t offset, const 
     if (offset == WIRE_NO_OFFSET) snprintf(c->reason, sizeof c->reason, "sent ERROR %s (%s)", wire_err_name(code), text);
     else snprintf(c->reason, sizeof c->reason, "sent ERROR %s at offset %lu (%s)", wire_err_name(code),
                   (unsigned long)offset, text);
-    (void)reply(c, out, WIRE_MSG_ERROR, sized(fill_error, &a), fill_error, &a);
+    (void)put_frame(c, out, WIRE_MSG_ERROR, sized(fill_error, &a), fill_error, &a); /* never refused */
 }
 
 /* A decoding error in a payload: ERROR with the offset counted from the frame's first byte. */
@@ -119,6 +137,12 @@ static svc_result decode_error(svc_conn *c, svc_out *out, const wire_reader *r, 
     wire_err e = wire_reader_error(r, &at);
     if (e == WIRE_ETYPE || e == WIRE_EINVAL) e = WIRE_EMESSAGE; /* a field missing or of the wrong type */
     svc_error(c, out, e, (uint32_t)(WIRE_HEADER_SIZE + at), what);
+    return SVC_CLOSE;
+}
+
+/* The fields decode but do not match the request's definition (SPEC 7.2): MESSAGE at `at`. */
+static svc_result message_error(svc_conn *c, svc_out *out, size_t at, const char *what) {
+    svc_error(c, out, WIRE_EMESSAGE, (uint32_t)(WIRE_HEADER_SIZE + at), what);
     return SVC_CLOSE;
 }
 
@@ -134,10 +158,6 @@ static wire_err fill_hello(wire_writer *w, const void *arg) { return wire_put_he
 static svc_result on_hello(const svc_config *cfg, svc_conn *c, const wire_frame *f, svc_out *out) {
     wire_hello h;
     size_t at;
-    if (c->hello) {
-        svc_error(c, out, WIRE_EUNEXPECTED, WIRE_NO_OFFSET, "HELLO was already exchanged");
-        return SVC_CLOSE;
-    }
     wire_err e = wire_get_hello(f->payload, f->length, &h, &at);
     if (e) {
         svc_error(c, out, e, (uint32_t)(WIRE_HEADER_SIZE + at), "in HELLO");
@@ -152,9 +172,7 @@ static svc_result on_hello(const svc_config *cfg, svc_conn *c, const wire_frame 
     c->hello = true;
     c->peer_max = h.max_payload;
     wire_hello mine = {WIRE_PROTOCOL_VERSION, cfg->max_payload, cfg->name, strlen(cfg->name)};
-    return reply(c, out, WIRE_MSG_HELLO, sized(fill_hello, &mine), fill_hello, &mine)
-               ? SVC_CONTINUE
-               : internal_error(c, out, "cannot queue HELLO");
+    return reply(c, out, WIRE_MSG_HELLO, fill_hello, &mine);
 }
 
 /* ---- ROUNDTRIP: decode every field, encode it again; canonical encoding makes the sizes equal ---- */
@@ -177,6 +195,11 @@ static svc_result on_roundtrip(svc_conn *c, const wire_frame *f, svc_out *out) {
         out->len -= WIRE_HEADER_SIZE + (size_t)f->length;
         return internal_error(c, out, "re-encoding did not reproduce the payload size");
     }
+    if (c->peer_max < f->length) { /* checked after decoding: a decoding error is reported first */
+        out->len -= WIRE_HEADER_SIZE + (size_t)f->length;
+        (void)peer_refuses(c, out, f->length);
+        return SVC_CLOSE;
+    }
     wire_header_encode(p, WIRE_MSG_ROUNDTRIP_REPLY, f->length);
     c->frames_out++;
     return SVC_CONTINUE;
@@ -198,37 +221,30 @@ static wire_err fill_result(wire_writer *w, const void *arg) {
 }
 
 static svc_result send_result(svc_conn *c, svc_out *out, const result_args *a) {
-    return reply(c, out, WIRE_MSG_VECTOR_RESULT, sized(fill_result, a), fill_result, a)
-               ? SVC_CONTINUE
-               : internal_error(c, out, "cannot queue VECTOR_RESULT");
+    return reply(c, out, WIRE_MSG_VECTOR_RESULT, fill_result, a);
 }
 
-/* Reads the leading vector name; NULL (with the reader failed) if there is none. */
-static const wv_case *vector_named(const svc_config *cfg, wire_reader *r, bool *unknown) {
+/* The ok vector named by the payload's first field, a string (else MESSAGE). The payload was
+ * validated whole before, so only the schema can be wrong here. */
+static bool vector_named(const svc_config *cfg, wire_reader *r, const wv_case **vc) {
     const char *name;
     size_t len;
-    *unknown = false;
-    if (wire_get_string(r, &name, &len)) return NULL;
-    const wv_case *vc = cfg->vectors ? wv_find(cfg->vectors, WV_OK, name, len) : NULL;
-    *unknown = vc == NULL;
-    return vc;
+    if (wire_peek(r) != WIRE_T_STRING || wire_get_string(r, &name, &len)) return false;
+    *vc = cfg->vectors ? wv_find(cfg->vectors, WV_OK, name, len) : NULL;
+    return true;
 }
+
+static const result_args unknown_vector = {2, "", "", ""};
 
 static svc_result on_vector_check(const svc_config *cfg, svc_conn *c, const wire_frame *f, svc_out *out) {
     wire_reader r;
-    bool unknown;
+    const wv_case *vc;
     char path[400], exp[256], got[256];
     wire_reader_init(&r, f->payload, f->length);
-    const wv_case *vc = vector_named(cfg, &r, &unknown);
-    if (unknown) {
-        /* the fields that follow must still be valid wire data */
-        if (wire_reader_finish(&r)) return decode_error(c, out, &r, "in VECTOR_CHECK");
-        result_args a = {2, "", "", ""};
-        return send_result(c, out, &a);
-    }
-    if (!vc) return decode_error(c, out, &r, "VECTOR_CHECK needs a vector name");
+    if (!vector_named(cfg, &r, &vc)) return message_error(c, out, 0, "VECTOR_CHECK starts with a vector name");
+    if (!vc) return send_result(c, out, &unknown_vector);
     int rc = wv_check(&r, vc->fields, vc->nfields, path, sizeof path, exp, sizeof exp, got, sizeof got);
-    if (rc < 0 || (rc > 0 && wire_reader_finish(&r))) return decode_error(c, out, &r, "in VECTOR_CHECK");
+    if (rc < 0) return decode_error(c, out, &r, "in VECTOR_CHECK");
     result_args a = {rc == 0 ? 0 : 1, path, exp, got};
     return send_result(c, out, &a);
 }
@@ -241,18 +257,13 @@ static wire_err fill_vector(wire_writer *w, const void *arg) {
 
 static svc_result on_vector_get(const svc_config *cfg, svc_conn *c, const wire_frame *f, svc_out *out) {
     wire_reader r;
-    bool unknown;
+    const wv_case *vc;
     wire_reader_init(&r, f->payload, f->length);
-    const wv_case *vc = vector_named(cfg, &r, &unknown);
-    if (wire_reader_finish(&r)) return decode_error(c, out, &r, "in VECTOR_GET");
-    if (unknown) {
-        result_args a = {2, "", "", ""};
-        return send_result(c, out, &a);
-    }
+    if (!vector_named(cfg, &r, &vc)) return message_error(c, out, 0, "VECTOR_GET holds a vector name");
+    if (!wire_reader_at_end(&r)) return message_error(c, out, wire_reader_offset(&r), "VECTOR_GET holds only a name");
+    if (!vc) return send_result(c, out, &unknown_vector);
     /* produced by the encoder from the parsed values: never a copy of the vector's hex */
-    return reply(c, out, WIRE_MSG_VECTOR_DATA, sized(fill_vector, vc), fill_vector, vc)
-               ? SVC_CONTINUE
-               : internal_error(c, out, "cannot queue VECTOR_DATA");
+    return reply(c, out, WIRE_MSG_VECTOR_DATA, fill_vector, vc);
 }
 
 /* ---- STATS ---- */
@@ -283,84 +294,109 @@ static wire_err fill_stats(wire_writer *w, const void *arg) {
     return wire_put_u32(w, s->crc);
 }
 
+/* Opens the list at the reader's position, which must hold `elem` elements (else MESSAGE). */
+static bool stats_list(wire_reader *r, wire_type want, uint32_t *n, size_t *at) {
+    wire_type elem;
+    *at = wire_reader_offset(r);
+    if (wire_peek(r) != WIRE_T_LIST || wire_get_list_begin(r, &elem, n)) return false;
+    if (elem != want) *at += 1; /* the element tag is what is wrong */
+    return elem == want;
+}
+
 static svc_result on_stats(svc_conn *c, const wire_frame *f, svc_out *out) {
     wire_reader r;
-    wire_type elem;
     uint32_t n;
+    size_t at;
     svc_stats s;
     uint64_t usum = 0; /* unsigned arithmetic wraps mod 2^64 without undefined behaviour */
     s.imin = INT64_MAX;
     s.imax = INT64_MIN;
     wire_reader_init(&r, f->payload, f->length);
-    if (wire_get_list_begin(&r, &elem, &n) == WIRE_OK && elem != WIRE_T_I64) {
-        svc_error(c, out, WIRE_EMESSAGE, WIRE_HEADER_SIZE + 1, "STATS: the first list must hold i64");
-        return SVC_CLOSE;
-    }
+    if (!stats_list(&r, WIRE_T_I64, &n, &at)) return message_error(c, out, at, "STATS: the first field is a list of i64");
     for (uint32_t i = 0; i < n; i++) {
         int64_t v;
-        if (wire_get_i64(&r, &v)) break;
+        (void)wire_get_i64(&r, &v);
         usum += (uint64_t)v;
         if (v < s.imin) s.imin = v;
         if (v > s.imax) s.imax = v;
     }
-    wire_get_list_end(&r);
-    size_t at = wire_reader_offset(&r);
+    (void)wire_get_list_end(&r);
     double sum = 0.0, mn = 1.0 / 0.0, mx = -1.0 / 0.0;
-    if (wire_get_list_begin(&r, &elem, &n) == WIRE_OK && elem != WIRE_T_F64) {
-        svc_error(c, out, WIRE_EMESSAGE, (uint32_t)(WIRE_HEADER_SIZE + at + 1), "STATS: the second list must hold f64");
-        return SVC_CLOSE;
-    }
+    if (!stats_list(&r, WIRE_T_F64, &n, &at)) return message_error(c, out, at, "STATS: the second field is a list of f64");
     for (uint32_t i = 0; i < n; i++) {
         double v;
-        if (wire_get_f64(&r, &v)) break;
+        (void)wire_get_f64(&r, &v);
         sum += v; /* left to right, as SPEC.md requires: the bits of the sum depend on the order */
         if (v < mn) mn = v;
         if (v > mx) mx = v;
     }
-    wire_get_list_end(&r);
+    (void)wire_get_list_end(&r);
     const uint8_t *data;
     size_t len;
-    wire_get_bytes(&r, &data, &len);
-    if (wire_reader_error(&r, NULL) || wire_reader_finish(&r)) return decode_error(c, out, &r, "in STATS");
+    at = wire_reader_offset(&r);
+    if (wire_peek(&r) != WIRE_T_BYTES || wire_get_bytes(&r, &data, &len))
+        return message_error(c, out, at, "STATS: the third field is bytes");
+    if (!wire_reader_at_end(&r)) return message_error(c, out, wire_reader_offset(&r), "STATS has exactly three fields");
     s.isum = wire__s64(usum);
     s.fsum = to_bits(sum);
     s.fmin = to_bits(mn);
     s.fmax = to_bits(mx);
     s.crc = svc_crc32(data, len);
-    return reply(c, out, WIRE_MSG_STATS_REPLY, sized(fill_stats, &s), fill_stats, &s)
-               ? SVC_CONTINUE
-               : internal_error(c, out, "cannot queue STATS_REPLY");
+    return reply(c, out, WIRE_MSG_STATS_REPLY, fill_stats, &s);
 }
 
 /* ---- dispatch ---- */
 
+/* SPEC 8.3: an ERROR from the peer ends the connection; it is never answered. */
+static svc_result on_peer_error(svc_conn *c, const wire_frame *f) {
+    wire_error_msg e;
+    if (wire_get_error_msg(f->payload, f->length, &e, NULL) == WIRE_OK)
+        snprintf(c->reason, sizeof c->reason, "peer sent ERROR %u: %.*s", e.code, (int)(e.text_len > 200 ? 200 : e.text_len),
+                 e.text);
+    else
+        snprintf(c->reason, sizeof c->reason, "peer sent a malformed ERROR");
+    return SVC_CLOSE;
+}
+
+static svc_result unexpected(svc_conn *c, svc_out *out, const char *why, uint16_t type) {
+    char d[96];
+    snprintf(d, sizeof d, "%s (message type 0x%04x)", why, type);
+    svc_error(c, out, WIRE_EUNEXPECTED, 2, d);
+    return SVC_CLOSE;
+}
+
+/* SPEC 8.3, in order: is the type allowed now; decode the payload whole; check it against the
+ * message's definition; act. So for the same bytes every implementation sends the same ERROR. */
 svc_result svc_handle(const svc_config *cfg, svc_conn *c, const wire_frame *f, svc_out *out) {
+    size_t at;
     c->frames_in++;
-    if (f->type == WIRE_MSG_HELLO) return on_hello(cfg, c, f, out);
-    if (!c->hello) {
-        svc_error(c, out, WIRE_EUNEXPECTED, 2, "the first frame must be HELLO");
+    if (f->type == WIRE_MSG_ERROR) return on_peer_error(c, f);
+    if (!c->hello && f->type != WIRE_MSG_HELLO) return unexpected(c, out, "the first frame must be HELLO", f->type);
+    if (c->hello && f->type == WIRE_MSG_HELLO) return unexpected(c, out, "HELLO was already exchanged", f->type);
+    switch (f->type) {
+    case WIRE_MSG_PING: return reply_raw(c, out, WIRE_MSG_PONG, f->payload, f->length);
+    case WIRE_MSG_ECHO: return reply_raw(c, out, WIRE_MSG_ECHO_REPLY, f->payload, f->length);
+    case WIRE_MSG_ROUNDTRIP: return on_roundtrip(c, f, out); /* decoding it is the request */
+    case WIRE_MSG_HELLO:
+    case WIRE_MSG_BYE:
+    case WIRE_MSG_VECTOR_CHECK:
+    case WIRE_MSG_VECTOR_GET:
+    case WIRE_MSG_STATS: break;
+    default: return unexpected(c, out, "not a request this server serves", f->type);
+    }
+    wire_err e = wire_validate(f->payload, f->length, &at);
+    if (e) {
+        svc_error(c, out, e, (uint32_t)(WIRE_HEADER_SIZE + at), NULL);
         return SVC_CLOSE;
     }
     switch (f->type) {
-    case WIRE_MSG_PING:
-        return reply_raw(c, out, WIRE_MSG_PONG, f->payload, f->length) ? SVC_CONTINUE
-                                                                        : internal_error(c, out, "output queue full");
+    case WIRE_MSG_HELLO: return on_hello(cfg, c, f, out);
     case WIRE_MSG_BYE:
         snprintf(c->reason, sizeof c->reason, "BYE");
-        return reply_raw(c, out, WIRE_MSG_BYE, NULL, 0) ? SVC_CLOSE : internal_error(c, out, "output queue full");
-    case WIRE_MSG_ECHO:
-        return reply_raw(c, out, WIRE_MSG_ECHO_REPLY, f->payload, f->length)
-                   ? SVC_CONTINUE
-                   : internal_error(c, out, "output queue full");
-    case WIRE_MSG_ROUNDTRIP: return on_roundtrip(c, f, out);
+        (void)reply_raw(c, out, WIRE_MSG_BYE, NULL, 0); /* the last frame either way */
+        return SVC_CLOSE;
     case WIRE_MSG_VECTOR_CHECK: return on_vector_check(cfg, c, f, out);
     case WIRE_MSG_VECTOR_GET: return on_vector_get(cfg, c, f, out);
-    case WIRE_MSG_STATS: return on_stats(c, f, out);
-    default: {
-        char d[64];
-        snprintf(d, sizeof d, "message type 0x%04x", f->type);
-        svc_error(c, out, WIRE_EUNEXPECTED, 2, d);
-        return SVC_CLOSE;
-    }
+    default: return on_stats(c, f, out);
     }
 }

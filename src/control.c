@@ -17,12 +17,14 @@ wire_err wire_put_error_msg(wire_writer *w, const wire_error_msg *e) {
 }
 
 /* A field that is missing or of the wrong type is a message-level error; real decoding errors keep
- * their code. Trailing fields are validated but ignored (forward compatibility). */
-static wire_err finish(wire_reader *r, size_t text_len, size_t text_max, size_t *err_offset) {
+ * their code. Trailing fields are validated but ignored (forward compatibility). text_at is where the
+ * name/text field starts, reported when it is too long. */
+static wire_err finish(wire_reader *r, size_t text_at, size_t text_len, size_t text_max, size_t *err_offset) {
     size_t at = 0;
     wire_err e = wire_reader_error(r, &at);
     if (e == WIRE_OK && text_len > text_max) {
         e = WIRE_EMESSAGE;
+        at = text_at;
     } else if (e == WIRE_OK) {
         e = wire_reader_finish(r);
         (void)wire_reader_error(r, &at);
@@ -37,17 +39,17 @@ wire_err wire_get_hello(const void *payload, size_t len, wire_hello *h, size_t *
     wire_reader_init(&r, payload, len);
     wire_get_u16(&r, &h->version);
     wire_get_u32(&r, &h->max_payload);
+    size_t at = wire_reader_offset(&r);
     wire_get_string(&r, &h->name, &h->name_len);
-    return finish(&r, h->name_len, WIRE_HELLO_NAME_MAX, err_offset);
+    return finish(&r, at, h->name_len, WIRE_HELLO_NAME_MAX, err_offset);
 }
 
 wire_err wire_get_error_msg(const void *payload, size_t len, wire_error_msg *e, size_t *err_offset) {
     wire_reader r;
-    uint16_t code;
     wire_reader_init(&r, payload, len);
-    wire_get_u16(&r, &code);
-    e->code = code;
+    wire_get_u16(&r, &e->code);
     wire_get_u32(&r, &e->offset);
+    size_t at = wire_reader_offset(&r);
     wire_get_string(&r, &e->text, &e->text_len);
-    return finish(&r, e->text_len, WIRE_ERROR_TEXT_MAX, err_offset);
+    return finish(&r, at, e->text_len, WIRE_ERROR_TEXT_MAX, err_offset);
 }

@@ -118,6 +118,7 @@ static void test_hello_and_error_messages(void **state) {
     wire_put_hello(&w, &big);
     assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
     assert_int_equal(wire_get_hello(large, n, &h2, &at), WIRE_EMESSAGE);
+    assert_int_equal(at, 8); /* the name field */
 }
 
 static void test_selfcheck(void **state) {
