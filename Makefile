@@ -38,7 +38,7 @@ CLIENT := $(BUILD)/wire-client
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all lib test test-c test-python test-perl test-ocaml test-interop test-example deps-test install uninstall clean
+.PHONY: all lib test test-c test-python test-perl test-ocaml test-interop test-example check-sanitize deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
 all: lib $(SERVER) $(CLIENT)
@@ -122,6 +122,12 @@ test-example: lib $(SERVER)
 test-interop: $(SERVER) $(CLIENT)
 	@echo "== interop/run_all.sh"
 	CC=$(CC) interop/run_all.sh
+
+# The whole C suite (library, service, server, client) under AddressSanitizer and UBSan, in its own
+# build directory; any report fails the run.
+SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+check-sanitize:
+	@$(MAKE) --no-print-directory BUILD=build/sanitize-$(notdir $(CC)) CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)" test-c
 
 # ---- install ----
 # The .pc file is written for the PREFIX given to install, which may differ from the build's.

@@ -61,7 +61,8 @@ static int hex_token(parser *p, const char *t, uint8_t **buf, size_t *len, size_
         if (errno || *end || rep > 100000000) return perr(p, "bad repeat count in '%s'", t);
     }
     size_t n = digits / 2;
-    if (n && rep > (SIZE_MAX - *len) / n) return perr(p, "hex token too large");
+    if (n == 0) return 0; /* "*5" repeats nothing */
+    if (rep > (SIZE_MAX - *len) / n) return perr(p, "hex token too large");
     size_t need = *len + n * rep;
     if (need > *cap) {
         size_t c = *cap ? *cap : 64;
