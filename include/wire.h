@@ -139,7 +139,7 @@ typedef struct wire__open {
     uint8_t elem;   /* list element tag; 0 for a group */
 } wire__open;
 
-/* A writer. Fields are private: use the functions below. Lives on the caller's stack (~ 0.8 KiB). */
+/* A writer. Fields are private: use the functions below. Lives on the caller's stack (560 bytes on LP64). */
 typedef struct wire_writer {
     uint8_t *buf;   /* NULL in sizing mode */
     size_t len;     /* bytes written (or counted) so far */
@@ -217,7 +217,7 @@ typedef struct wire__saved {
     uint8_t elem;  /* element tag of the enclosing list, 0 if it is a group or the payload */
 } wire__saved;
 
-/* A reader over buf[0..len). Fields are private. Lives on the caller's stack (~ 0.6 KiB). */
+/* A reader over buf[0..len). Fields are private. Lives on the caller's stack (560 bytes on LP64). */
 typedef struct wire_reader {
     const uint8_t *buf;
     size_t pos;    /* next byte */

@@ -15,6 +15,7 @@ static wire_err encode_sample(wire_writer *w) {
     wire_put_i64(w, -0x0102030405060708);
     wire_put_f32_bits(w, 0x7F800001u); /* signalling NaN with payload */
     wire_put_f64(w, 1.5);
+    wire_put_f32(w, -0.25f);
     wire_put_bool(w, true);
     wire_put_string(w, "h\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10);
     wire_put_bytes(w, "\x00\x01\x02", 3);
@@ -90,6 +91,7 @@ static void test_roundtrip_every_type(void **state) {
     wire_get_i64(&r, &i64); assert_true(i64 == -0x0102030405060708);
     wire_get_f32_bits(&r, &f32b); assert_int_equal(f32b, 0x7F800001u);
     wire_get_f64(&r, &f64); assert_true(f64 == 1.5);
+    float f32v; wire_get_f32(&r, &f32v); assert_true(f32v == -0.25f);
     assert_int_equal(wire_get_bool(&r, &b), WIRE_OK); assert_true(b);
     wire_get_string(&r, &s, &len); assert_int_equal(len, 10); assert_memory_equal(s, "h\xC3\xA9", 3);
     assert_true(s > (const char *)buf && s < (const char *)buf + n); /* a view, not a copy */
@@ -190,6 +192,30 @@ static void test_writer_sizing_mode(void **state) {
     wire_put_list_end(&w);
     assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
     assert_int_equal(n, 9 + 5 + 6 + 8);
+}
+
+/* Lengths beyond a u32 are RANGE, never truncated. Sizing mode counts without touching memory, so
+ * huge lengths can be tried without allocating them (on hosts where size_t is wider than 32 bits). */
+static void test_writer_range(void **state) {
+    (void)state;
+#if SIZE_MAX > UINT32_MAX
+    static const uint8_t byte = 0;
+    wire_writer w;
+    size_t n, at;
+    size_t huge = (size_t)UINT32_MAX + 1;
+    wire_writer_init(&w, NULL, 0);
+    assert_int_equal(wire_put_bytes(&w, &byte, huge), WIRE_ERANGE);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_ERANGE);
+    /* each blob fits a u32, but the group holding both does not */
+    wire_writer_init(&w, NULL, 0);
+    wire_put_group_begin(&w);
+    assert_int_equal(wire_put_bytes(&w, &byte, UINT32_MAX - 4), WIRE_OK);
+    assert_int_equal(wire_put_bytes(&w, &byte, 16), WIRE_OK);
+    assert_int_equal(wire_put_group_end(&w), WIRE_ERANGE);
+    assert_int_equal(wire_writer_error(&w, &at), WIRE_ERANGE);
+#else
+    skip();
+#endif
 }
 
 static void test_writer_errors(void **state) {
@@ -301,7 +327,7 @@ static void test_skip_and_peek(void **state) {
         fields++;
     }
     uint8_t last;
-    assert_int_equal(fields, 16);
+    assert_int_equal(fields, 17);
     assert_int_equal(wire_get_u8(&r, &last), WIRE_OK);
     assert_int_equal(last, 0x42);
     assert_int_equal(wire_peek(&r), WIRE_T_NONE);
@@ -395,6 +421,7 @@ int main(void) {
         cmocka_unit_test(test_writer_every_capacity),
         cmocka_unit_test(test_reader_every_truncation),
         cmocka_unit_test(test_writer_sizing_mode),
+        cmocka_unit_test(test_writer_range),
         cmocka_unit_test(test_writer_errors),
         cmocka_unit_test(test_reader_errors),
         cmocka_unit_test(test_skip_and_peek),
