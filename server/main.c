@@ -113,6 +113,11 @@ int main(int argc, char **argv) {
             cfg.quiet = true;
             continue;
         }
+        static const char *const valued[] = {"--mode", "--host", "--port", "--unix", "--vectors", "--max-payload",
+                                             "--max-conns", "--idle-timeout", "--frame-timeout", "--max-queued"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= strcmp(name, valued[k]) == 0;
+        if (!known) goto bad;
         if (!val) val = i + 1 < argc ? argv[++i] : NULL;
         if (!val) {
             fprintf(stderr, "wire-server: %s needs a value\n", name);

@@ -49,6 +49,7 @@ typedef struct loop {
     conn *conns; /* every open connection, for the sweep */
     int nconns;
     bool stopping;
+    int64_t stop_at;
     char listen_tag[SRV_MAX_LISTEN]; /* addresses used as poller tags for the listeners */
     char stop_tag;
 } loop;
@@ -215,37 +216,42 @@ static void accept_ready(loop *l, int lfd, int64_t now) {
             if (errno == EMFILE || errno == ENFILE) srv_log(l->cfg, "accept: out of file descriptors");
             return; /* EAGAIN: no more pending */
         }
-        if (l->nconns >= l->cfg->max_conns) {
-            srv_refuse(l->cfg, fd);
-            continue;
-        }
+        /* Over --max-conns the connection still becomes a conn, without an input buffer: it only
+         * sends ERROR(LIMIT) and closes gracefully, and that must not block the loop. */
+        bool refuse = l->nconns >= l->cfg->max_conns;
         conn *c = calloc(1, sizeof *c);
-        uint8_t *buf = malloc(SRV_INBUF_START);
+        uint8_t *buf = refuse ? NULL : malloc(SRV_INBUF_START);
         int one = 1;
-        if (!c || !buf || wire_set_nonblocking(fd, true) != WIRE_OK) {
+        if (!c || (!refuse && !buf) || wire_set_nonblocking(fd, true) != WIRE_OK) {
             free(c);
             free(buf);
-            srv_refuse(l->cfg, fd);
+            srv_log(l->cfg, "out of memory: connection dropped");
+            close(fd);
             continue;
         }
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix sockets */
         c->fd = fd;
-        wire_parser_init(&c->in, buf, SRV_INBUF_START, l->cfg->max_payload);
+        wire_parser_init(&c->in, buf, buf ? SRV_INBUF_START : 0, l->cfg->max_payload);
         svc_out_init(&c->out, srv_out_limit(l->cfg));
         c->last_frame = c->last_write = now;
-        c->reg_rd = true;
         wire_peer_name(fd, c->peer, sizeof c->peer);
-        if (poller_add(l->p, fd, c, true, false) != 0) {
+        if (poller_add(l->p, fd, c, false, false) != 0) {
             free(buf);
             svc_out_free(&c->out);
             free(c);
-            srv_refuse(l->cfg, fd);
+            close(fd);
             continue;
         }
         c->next = l->conns;
         if (l->conns) l->conns->prev = c;
         l->conns = c;
         l->nconns++;
+        if (refuse) {
+            svc_error(&c->svc, &c->out, WIRE_ELIMIT, WIRE_NO_OFFSET, "too many connections");
+            conn_finish(c, c->svc.reason);
+            if (!conn_flush(l, c, now)) continue;
+        }
+        conn_interest(l, c);
     }
 }
 
@@ -255,7 +261,9 @@ static void sweep(loop *l, int64_t now) {
     conn *next;
     for (conn *c = l->conns; c; c = next) {
         next = c->next;
-        bool stalled = svc_out_pending(&c->out) > 0 && now - c->last_write >= cfg->idle_timeout_ms;
+        bool stalled = svc_out_pending(&c->out) > 0 &&
+                       (now - c->last_write >= cfg->idle_timeout_ms ||
+                        (l->stopping && now - l->stop_at >= cfg->frame_timeout_ms));
         if (c->state == DRAINING) {
             if (now >= c->drain_until) conn_free(l, c, c->why);
             continue;
@@ -278,6 +286,7 @@ static void sweep(loop *l, int64_t now) {
 
 static void begin_stop(loop *l, int64_t now) {
     l->stopping = true;
+    l->stop_at = now;
     for (int k = 0; k < l->cfg->nlisten; k++) {
         poller_del(l->p, l->cfg->listen_fds[k]);
         close(l->cfg->listen_fds[k]);

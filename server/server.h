@@ -6,6 +6,7 @@
 
 #define SRV_MAX_LISTEN 3     /* TCP (one per address family tried) + a Unix socket */
 #define SRV_DRAIN_MS 1000    /* after an ERROR/BYE: how long to read and discard before close() */
+#define SRV_REFUSE_DRAIN_MS 200 /* the same for a refused connection, kept short in blocking accept loops */
 #define SRV_INBUF_START 16384 /* a connection's input buffer starts here and grows to the frame it needs */
 
 typedef struct server_cfg {
@@ -37,8 +38,11 @@ size_t srv_out_limit(const server_cfg *cfg);
 /* Blocks until a connection arrives on a listener (returns its fd, blocking mode) or stop_fd fires
  * (returns -1). */
 int srv_accept(const server_cfg *cfg);
-/* Refuses a connection over --max-conns: ERROR(LIMIT), then close. */
+/* Refuses a connection over --max-conns: ERROR(LIMIT), then a graceful close. */
 void srv_refuse(const server_cfg *cfg, int fd);
+/* Shuts our side down, then reads and discards until EOF or `ms` milliseconds, then closes: unread
+ * client data would otherwise turn the close into an RST that destroys our last frame in flight. */
+void srv_drain_and_close(int fd, int ms);
 /* Serves one connection to its end with blocking I/O (fork, thread and iterative models). */
 void srv_serve_blocking(const server_cfg *cfg, int fd);
 

@@ -64,6 +64,20 @@ int srv_accept(const server_cfg *cfg) {
     }
 }
 
+void srv_drain_and_close(int fd, int ms) {
+    uint8_t junk[4096];
+    int64_t deadline = srv_now_ms() + ms;
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        int64_t left = deadline - srv_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) break;
+        ssize_t n = read(fd, junk, sizeof junk);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    }
+    close(fd);
+}
+
 void srv_refuse(const server_cfg *cfg, int fd) {
     svc_conn c = {0};
     svc_out out;
@@ -71,10 +85,11 @@ void srv_refuse(const server_cfg *cfg, int fd) {
     wire_peer_name(fd, peer, sizeof peer);
     svc_out_init(&out, 4096);
     svc_error(&c, &out, WIRE_ELIMIT, WIRE_NO_OFFSET, "too many connections");
-    /* best effort, never blocking: the frame is small and the socket buffer empty */
-    if (send(fd, out.buf, out.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) { /* nothing more to do */
-    }
-    srv_log_close(cfg, peer, &c, 0, out.len, c.reason);
+    /* never blocking: the frame is small and the socket's buffer empty */
+    ssize_t n = send(fd, out.buf, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    srv_log_close(cfg, peer, &c, 0, n > 0 ? (uint64_t)n : 0, c.reason);
     svc_out_free(&out);
-    close(fd);
+    /* the client's HELLO is probably already here: read it, or the close becomes an RST that can
+     * destroy the ERROR in flight (kept short: the accept loop waits meanwhile) */
+    srv_drain_and_close(fd, SRV_REFUSE_DRAIN_MS);
 }
