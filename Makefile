@@ -87,7 +87,7 @@ CMOCKA_LIBS := -lcmocka
 SERVICE_OBJ := $(BUILD)/server/service.o
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ) $(SERVICE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Iserver -Itests $< $(SERVICE_OBJ) $(VEC_OBJ) $(LIB_A) $(CMOCKA_LIBS) -lpthread -o $@
+	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Iserver -Itests $< $(SERVICE_OBJ) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) $(CMOCKA_LIBS) -lpthread -o $@
 
 # Every test: C (cmocka, gcc or $(CC)), each peer with its own runner, then the interop matrix.
 TEST_PACKAGES := gcc make pkg-config libcmocka-dev python3 perl ocaml-nox ocaml-dune

@@ -537,6 +537,11 @@ int main(int argc, char **argv) {
     c.timeout_ms = 10000;
     c.main.fd = -1;
     if (parse_args(argc, argv, &c, &vec_arg, &stats_arg, &rc)) return rc;
+    char why[WIRE_ERRBUF_SIZE];
+    if (wire_selfcheck(why, sizeof why) != WIRE_OK) {
+        fprintf(stderr, "wire-client: this platform does not fit SPEC.md: %s\n", why);
+        return 2;
+    }
 
     char *vec_path = vec_arg ? NULL : proto_path("vectors.txt");
     char *stats_path = stats_arg ? NULL : proto_path("stats.txt");

@@ -9,6 +9,8 @@
 #
 #   interop/run_all.sh [--clients c,python,perl,ocaml] [--servers c,python,perl,ocaml]
 #                      [--c-mode epoll|poll|fork|thread|iterative] [--keep-logs] [--help]
+#                      [--with-bigendian]  also the C peers built for s390x and powerpc, run under
+#                                          qemu-user: servers and clients c-s390x, c-ppc
 #
 # As root it installs missing Debian packages itself; otherwise it prints the apt-get line and stops.
 set -euo pipefail
@@ -20,14 +22,16 @@ clients=$langs_all
 servers=$langs_all
 c_mode=epoll
 keep_logs=0
+with_bigendian=0
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --clients) clients=${2//,/ }; shift 2 ;;
         --servers) servers=${2//,/ }; shift 2 ;;
         --c-mode) c_mode=$2; shift 2 ;;
         --keep-logs) keep_logs=1; shift ;;
+        --with-bigendian) with_bigendian=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -57,6 +61,17 @@ cc=${CC:-cc} # the C peers come from build/<compiler>, as make builds them
 make -C "$root" -s CC="$cc" all >"$logs/build-c.log" 2>&1 || { cat "$logs/build-c.log"; exit 1; }
 (cd "$root/interop/ocaml" && dune build 2>&1) >"$logs/build-ocaml.log" || { cat "$logs/build-ocaml.log"; exit 1; }
 
+# --with-bigendian (make check-bigendian-interop): the big-endian C peers of mk/cross.mk join the
+# matrix as extra servers and clients, each run under qemu-user (s390x: 64-bit, ppc: 32-bit).
+if ((with_bigendian)); then
+    clients+=" c-s390x c-ppc"
+    servers+=" c-s390x c-ppc"
+fi
+if [[ " $clients $servers " == *" c-s390x "* || " $clients $servers " == *" c-ppc "* ]]; then
+    make -C "$root" -s cross-build-s390x cross-build-ppc >"$logs/build-cross.log" 2>&1 ||
+        { cat "$logs/build-cross.log"; exit 1; }
+fi
+
 c_bin="$root/build/$(basename "$cc")"
 ocaml_bin="$root/interop/ocaml/_build/default/bin"
 server_cmd() {
@@ -65,6 +80,8 @@ server_cmd() {
         python) echo "python3 $root/interop/python/server.py" ;;
         perl) echo "perl $root/interop/perl/server.pl" ;;
         ocaml) echo "$ocaml_bin/server.exe" ;;
+        c-s390x) echo "qemu-s390x -L / $root/build/s390x/wire-server --mode $c_mode --quiet" ;;
+        c-ppc) echo "qemu-ppc $root/build/ppc/wire-server --mode $c_mode --quiet" ;;
     esac
 }
 client_cmd() {
@@ -73,6 +90,8 @@ client_cmd() {
         python) echo "python3 $root/interop/python/client.py" ;;
         perl) echo "perl $root/interop/perl/client.pl" ;;
         ocaml) echo "$ocaml_bin/client.exe" ;;
+        c-s390x) echo "qemu-s390x -L / $root/build/s390x/wire-client" ;;
+        c-ppc) echo "qemu-ppc $root/build/ppc/wire-client" ;;
     esac
 }
 

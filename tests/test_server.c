@@ -21,7 +21,7 @@
  * what it started in its teardown, even when it fails. Worker threads never call cmocka asserts:
  * they record what went wrong, and the main thread asserts after joining them.
  * WIRE_TEST_SEED=<n> replays the random sizes and contents of a run (the seed is printed);
- * WIRE_TEST_FILTER=<pattern> runs only the matching tests (cmocka's filter, e.g. '*sigterm*'). */
+ * WIRE_TEST_FILTER=<pattern> runs only the matching tests (cmocka's filter, e.g. 'test_sigterm_*': a leading '*' matches nothing). */
 #include "testutil.h"
 
 #include <errno.h>
@@ -124,8 +124,6 @@ static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n) {
 /* Counters shared between a worker and the main thread. */
 static int atomic_get(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void atomic_set(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static int64_t atomic_get64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static void atomic_set64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 /* ============================================================================================== */
 /* Programs and processes                                                                         */
@@ -1114,7 +1112,15 @@ static void run_malformed(const char *mode) {
 #define STORM_MAX 65536u
 #define STORM_AFTER_TERM_MS 10000 /* a client still served this long after SIGTERM fails */
 
-static int64_t g_term_at; /* when SIGTERM was sent; 0 before (atomic) */
+/* When SIGTERM was sent, as milliseconds since g_epoch plus one (0: not yet). An int, not an int64_t:
+ * 64-bit atomics need libatomic on 32-bit targets such as powerpc. */
+static int64_t g_epoch;
+static int g_term_at;
+static int64_t term_time(void) {
+    int v = atomic_get(&g_term_at);
+    return v ? g_epoch + v - 1 : 0;
+}
+static void set_term_time(int64_t t) { atomic_set(&g_term_at, t ? (int)(t - g_epoch) + 1 : 0); }
 
 typedef struct storm_worker {
     pthread_t th;
@@ -1156,7 +1162,7 @@ static int storm_session(storm_worker *w, int fd, uint8_t *sbuf, uint8_t *rbuf, 
         return -1;
     }
     for (;;) {
-        int64_t term = atomic_get64(&g_term_at);
+        int64_t term = term_time();
         if (term && now_ms() > term + STORM_AFTER_TERM_MS) {
             snprintf(w->why, sizeof w->why, "still served %d ms after SIGTERM (%d replies since)", STORM_AFTER_TERM_MS,
                      w->replies_after_term);
@@ -1186,7 +1192,7 @@ static int storm_session(storm_worker *w, int fd, uint8_t *sbuf, uint8_t *rbuf, 
         if (r == RD_END) return 0;
         if (r == RD_FAIL) {
             snprintf(w->why, sizeof w->why, "reply %d (of %d sent%s): %s%s%s%s", got, sent,
-                     atomic_get64(&g_term_at) ? ", after SIGTERM" : "", d,
+                     term_time() ? ", after SIGTERM" : "", d,
                      send_closed ? " (a send had failed just before with '" : "", send_err, send_closed ? "')" : "");
             return -1;
         }
@@ -1206,7 +1212,7 @@ static int storm_session(storm_worker *w, int fd, uint8_t *sbuf, uint8_t *rbuf, 
         inflight -= len;
         got++;
         atomic_set(&w->replies, atomic_get(&w->replies) + 1);
-        if (atomic_get64(&g_term_at)) w->replies_after_term++;
+        if (term_time()) w->replies_after_term++;
     }
 }
 
@@ -1222,7 +1228,7 @@ static void *storm_main(void *arg) {
         goto out;
     }
     for (;;) {
-        int64_t term = atomic_get64(&g_term_at);
+        int64_t term = term_time();
         if (!term && now_ms() > start + 30000) {
             snprintf(w->why, sizeof w->why, "no SIGTERM within 30 s");
             break;
@@ -1241,7 +1247,7 @@ static void *storm_main(void *arg) {
         int rc = storm_session(w, fd, sbuf, rbuf, cap, &rng, d, sizeof d);
         close(fd);
         if (rc < 0) break;
-        if (!atomic_get64(&g_term_at)) {
+        if (!term_time()) {
             snprintf(w->why, sizeof w->why, "the connection ended before SIGTERM: %s", d);
             break;
         }
@@ -1257,7 +1263,7 @@ static void run_sigterm(const char *mode) {
     storm_worker w[STORM_CLIENTS];
     char st_text[64];
     memset(w, 0, sizeof w);
-    atomic_set64(&g_term_at, 0);
+    set_term_time(0);
     server_start(&s, mode, (const char *const[]){"--frame-timeout", "2", NULL});
     int started = 0;
     for (int i = 0; i < STORM_CLIENTS; i++) {
@@ -1279,7 +1285,7 @@ static void run_sigterm(const char *mode) {
     int before = 0;
     for (int i = 0; i < started; i++) before += atomic_get(&w[i].replies);
     int64_t t0 = now_ms();
-    atomic_set64(&g_term_at, t0);
+    set_term_time(t0);
     kill(s.pid, SIGTERM);
     int st = wait_for(s.pid, STORM_AFTER_TERM_MS + 2000);
     int64_t exit_ms = now_ms() - t0;
@@ -1864,6 +1870,7 @@ CONCURRENT(bye_and_pipelined_hello)
 
 int main(int argc, char **argv) {
     (void)argc;
+    g_epoch = now_ms() - 1000; /* any time before the first SIGTERM */
     signal(SIGPIPE, SIG_IGN);
     find_programs(argv[0]);
     crc_init();
@@ -1878,7 +1885,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "test_server: %s: %s (build it first: make)\n", prog, strerror(errno));
             return 1;
         }
-    const char *filter = getenv("WIRE_TEST_FILTER"); /* e.g. WIRE_TEST_FILTER='*sigterm*' */
+    const char *filter = getenv("WIRE_TEST_FILTER"); /* e.g. WIRE_TEST_FILTER='test_sigterm_*' */
     if (filter && *filter) cmocka_set_test_filter(filter);
     printf("test_server: %s and %s from %s, WIRE_TEST_SEED=%llu\n", g_server, g_client, g_root,
            (unsigned long long)g_seed);
