@@ -40,6 +40,16 @@ static wire_err encode_sample(wire_writer *w) {
     return wire_put_group_end(w);
 }
 
+/* Encodes the sample into buf; returns its size. */
+static size_t sample_bytes(uint8_t *buf, size_t cap) {
+    wire_writer w;
+    size_t n;
+    wire_writer_init(&w, buf, cap);
+    encode_sample(&w);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    return n;
+}
+
 static size_t sample_size(void) {
     wire_writer w;
     size_t n;
@@ -127,9 +137,7 @@ static void test_writer_every_capacity(void **state) {
     uint8_t ref[256];
     wire_writer w;
     size_t n;
-    wire_writer_init(&w, ref, sizeof ref);
-    encode_sample(&w);
-    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    assert_int_equal(sample_bytes(ref, sizeof ref), need);
     for (size_t cap = 0; cap <= need; cap++) {
         guarded g = guard_alloc(cap);
         wire_writer_init(&w, g.p, cap);
@@ -154,11 +162,7 @@ static void test_writer_every_capacity(void **state) {
 static void test_reader_every_truncation(void **state) {
     (void)state;
     uint8_t ref[256];
-    wire_writer w;
-    size_t n;
-    wire_writer_init(&w, ref, sizeof ref);
-    encode_sample(&w);
-    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    size_t n = sample_bytes(ref, sizeof ref);
     for (size_t len = 0; len <= n; len++) {
         guarded g = guard_alloc(len);
         memcpy(g.p, ref, len);
