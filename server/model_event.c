@@ -4,7 +4,9 @@
  * needs, never beyond --max-payload) and an output queue. Backpressure: while more than
  * --max-queued bytes wait to be sent, the connection's complete frames are left unprocessed and its
  * socket is not read, so a client that does not read cannot make the server buffer without bound.
- * Timers are checked by a sweep every SWEEP_MS, which keeps the per-event path free of timer work. */
+ * Timers are checked by a sweep every SWEEP_MS, which keeps the per-event path free of timer work.
+ * An event may free only its own connection; whatever frees others (the sweep, stopping) runs after
+ * the batch of events, which may still name them. */
 #include "poller.h"
 #include "server.h"
 
@@ -333,10 +335,11 @@ int srv_run_event(const server_cfg *cfg, bool use_epoll) {
             break;
         }
         now = srv_now_ms();
+        bool stop = false;
         for (int i = 0; i < n; i++) {
             void *tag = ev[i].ptr;
             if (tag == &l.stop_tag) {
-                if (!l.stopping) begin_stop(&l, now);
+                stop = true; /* after the batch: stopping may free connections later events name */
                 continue;
             }
             if (tag >= (void *)l.listen_tag && tag < (void *)(l.listen_tag + SRV_MAX_LISTEN)) {
@@ -345,6 +348,7 @@ int srv_run_event(const server_cfg *cfg, bool use_epoll) {
             }
             conn_event(&l, tag, ev[i].readable, ev[i].writable, now);
         }
+        if (stop && !l.stopping) begin_stop(&l, now);
         if (now >= next_sweep) {
             sweep(&l, now);
             next_sweep = now + SWEEP_MS;
