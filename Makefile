@@ -122,6 +122,8 @@ test-example: lib $(SERVER)
 test-interop: $(SERVER) $(CLIENT)
 	@echo "== interop/run_all.sh"
 	CC=$(CC) interop/run_all.sh
+	@echo "== every client against the iterative C server (one connection at a time)"
+	CC=$(CC) interop/run_all.sh --servers c --c-mode iterative
 
 # The whole C suite (library, service, server, client) under AddressSanitizer and UBSan, in its own
 # build directory; any report fails the run.

@@ -103,7 +103,7 @@ like($srv->{port}, qr/\A[0-9]+\z/, "the server prints its port ($srv->{port})");
     my @names = ('hello', map({ "check:$_->{name}" } @ok), 'check-unknown',
                  map({ "get:$_->{name}" } @ok), map({ "roundtrip:$_->{name}" } @ok),
                  'echo:0', 'echo:1', 'echo:4096', 'echo:1048576', 'ping',
-                 map({ "stats:$_->{name}" } @$stats), map({ "reject:$_->{name}" } @err), 'bye');
+                 map({ "stats:$_->{name}" } @$stats), 'bye', map({ "reject:$_->{name}" } @err));
     is($rc, 0, 'client exits 0');
     is($lines[-1], scalar(@names) . ' passed, 0 failed', 'last line: ' . scalar(@names) . ' passed');
     is_deeply([ @lines[ 0 .. $#lines - 1 ] ], [ map { "ok   $_" } @names ],
