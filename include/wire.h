@@ -28,10 +28,14 @@ extern "C" {
 
 #if defined(__GNUC__) || defined(__clang__)
 #define WIRE_CHECK __attribute__((warn_unused_result))
+#define WIRE__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WIRE__COLD __attribute__((cold))
 #define WIRE_EXPORT __attribute__((visibility("default")))
 #else
 #define WIRE_CHECK
 #define WIRE_EXPORT
+#define WIRE__LIKELY(x) (x)
+#define WIRE__COLD
 #endif
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -139,21 +143,26 @@ typedef struct wire__open {
     uint8_t elem;   /* list element tag; 0 for a group */
 } wire__open;
 
-/* A writer. Fields are private: use the functions below. Lives on the caller's stack (560 bytes on LP64). */
+/* A writer. Fields are private: use the functions below. Lives on the caller's stack (576 bytes on
+ * LP64). The fast path of every put tests only `elem` and `end - p`; everything unusual (a list, the
+ * sizing mode, an error) makes that test fail, by elem != 0 or by end == p. */
 typedef struct wire_writer {
-    uint8_t *buf;   /* NULL in sizing mode */
-    size_t len;     /* bytes written (or counted) so far */
-    size_t room;    /* bytes left in buf; 0 in sizing mode and after an error (sends puts to the slow path) */
+    uint8_t *p;     /* next byte to write */
+    uint8_t *end;   /* end of the buffer; set to p after an error and in sizing mode */
+    uint8_t *buf;   /* start of the buffer; NULL in sizing mode */
+    uint8_t *limit; /* the real end of the buffer (end is lowered on error) */
+    size_t counted; /* sizing mode: the bytes the message needs */
     uint8_t elem;   /* element tag of the innermost open list, 0 when not directly inside a list */
     uint8_t depth;  /* open containers */
     wire_err err;   /* first error */
     size_t err_offset;
-    uint8_t scratch[8]; /* sizing mode writes fixed-size values here, so the fast path needs no test */
+    uint8_t scratch[8]; /* sizing mode: fixed-size values are written here and forgotten */
     wire__open open[WIRE_MAX_DEPTH];
 } wire_writer;
 
 /* Starts writing into buf[0..cap). With buf == NULL the writer only counts: after encoding a message
- * this way, wire_writer_finish() gives the exact size the message needs. */
+ * this way, wire_writer_finish() gives the exact size the message needs (the contents of bytes fields
+ * are not read then; strings still are, to check their UTF-8). */
 WIRE_EXPORT void wire_writer_init(wire_writer *w, void *buf, size_t cap);
 
 /* Ends encoding. Returns the first error (WIRE_EOVERFLOW if the buffer was too small, WIRE_ETYPE if a
@@ -190,11 +199,11 @@ static inline wire_err wire_put_f64_bits(wire_writer *w, uint64_t bits);
 
 /* A string of len bytes of UTF-8 (not NUL-terminated; NUL is a valid character). The writer checks
  * the UTF-8 (WIRE_EUTF8 otherwise): a peer would reject it, so it is better found here. */
-WIRE_EXPORT wire_err wire_put_string(wire_writer *w, const char *s, size_t len);
+static inline wire_err wire_put_string(wire_writer *w, const char *s, size_t len);
 /* A NUL-terminated string (the terminator is not sent). */
 WIRE_EXPORT wire_err wire_put_cstring(wire_writer *w, const char *s);
 /* len raw bytes (data may be NULL when len is 0). */
-WIRE_EXPORT wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len);
+static inline wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len);
 
 /* Opens a list whose elements have type `elem` (any tag, including WIRE_T_LIST and WIRE_T_GROUP);
  * its count is filled in by wire_put_list_end(). Elements are written with the puts above (and
@@ -254,13 +263,13 @@ static inline wire_err wire_get_f64(wire_reader *r, double *out);
 static inline wire_err wire_get_f32_bits(wire_reader *r, uint32_t *out);
 static inline wire_err wire_get_f64_bits(wire_reader *r, uint64_t *out);
 /* WIRE_EBADBOOL for a byte other than 0 or 1. */
-WIRE_EXPORT wire_err wire_get_bool(wire_reader *r, bool *out);
+static inline wire_err wire_get_bool(wire_reader *r, bool *out);
 
 /* Zero-copy views: *s / *data point INTO the reader's buffer (valid as long as it is); strings are
  * validated UTF-8 and NOT NUL-terminated. WIRE_ELENGTH if the length exceeds what remains,
  * WIRE_EUTF8 (offset: the first bad sequence) for invalid UTF-8. */
-WIRE_EXPORT wire_err wire_get_string(wire_reader *r, const char **s, size_t *len);
-WIRE_EXPORT wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len);
+static inline wire_err wire_get_string(wire_reader *r, const char **s, size_t *len);
+static inline wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len);
 
 /* Opens a list: *elem receives its element tag and *count its element count, which has already been
  * checked against the bytes that remain (a count that cannot fit is WIRE_ELENGTH before anything is
@@ -486,8 +495,11 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_selfcheck(char *errbuf, size_t errlen);
 /* would; anything unusual (lists, sizing mode, errors) goes to an out-of-line slow path.           */
 /* ================================================================================================ */
 
-WIRE_EXPORT uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n);
-WIRE_EXPORT const uint8_t *wire__get_slow(wire_reader *r, uint8_t tag, size_t n);
+WIRE_EXPORT WIRE__COLD uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n);
+WIRE_EXPORT WIRE__COLD const uint8_t *wire__get_slow(wire_reader *r, uint8_t tag, size_t n);
+WIRE_EXPORT WIRE__COLD wire_err wire__put_blob_slow(wire_writer *w, uint8_t tag, const void *data, size_t len);
+WIRE_EXPORT wire_err wire__bad_bool(wire_reader *r, const uint8_t *at);
+WIRE_EXPORT WIRE__COLD wire_err wire__get_blob_slow(wire_reader *r, uint8_t tag, const uint8_t **data, size_t *len);
 
 static inline void wire__store16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)(v >> 8);
@@ -511,75 +523,44 @@ static inline uint64_t wire__load64(const uint8_t *p) {
     return (uint64_t)wire__load32(p) << 32 | wire__load32(p + 4);
 }
 
-/* Space for a value of n bytes (tag already written when outside a list), or NULL after an error. */
-static inline uint8_t *wire__put(wire_writer *w, uint8_t tag, size_t n) {
-    if (w->elem == 0 && n < w->room) {
-        uint8_t *p = w->buf + w->len;
-        *p = tag;
-        w->len += n + 1;
-        w->room -= n + 1;
-        return p + 1;
+/* The fast path of a fixed-size put: the tag and the value are stored, and only then the cursor, so
+ * that the compiler can carry the cursor in a register from one put to the next (a byte store may
+ * alias anything, so a cursor stored before the bytes would have to be read back from memory). The
+ * slow path (lists, sizing mode, errors) returns where the n value bytes go, or NULL. */
+#define WIRE__PUT(name, ctype, tag, n, store)                                                      \
+    static inline wire_err wire_put_##name(wire_writer *w, ctype v) {                              \
+        uint8_t *p = w->p;                                                                         \
+        if (w->elem == 0 && (size_t)(w->end - p) > (n)) {                                          \
+            p[0] = (tag);                                                                          \
+            store(p + 1, v);                                                                       \
+            w->p = p + 1 + (n);                                                                    \
+            return WIRE_OK;                                                                        \
+        }                                                                                          \
+        p = wire__put_slow(w, (tag), (n));                                                         \
+        if (p) store(p, v);                                                                        \
+        return w->err;                                                                             \
     }
-    return wire__put_slow(w, tag, n);
-}
-
-static inline wire_err wire_put_u8(wire_writer *w, uint8_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_U8, 1);
-    if (p) *p = v;
-    return w->err;
-}
-static inline wire_err wire_put_u16(wire_writer *w, uint16_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_U16, 2);
-    if (p) wire__store16(p, v);
-    return w->err;
-}
-static inline wire_err wire_put_u32(wire_writer *w, uint32_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_U32, 4);
-    if (p) wire__store32(p, v);
-    return w->err;
-}
-static inline wire_err wire_put_u64(wire_writer *w, uint64_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_U64, 8);
-    if (p) wire__store64(p, v);
-    return w->err;
-}
+static inline void wire__store8(uint8_t *p, uint8_t v) { p[0] = v; }
 /* Signed values: the conversion to the unsigned type of the same width is defined by C (modulo 2^n)
  * and gives the two's complement pattern. */
-static inline wire_err wire_put_i8(wire_writer *w, int8_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_I8, 1);
-    if (p) *p = (uint8_t)v;
-    return w->err;
-}
-static inline wire_err wire_put_i16(wire_writer *w, int16_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_I16, 2);
-    if (p) wire__store16(p, (uint16_t)v);
-    return w->err;
-}
-static inline wire_err wire_put_i32(wire_writer *w, int32_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_I32, 4);
-    if (p) wire__store32(p, (uint32_t)v);
-    return w->err;
-}
-static inline wire_err wire_put_i64(wire_writer *w, int64_t v) {
-    uint8_t *p = wire__put(w, WIRE_T_I64, 8);
-    if (p) wire__store64(p, (uint64_t)v);
-    return w->err;
-}
-static inline wire_err wire_put_bool(wire_writer *w, bool v) {
-    uint8_t *p = wire__put(w, WIRE_T_BOOL, 1);
-    if (p) *p = v ? 1 : 0;
-    return w->err;
-}
-static inline wire_err wire_put_f32_bits(wire_writer *w, uint32_t bits) {
-    uint8_t *p = wire__put(w, WIRE_T_F32, 4);
-    if (p) wire__store32(p, bits);
-    return w->err;
-}
-static inline wire_err wire_put_f64_bits(wire_writer *w, uint64_t bits) {
-    uint8_t *p = wire__put(w, WIRE_T_F64, 8);
-    if (p) wire__store64(p, bits);
-    return w->err;
-}
+static inline void wire__store8s(uint8_t *p, int8_t v) { p[0] = (uint8_t)v; }
+static inline void wire__store16s(uint8_t *p, int16_t v) { wire__store16(p, (uint16_t)v); }
+static inline void wire__store32s(uint8_t *p, int32_t v) { wire__store32(p, (uint32_t)v); }
+static inline void wire__store64s(uint8_t *p, int64_t v) { wire__store64(p, (uint64_t)v); }
+static inline void wire__storeb(uint8_t *p, bool v) { p[0] = v ? 1 : 0; }
+WIRE__PUT(u8, uint8_t, WIRE_T_U8, 1, wire__store8)
+WIRE__PUT(u16, uint16_t, WIRE_T_U16, 2, wire__store16)
+WIRE__PUT(u32, uint32_t, WIRE_T_U32, 4, wire__store32)
+WIRE__PUT(u64, uint64_t, WIRE_T_U64, 8, wire__store64)
+WIRE__PUT(i8, int8_t, WIRE_T_I8, 1, wire__store8s)
+WIRE__PUT(i16, int16_t, WIRE_T_I16, 2, wire__store16s)
+WIRE__PUT(i32, int32_t, WIRE_T_I32, 4, wire__store32s)
+WIRE__PUT(i64, int64_t, WIRE_T_I64, 8, wire__store64s)
+WIRE__PUT(bool, bool, WIRE_T_BOOL, 1, wire__storeb)
+WIRE__PUT(f32_bits, uint32_t, WIRE_T_F32, 4, wire__store32)
+WIRE__PUT(f64_bits, uint64_t, WIRE_T_F64, 8, wire__store64)
+#undef WIRE__PUT
+
 static inline wire_err wire_put_f32(wire_writer *w, float v) {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
@@ -591,9 +572,31 @@ static inline wire_err wire_put_f64(wire_writer *w, double v) {
     return wire_put_f64_bits(w, bits);
 }
 
+/* Length-prefixed values: the fast path when the whole field fits; strings are checked first. */
+static inline wire_err wire__put_blob(wire_writer *w, uint8_t tag, const void *data, size_t len) {
+    uint8_t *p = w->p;
+    size_t room = (size_t)(w->end - p);
+    if (WIRE__LIKELY(w->elem == 0 && room > 4 && len < room - 4 && len <= 0xFFFFFFFFu)) {
+        p[0] = tag;
+        wire__store32(p + 1, (uint32_t)len);
+        if (len) memcpy(p + 5, data, len);
+        w->p = p + 5 + len;
+        return WIRE_OK;
+    }
+    return wire__put_blob_slow(w, tag, data, len);
+}
+static inline wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len) {
+    return wire__put_blob(w, WIRE_T_BYTES, data, len);
+}
+static inline wire_err wire_put_string(wire_writer *w, const char *s, size_t len) {
+    /* a peer would reject invalid UTF-8: refuse to send it (the slow path records the error) */
+    if (!wire_utf8_valid(s, len, NULL)) return wire__put_blob_slow(w, WIRE_T_STRING, s, len);
+    return wire__put_blob(w, WIRE_T_STRING, s, len);
+}
+
 /* The n value bytes of the next field of type tag (or next list element), or NULL after an error. */
 static inline const uint8_t *wire__get(wire_reader *r, uint8_t tag, size_t n) {
-    if (r->elem == 0 && n < r->end - r->pos && r->buf[r->pos] == tag) {
+    if (WIRE__LIKELY(r->elem == 0 && n < r->end - r->pos && r->buf[r->pos] == tag)) {
         const uint8_t *p = r->buf + r->pos + 1;
         r->pos += n + 1;
         return p;
@@ -651,6 +654,40 @@ static inline wire_err wire_get_f64(wire_reader *r, double *out) {
     wire_err e = wire_get_f64_bits(r, &bits);
     memcpy(out, &bits, sizeof bits);
     return e;
+}
+
+static inline wire_err wire_get_bool(wire_reader *r, bool *out) {
+    const uint8_t *p = wire__get(r, WIRE_T_BOOL, 1);
+    *out = p != NULL && *p == 1;
+    if (WIRE__LIKELY(p == NULL || *p <= 1)) return r->err;
+    *out = false;
+    return wire__bad_bool(r, p);
+}
+
+/* Length-prefixed values: the fast path when tag, length and data are all there (and, for a string,
+ * valid UTF-8); the slow path finds and reports exactly what is wrong. */
+static inline wire_err wire__get_blob(wire_reader *r, uint8_t tag, const uint8_t **data, size_t *len) {
+    size_t pos = r->pos, left = r->end - pos;
+    if (WIRE__LIKELY(r->elem == 0 && left > 4 && r->buf[pos] == tag)) {
+        uint32_t n = wire__load32(r->buf + pos + 1);
+        const uint8_t *p = r->buf + pos + 5;
+        if (WIRE__LIKELY(n <= left - 5 && (tag != WIRE_T_STRING || wire_utf8_valid(p, n, NULL)))) {
+            r->pos = pos + 5 + n;
+            *data = p;
+            *len = n;
+            return WIRE_OK;
+        }
+    }
+    return wire__get_blob_slow(r, tag, data, len);
+}
+static inline wire_err wire_get_string(wire_reader *r, const char **s, size_t *len) {
+    const uint8_t *p;
+    wire_err e = wire__get_blob(r, WIRE_T_STRING, &p, len);
+    *s = (const char *)p;
+    return e;
+}
+static inline wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len) {
+    return wire__get_blob(r, WIRE_T_BYTES, data, len);
 }
 
 #ifdef __cplusplus

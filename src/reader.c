@@ -65,14 +65,7 @@ const uint8_t *wire__get_slow(wire_reader *r, uint8_t tag, size_t n) {
     return p;
 }
 
-wire_err wire_get_bool(wire_reader *r, bool *out) {
-    const uint8_t *p = wire__get(r, WIRE_T_BOOL, 1);
-    *out = false;
-    if (p == NULL) return r->err;
-    if (*p > 1) return fail(r, WIRE_EBADBOOL, (size_t)(p - r->buf));
-    *out = *p == 1;
-    return WIRE_OK;
-}
+wire_err wire__bad_bool(wire_reader *r, const uint8_t *at) { return fail(r, WIRE_EBADBOOL, (size_t)(at - r->buf)); }
 
 /* A u32 length word that must not exceed what remains: TRUNCATED if the word is cut, LENGTH if the
  * length is dishonest. On success pos is after the word. */
@@ -91,7 +84,7 @@ static bool get_length(wire_reader *r, uint32_t *len) {
     return true;
 }
 
-static wire_err get_blob(wire_reader *r, uint8_t tag, const uint8_t **data, size_t *len) {
+wire_err wire__get_blob_slow(wire_reader *r, uint8_t tag, const uint8_t **data, size_t *len) {
     size_t item;
     uint32_t n;
     *data = NULL;
@@ -104,17 +97,6 @@ static wire_err get_blob(wire_reader *r, uint8_t tag, const uint8_t **data, size
     *data = p;
     *len = n;
     return WIRE_OK;
-}
-
-wire_err wire_get_string(wire_reader *r, const char **s, size_t *len) {
-    const uint8_t *p;
-    wire_err e = get_blob(r, WIRE_T_STRING, &p, len);
-    *s = (const char *)p;
-    return e;
-}
-
-wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len) {
-    return get_blob(r, WIRE_T_BYTES, data, len);
 }
 
 /* Opens a container: saves the enclosing state. The depth check comes before anything of the
@@ -217,7 +199,7 @@ wire_err wire_skip(wire_reader *r) {
     }
     case WIRE_T_STRING:
     case WIRE_T_BYTES:
-        return get_blob(r, (uint8_t)t, &p, &n);
+        return wire__get_blob(r, (uint8_t)t, &p, &n);
     case WIRE_T_LIST: {
         wire_type e;
         uint32_t c;

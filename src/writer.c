@@ -6,17 +6,24 @@
 
 void wire_writer_init(wire_writer *w, void *buf, size_t cap) {
     memset(w, 0, offsetof(wire_writer, open));
-    w->buf = buf;
-    w->room = buf ? cap : 0;
+    if (buf) {
+        w->buf = w->p = buf;
+        w->end = w->limit = w->buf + cap;
+    } else {
+        w->p = w->end = w->limit = w->scratch; /* sizing mode: end == p sends every put to the slow path */
+    }
 }
 
-/* Records the first error; room 0 sends every later put to the slow path, which stops at err. */
+/* Bytes written (or counted) so far. */
+static size_t used(const wire_writer *w) { return w->buf ? (size_t)(w->p - w->buf) : w->counted; }
+
+/* Records the first error; end = p makes every later put take the slow path, which stops at err. */
 static void fail(wire_writer *w, wire_err err) {
     if (w->err == WIRE_OK) {
         w->err = err;
-        w->err_offset = w->len;
+        w->err_offset = used(w);
     }
-    w->room = 0;
+    w->end = w->p;
 }
 
 /* Reserves one value of n bytes of type tag: as a whole field (tag + value) outside a list, or as the
@@ -39,22 +46,22 @@ static bool begin_value(wire_writer *w, uint8_t tag, size_t n, uint8_t **dst) {
         return false;
     }
     if (w->buf == NULL) {
-        if (need > SIZE_MAX - w->len) {
+        if (need > SIZE_MAX - w->counted) {
             fail(w, WIRE_ERANGE);
             return false;
         }
+        w->counted += need;
         *dst = NULL;
     } else {
-        if (need > w->room) {
+        if (need > (size_t)(w->limit - w->p)) {
             fail(w, WIRE_EOVERFLOW);
             return false;
         }
-        uint8_t *p = w->buf + w->len;
+        uint8_t *p = w->p;
         if (!in_list) *p++ = tag;
         *dst = p;
-        w->room -= need;
+        w->p += need;
     }
-    w->len += need;
     if (in_list) w->open[w->depth - 1].count++;
     return true;
 }
@@ -66,7 +73,7 @@ uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n) {
 }
 
 wire_err wire_writer_finish(const wire_writer *w, size_t *len) {
-    if (len) *len = w->len;
+    if (len) *len = used(w);
     if (w->err) return w->err;
     return w->depth ? WIRE_EINVAL : WIRE_OK;
 }
@@ -76,9 +83,14 @@ wire_err wire_writer_error(const wire_writer *w, size_t *offset) {
     return w->err;
 }
 
-/* Length-prefixed value: u32 length then the data. */
-static wire_err put_blob(wire_writer *w, uint8_t tag, const void *data, size_t len) {
+/* Length-prefixed value (u32 length, then the data) when the inline fast path cannot: inside a list,
+ * in sizing mode, near the end of the buffer, or to report what is wrong. */
+wire_err wire__put_blob_slow(wire_writer *w, uint8_t tag, const void *data, size_t len) {
     if (w->err) return w->err;
+    if (tag == WIRE_T_STRING && !wire_utf8_valid(data, len, NULL)) {
+        fail(w, WIRE_EUTF8); /* a peer would reject it: refuse to send it */
+        return w->err;
+    }
     if (len > UINT32_MAX || len > SIZE_MAX - 4) {
         fail(w, WIRE_ERANGE);
         return w->err;
@@ -91,20 +103,7 @@ static wire_err put_blob(wire_writer *w, uint8_t tag, const void *data, size_t l
     return w->err;
 }
 
-wire_err wire_put_string(wire_writer *w, const char *s, size_t len) {
-    if (w->err) return w->err;
-    if (!wire_utf8_valid(s, len, NULL)) {
-        fail(w, WIRE_EUTF8); /* a peer would reject it: refuse to send it */
-        return w->err;
-    }
-    return put_blob(w, WIRE_T_STRING, s, len);
-}
-
 wire_err wire_put_cstring(wire_writer *w, const char *s) { return wire_put_string(w, s, strlen(s)); }
-
-wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len) {
-    return put_blob(w, WIRE_T_BYTES, data, len);
-}
 
 /* Opens a container whose header (after the tag) is hdr bytes; the last 4 are its length/count word. */
 static wire_err open_container(wire_writer *w, uint8_t tag, uint8_t elem, size_t hdr) {
@@ -120,7 +119,7 @@ static wire_err open_container(wire_writer *w, uint8_t tag, uint8_t elem, size_t
         memset(dst, 0, 4); /* patched by the matching end */
     }
     wire__open *o = &w->open[w->depth++];
-    o->at = w->len - 4;
+    o->at = used(w) - 4;
     o->count = 0;
     o->elem = elem;
     w->elem = elem;
@@ -159,7 +158,7 @@ wire_err wire_put_group_begin(wire_writer *w) { return open_container(w, WIRE_T_
 wire_err wire_put_group_end(wire_writer *w) {
     wire__open *o = close_container(w, false);
     if (!o) return w->err;
-    size_t body = w->len - (o->at + 4);
+    size_t body = used(w) - (o->at + 4);
     if (body > UINT32_MAX) {
         fail(w, WIRE_ERANGE);
         return w->err;

@@ -204,17 +204,19 @@ static void test_writer_range(void **state) {
     (void)state;
 #if SIZE_MAX > UINT32_MAX
     static const uint8_t byte = 0;
+    const uint8_t *volatile src = &byte; /* sizing mode never reads the data; hide its size from gcc */
+    const uint8_t *data = src;
     wire_writer w;
     size_t n, at;
     size_t huge = (size_t)UINT32_MAX + 1;
     wire_writer_init(&w, NULL, 0);
-    assert_int_equal(wire_put_bytes(&w, &byte, huge), WIRE_ERANGE);
+    assert_int_equal(wire_put_bytes(&w, data, huge), WIRE_ERANGE);
     assert_int_equal(wire_writer_finish(&w, &n), WIRE_ERANGE);
     /* each blob fits a u32, but the group holding both does not */
     wire_writer_init(&w, NULL, 0);
     wire_put_group_begin(&w);
-    assert_int_equal(wire_put_bytes(&w, &byte, UINT32_MAX - 4), WIRE_OK);
-    assert_int_equal(wire_put_bytes(&w, &byte, 16), WIRE_OK);
+    assert_int_equal(wire_put_bytes(&w, data, UINT32_MAX - 4), WIRE_OK);
+    assert_int_equal(wire_put_bytes(&w, data, 16), WIRE_OK);
     assert_int_equal(wire_put_group_end(&w), WIRE_ERANGE);
     assert_int_equal(wire_writer_error(&w, &at), WIRE_ERANGE);
 #else
@@ -250,7 +252,10 @@ static void test_writer_errors(void **state) {
     /* invalid UTF-8 is refused before anything is written */
     wire_writer_init(&w, buf, sizeof buf);
     assert_int_equal(wire_put_string(&w, "\xC0\x80", 2), WIRE_EUTF8);
-    assert_int_equal(w.len, 0);
+    assert_int_equal(wire_writer_error(&w, NULL), WIRE_EUTF8);
+    size_t written;
+    assert_int_equal(wire_writer_finish(&w, &written), WIRE_EUTF8);
+    assert_int_equal(written, 0); /* nothing was written */
     /* depth: 32 levels are fine, the 33rd is refused */
     uint8_t big[512];
     wire_writer_init(&w, big, sizeof big);
@@ -260,7 +265,7 @@ static void test_writer_errors(void **state) {
     for (int k = 0; k < WIRE_MAX_DEPTH; k++) {
         wire_put_list_begin(&w, WIRE_T_LIST);
     }
-    assert_int_equal(w.err, WIRE_OK);
+    assert_int_equal(wire_writer_error(&w, NULL), WIRE_OK);
     assert_int_equal(wire_put_list_begin(&w, WIRE_T_LIST), WIRE_EDEPTH);
 }
 

@@ -36,6 +36,8 @@ int wire_inline_all(void *buf, size_t cap) {
     bad |= wire_put_f64(&w, 1e308) != WIRE_OK;
     bad |= wire_put_f32_bits(&w, 0x7FC00001u) != WIRE_OK;
     bad |= wire_put_f64_bits(&w, 0x7FF0000000000001u) != WIRE_OK;
+    bad |= wire_put_string(&w, "h\xC3\xA9", 3) != WIRE_OK;
+    bad |= wire_put_bytes(&w, "\x00\x01", 2) != WIRE_OK;
     size_t len = 0;
     bad |= wire_writer_finish(&w, &len) != WIRE_OK;
 
@@ -54,6 +56,11 @@ int wire_inline_all(void *buf, size_t cap) {
     bad |= wire_get_f64(&r, &d) != WIRE_OK;
     bad |= wire_get_f32_bits(&r, &u32) != WIRE_OK;
     bad |= wire_get_f64_bits(&r, &u64) != WIRE_OK;
+    const char *str;
+    const uint8_t *bytes;
+    size_t n;
+    bad |= wire_get_string(&r, &str, &n) != WIRE_OK || n != 3;
+    bad |= wire_get_bytes(&r, &bytes, &n) != WIRE_OK || n != 2;
     bad |= wire_reader_offset(&r) != len;
     bad |= wire_reader_finish(&r) != WIRE_OK;
     return bad;
