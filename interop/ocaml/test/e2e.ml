@@ -3,33 +3,12 @@
    Prints failures and ends with "<N> passed, <M> failed". *)
 
 open Wire
+open Harness
 
 let server_exe = Sys.argv.(1)
 let client_exe = Sys.argv.(2)
-let passed = ref 0
-let failed = ref 0
-
-let fail_test name why =
-  incr failed;
-  Printf.printf "FAIL %s: %s\n%!" name why
-
-let check name cond why = if cond then incr passed else fail_test name (why ())
-
-let test name f =
-  match f () with
-  | () -> ()
-  | exception e -> fail_test name ("raised " ^ Printexc.to_string e)
-
-let proto_dir =
-  match Sys.getenv_opt "WIRE_PROTO_DIR" with
-  | Some d -> d
-  | None ->
-    match Wire_text.find_proto_dir (Sys.getcwd ()) with
-    | Some d -> d
-    | None -> prerr_endline "cannot find proto/"; exit 2
-
-let vectors_file = Filename.concat proto_dir "vectors.txt"
-let stats_file = Filename.concat proto_dir "stats.txt"
+let vectors_file = proto "vectors.txt"
+let stats_file = proto "stats.txt"
 
 (* ------------------------------------------------------------------ *)
 (* Processes                                                           *)
@@ -402,5 +381,4 @@ let () =
   test_signals ();
   test_ipv6 ();
   test_silent_server ();
-  Printf.printf "%d passed, %d failed\n%!" !passed !failed;
-  exit (if !failed = 0 then 0 else 1)
+  finish ()

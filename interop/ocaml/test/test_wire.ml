@@ -3,21 +3,7 @@
    Prints each failure and ends with "<N> passed, <M> failed". *)
 
 open Wire
-
-let passed = ref 0
-let failed = ref 0
-
-let fail_test name why =
-  incr failed;
-  Printf.printf "FAIL %s: %s\n%!" name why
-
-let check name cond why = if cond then incr passed else fail_test name (why ())
-
-(* Runs [f]; any exception is a failure of test [name]. *)
-let test name f =
-  match f () with
-  | () -> ()
-  | exception e -> fail_test name ("raised " ^ Printexc.to_string e)
+open Harness
 
 let hex = Wire_text.format_hex
 let fmt = Wire_text.format_fields
@@ -31,19 +17,6 @@ let expect_error name code offset f =
           (match offset with Some o -> string_of_int o | None -> "none")
           (string_of_error e))
 
-(* ------------------------------------------------------------------ *)
-(* Locating proto/: $WIRE_PROTO_DIR, else walk up from the cwd (dune
-   runs tests in _build/default/test, below the source tree).           *)
-
-let proto_dir =
-  match Sys.getenv_opt "WIRE_PROTO_DIR" with
-  | Some d -> d
-  | None ->
-    match Wire_text.find_proto_dir (Sys.getcwd ()) with
-    | Some d -> d
-    | None -> prerr_endline "cannot find proto/vectors.txt above the cwd"; exit 2
-
-let proto f = Filename.concat proto_dir f
 
 (* ------------------------------------------------------------------ *)
 
@@ -499,5 +472,4 @@ let () =
   test_notation ();
   test_messages vectors;
   test_io ();
-  Printf.printf "%d passed, %d failed\n%!" !passed !failed;
-  exit (if !failed = 0 then 0 else 1)
+  finish ()
