@@ -136,7 +136,7 @@ sub serve {
     my $peer = '[' . ($sock->peerhost // '?') . ']:' . ($sock->peerport // '?');
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
     $sock->blocking(0);    # so that deadlines bound writes too
-    my %conn = (sock => $sock, requests => 0, peer_max => undef);
+    my %conn = (sock => $sock, requests => 0, peer_max => undef, graceful => 0);
     my $t0 = time;
     my $outcome = eval { session(\%conn) } // do {
         my $e = $@;
@@ -145,6 +145,8 @@ sub serve {
     };
     $outcome =~ s/\s+\z//;
     logline(sprintf '%s %s; %d requests in %.3f s', $peer, $outcome, $conn{requests}, time - $t0);
+    # The drain comes after the log line: a stop signal during it ends this child at once.
+    close_gracefully($sock, 2) if $conn{graceful};
     return;
 }
 
@@ -202,7 +204,7 @@ sub session {
             if length $rpayload > $c->{peer_max};
         write_frame($sock, $rtype, $rpayload, deadline => deadline($opt{timeout}));
         if ($rtype == MSG_BYE) {
-            close_gracefully($sock, 2);
+            $c->{graceful} = 1;    # serve() logs, then closes gracefully
             return 'bye';
         }
     }
@@ -222,12 +224,12 @@ sub refuse_payload {
     return refuse($c, $e, defined $e->offset ? HEADER_SIZE + $e->offset : undef);
 }
 
-# Design §6: send ERROR(code, offset, text), shut down our side, drain briefly, close.
+# Design §6: send ERROR(code, offset, text); serve() then shuts down our side, drains briefly, closes.
 sub refuse {
     my ($c, $e, $offset) = @_;
     my $payload = eval { error_payload($e->code, $offset, $e->message, $c->{peer_max}) };
     eval { write_frame($c->{sock}, MSG_ERROR, $payload, deadline => deadline(5)) } if defined $payload;
-    close_gracefully($c->{sock}, 2);
+    $c->{graceful} = 1;    # serve() logs, then closes gracefully
     return sprintf 'sent ERROR %s at %s: %s', $e->name, $offset // 'none', $e->message;
 }
 
