@@ -452,35 +452,10 @@ PRINTF_LIKE(1, 2) static int usage_error(const char *fmt, ...) {
     return -1;
 }
 
-static char *join(const char *dir, const char *file) {
-    size_t need = strlen(dir) + strlen(file) + 2;
-    char *out = malloc(need);
-    if (out) snprintf(out, need, "%s/%s", dir, file);
-    return out;
-}
-
-/* $WIRE_PROTO_DIR/file, else proto/file if it exists, else <dir of this binary>/../../proto/file
- * (the binary lives in build/<cc>/). Returns a malloc'd path, NULL when out of memory. */
-static char *proto_path(const char *file) {
-    static const char up[] = "/../../proto";
-    const char *env = getenv("WIRE_PROTO_DIR");
-    char exe[4096];
-    if (env && *env) return join(env, file);
-    char *local = join("proto", file);
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (local == NULL || access(local, F_OK) == 0 || n <= 0) return local;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL || (size_t)(slash - exe) + sizeof up > sizeof exe) return local;
-    memcpy(slash, up, sizeof up);
-    free(local);
-    return join(exe, file);
-}
-
 static int load(const char *what, const char *path, wv_file *f) {
     char err[512];
     if (path && wv_load(path, f, err, sizeof err) == 0) return 0;
-    fprintf(stderr, "wire-client: cannot load the %s file: %s\n", what, path ? err : "out of memory");
+    fprintf(stderr, "wire-client: cannot load the %s file: %s\n", what, path ? err : "path too long");
     return -1;
 }
 
@@ -543,13 +518,15 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    char *vec_path = vec_arg ? NULL : proto_path("vectors.txt");
-    char *stats_path = stats_arg ? NULL : proto_path("stats.txt");
+    char vec_buf[4200], stats_buf[4200];
+    const char *vec_path = vec_arg ? vec_arg : wv_default_path("vectors.txt", vec_buf, sizeof vec_buf) ? vec_buf : NULL;
+    const char *stats_path =
+        stats_arg ? stats_arg : wv_default_path("stats.txt", stats_buf, sizeof stats_buf) ? stats_buf : NULL;
     wv_file vec, stats;
     rc = 2;
     memset(&stats, 0, sizeof stats);
-    if (load("vectors", vec_arg ? vec_arg : vec_path, &vec) == 0) {
-        if (load("stats", stats_arg ? stats_arg : stats_path, &stats) == 0) {
+    if (load("vectors", vec_path, &vec) == 0) {
+        if (load("stats", stats_path, &stats) == 0) {
             c.rbuf = malloc(RBUF_SIZE);
             c.sbuf = malloc(SBUF_SIZE);
             if (c.rbuf && c.sbuf) {
@@ -566,7 +543,5 @@ int main(int argc, char **argv) {
         wv_free(&vec);
     }
     hang_up(&c.main);
-    free(vec_path);
-    free(stats_path);
     return rc;
 }

@@ -56,31 +56,11 @@ static bool parse_num(const char *s, unsigned long long min, unsigned long long 
     return true;
 }
 
-/* The default vectors file: $WIRE_PROTO_DIR, ./proto, then <program dir>/../../proto. */
-static const char *find_vectors(char *buf, size_t len) {
-    const char *dir = getenv("WIRE_PROTO_DIR");
-    if (dir && *dir) {
-        snprintf(buf, len, "%s/vectors.txt", dir);
-        return buf;
-    }
-    if (access("proto/vectors.txt", R_OK) == 0) return "proto/vectors.txt";
-    char exe[512];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = '\0';
-        snprintf(buf, len, "%s/../../proto/vectors.txt", exe);
-        if (access(buf, R_OK) == 0) return buf;
-    }
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     server_cfg cfg;
     const char *host = "127.0.0.1", *port = "0", *unix_path = NULL, *vectors = NULL;
     unsigned long long v;
-    char err[WIRE_ERRBUF_SIZE], vbuf[600];
+    char err[WIRE_ERRBUF_SIZE], vbuf[4200];
     memset(&cfg, 0, sizeof cfg);
 #ifdef __linux__
     cfg.mode = "epoll";
@@ -158,7 +138,7 @@ int main(int argc, char **argv) {
     }
 
     wv_file vf;
-    const char *vpath = vectors ? vectors : find_vectors(vbuf, sizeof vbuf);
+    const char *vpath = vectors ? vectors : wv_default_path("vectors.txt", vbuf, sizeof vbuf) ? vbuf : NULL;
     if (vpath && wv_load(vpath, &vf, err, sizeof err) == 0) {
         cfg.svc.vectors = &vf;
     } else if (vectors) {

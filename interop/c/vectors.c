@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------- parsing ---------- */
 
@@ -276,6 +277,26 @@ static int parse_line(parser *p, char *line, wv_case *c) {
         return -1;
     }
     return parse_hex(p, last, &c->hex, &c->hexlen);
+}
+
+bool wv_default_path(const char *file, char *buf, size_t len) {
+    const char *env = getenv("WIRE_PROTO_DIR");
+    char exe[4096];
+    int n;
+    if (env && *env) {
+        n = snprintf(buf, len, "%s/%s", env, file);
+        return n >= 0 && (size_t)n < len;
+    }
+    n = snprintf(buf, len, "proto/%s", file);
+    if (n < 0 || (size_t)n >= len) return false;
+    ssize_t got = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (access(buf, F_OK) == 0 || got <= 0) return true;
+    exe[got] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL) return true;
+    *slash = '\0';
+    n = snprintf(buf, len, "%s/../../proto/%s", exe, file);
+    return n >= 0 && (size_t)n < len;
 }
 
 int wv_load(const char *path, wv_file *f, char *err, size_t errlen) {
