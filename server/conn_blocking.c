@@ -59,15 +59,6 @@ static bool flush(blk *b, svc_out *out) {
     return true;
 }
 
-/* Grows the input buffer to the frame announced by the header that just arrived, within the limit
- * (a larger length is refused by wire_parser_next() itself). */
-static bool fit_frame(wire_parser *p, uint32_t max_payload) {
-    size_t want = wire_parser_wanted(p);
-    if (want <= p->cap || want > WIRE_HEADER_SIZE + (size_t)max_payload) return true;
-    uint8_t *nb = realloc(p->buf, want);
-    return nb && wire_parser_rebind(p, nb, want) == WIRE_OK;
-}
-
 void srv_serve_blocking(const server_cfg *cfg, int fd) {
     char peer[64];
     const char *why = NULL;
@@ -120,7 +111,7 @@ void srv_serve_blocking(const server_cfg *cfg, int fd) {
         wire_frame f;
         int rc = 0;
         while (!final && !why) {
-            if (!fit_frame(&p, cfg->max_payload)) {
+            if (!srv_fit_frame(&p, cfg->max_payload)) {
                 svc_error(&c, &out, WIRE_ELIMIT, WIRE_NO_OFFSET, "out of memory for the frame");
                 final = true;
                 break;

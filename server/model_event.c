@@ -114,14 +114,6 @@ static bool conn_flush(loop *l, conn *c, int64_t now) {
     return true;
 }
 
-/* Grows the input buffer to the announced frame when it is within the limit. */
-static bool fit_frame(conn *c, uint32_t max_payload) {
-    size_t want = wire_parser_wanted(&c->in);
-    if (want <= c->in.cap || want > WIRE_HEADER_SIZE + (size_t)max_payload) return true;
-    uint8_t *nb = realloc(c->in.buf, want);
-    return nb && wire_parser_rebind(&c->in, nb, want) == WIRE_OK;
-}
-
 /* Gives back a buffer that grew for one large frame once it is empty. */
 static void shrink_input(conn *c) {
     if (c->in.cap <= SRV_INBUF_START || wire_parser_buffered(&c->in) != 0) return;
@@ -136,7 +128,7 @@ static void conn_process(loop *l, conn *c, int64_t now) {
     const server_cfg *cfg = l->cfg;
     bool progressed = false;
     while (c->state == OPEN && svc_out_pending(&c->out) <= cfg->max_queued) {
-        if (!fit_frame(c, cfg->max_payload)) {
+        if (!srv_fit_frame(&c->in, cfg->max_payload)) {
             svc_error(&c->svc, &c->out, WIRE_ELIMIT, WIRE_NO_OFFSET, "out of memory for the frame");
             conn_finish(c, c->svc.reason);
             break;

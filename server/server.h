@@ -43,6 +43,9 @@ void srv_refuse(const server_cfg *cfg, int fd);
 /* Shuts our side down, then reads and discards until EOF or `ms` milliseconds, then closes: unread
  * client data would otherwise turn the close into an RST that destroys our last frame in flight. */
 void srv_drain_and_close(int fd, int ms);
+/* Grows a connection's input buffer to the frame whose header just arrived, when the frame is within
+ * max_payload (a larger one is refused by wire_parser_next() itself). False if memory ran out. */
+bool srv_fit_frame(wire_parser *p, uint32_t max_payload);
 /* Serves one connection to its end with blocking I/O (fork, thread and iterative models). */
 void srv_serve_blocking(const server_cfg *cfg, int fd);
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,13 @@ int srv_accept(const server_cfg *cfg) {
             }
         }
     }
+}
+
+bool srv_fit_frame(wire_parser *p, uint32_t max_payload) {
+    size_t want = wire_parser_wanted(p);
+    if (want <= p->cap || want > WIRE_HEADER_SIZE + (size_t)max_payload) return true;
+    uint8_t *nb = realloc(p->buf, want);
+    return nb && wire_parser_rebind(p, nb, want) == WIRE_OK;
 }
 
 void srv_drain_and_close(int fd, int ms) {
