@@ -498,6 +498,7 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_selfcheck(char *errbuf, size_t errlen);
 WIRE_EXPORT WIRE__COLD uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n);
 WIRE_EXPORT WIRE__COLD const uint8_t *wire__get_slow(wire_reader *r, uint8_t tag, size_t n);
 WIRE_EXPORT WIRE__COLD wire_err wire__put_blob_slow(wire_writer *w, uint8_t tag, const void *data, size_t len);
+WIRE_EXPORT WIRE__COLD wire_err wire__put_bad_utf8(wire_writer *w);
 WIRE_EXPORT wire_err wire__bad_bool(wire_reader *r, const uint8_t *at);
 WIRE_EXPORT WIRE__COLD wire_err wire__get_blob_slow(wire_reader *r, uint8_t tag, const uint8_t **data, size_t *len);
 
@@ -590,7 +591,7 @@ static inline wire_err wire_put_bytes(wire_writer *w, const void *data, size_t l
 }
 static inline wire_err wire_put_string(wire_writer *w, const char *s, size_t len) {
     /* a peer would reject invalid UTF-8: refuse to send it (the slow path records the error) */
-    if (!wire_utf8_valid(s, len, NULL)) return wire__put_blob_slow(w, WIRE_T_STRING, s, len);
+    if (!wire_utf8_valid(s, len, NULL)) return wire__put_bad_utf8(w);
     return wire__put_blob(w, WIRE_T_STRING, s, len);
 }
 

@@ -83,14 +83,16 @@ wire_err wire_writer_error(const wire_writer *w, size_t *offset) {
     return w->err;
 }
 
+/* A string that is not UTF-8: a peer would reject it, so it is refused here (wire_put_string checked). */
+wire_err wire__put_bad_utf8(wire_writer *w) {
+    if (w->err == WIRE_OK) fail(w, WIRE_EUTF8);
+    return w->err;
+}
+
 /* Length-prefixed value (u32 length, then the data) when the inline fast path cannot: inside a list,
- * in sizing mode, near the end of the buffer, or to report what is wrong. */
+ * in sizing mode, near the end of the buffer, or to report what is wrong. Strings arrive checked. */
 wire_err wire__put_blob_slow(wire_writer *w, uint8_t tag, const void *data, size_t len) {
     if (w->err) return w->err;
-    if (tag == WIRE_T_STRING && !wire_utf8_valid(data, len, NULL)) {
-        fail(w, WIRE_EUTF8); /* a peer would reject it: refuse to send it */
-        return w->err;
-    }
     if (len > UINT32_MAX || len > SIZE_MAX - 4) {
         fail(w, WIRE_ERANGE);
         return w->err;
