@@ -6,7 +6,9 @@
 #   make check-s390x       just the s390x part (real cmocka, dynamic, qemu-s390x -L /)
 #   make check-ppc         just the powerpc part (cmocka-lite, static, qemu-ppc)
 #   make check-bigendian-interop   just the mixed run: big-endian C peers against the native ones
-#   make check-m32         i686 (32-bit long and pointers): the whole C suite, natively
+#   make check-m32         i686 (32-bit long and pointers): the whole C suite, natively where the
+#                          kernel runs i686 programs, under qemu-i386 where it cannot (M32_RUNNER=auto,
+#                          native or qemu forces the choice; see scripts/cross/m32-runner.sh)
 #   make check-compilers   gcc and clang: the library with -Wconversion -Wsign-conversion -Wcast-align
 #                          on top of the usual -std=c99 -Wall -Wextra -Wpedantic -Werror, the rest with
 #                          the usual flags; no warning allowed
@@ -25,8 +27,9 @@ CROSS_SUITE := scripts/cross/run-suite.sh
 CROSS_MAKE = $(MAKE) --no-print-directory
 
 # The programs every cross build makes: library (static and shared), server, client, the tests, the
-# self-check program, and the library once more with the stricter warnings (compiled only).
-CROSS_GOALS = lib $(SERVER) $(CLIENT) $(TEST_BIN) $(BUILD)/cross/selfcheck cross-strict-lib
+# self-check program, the probe (does this kernel run the target's programs?), and the library once
+# more with the stricter warnings (compiled only).
+CROSS_GOALS = lib $(SERVER) $(CLIENT) $(TEST_BIN) $(BUILD)/cross/selfcheck $(BUILD)/cross/probe cross-strict-lib
 
 # cmocka-lite: for targets with no cmocka package (CROSS_CMOCKA=lite in their sub-make).
 CMOCKA_LITE_DIR := scripts/cross/cmocka-lite
@@ -85,8 +88,9 @@ cross-build-ppc:
 check-ppc: cross-build-ppc
 	@$(CROSS_SUITE) build/ppc big 32 qemu-ppc
 
-# ---- i686: 32-bit long and pointers; static with cmocka-lite, so it runs natively without the i386
-# ---- foreign architecture (see scripts/cross/need-cross.sh)
+# ---- i686: 32-bit long and pointers; static with cmocka-lite, so it needs no i386 foreign architecture
+# ---- (see scripts/cross/need-cross.sh). It runs natively where the kernel has IA32 support and under
+# ---- qemu-i386 where it has not: scripts/cross/m32-runner.sh runs a tiny probe first and says which.
 I686_MAKE = $(CROSS_MAKE) CC=i686-linux-gnu-gcc AR=i686-linux-gnu-ar BUILD=build/i686 CROSS_CMOCKA=lite \
             CFLAGS="$(CFLAGS) -isystem $(CMOCKA_LITE_DIR)" CMOCKA_LIBS="build/i686/cross/cmocka_lite.o -static"
 cross-build-i686:
@@ -94,8 +98,14 @@ cross-build-i686:
 	@$(I686_MAKE) lib
 	@$(call cross_static,build/i686,$(I686_MAKE))
 
+$(BUILD)/cross/probe: scripts/cross/probe.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $< $(LDFLAGS) -o $@
+
+M32_RUNNER ?= auto
 check-m32: cross-build-i686
-	@$(CROSS_SUITE) build/i686 little 32
+	@runner=$$(M32_RUNNER=$(M32_RUNNER) scripts/cross/m32-runner.sh build/i686/cross/probe) && \
+	    $(CROSS_SUITE) build/i686 little 32 $$runner
 
 cross-build-goals: $(CROSS_GOALS)
 

@@ -3,7 +3,8 @@
 #
 #   s390x    gcc-s390x-linux-gnu + its libc, qemu-user, and cmocka for s390x (foreign architecture s390x)
 #   ppc      gcc-powerpc-linux-gnu + its libc, qemu-user (no cmocka: Debian 12 has no powerpc port)
-#   i686     gcc-i686-linux-gnu + its libc (the binaries are static and run natively)
+#   i686     gcc-i686-linux-gnu + its libc, qemu-user (the binaries are static: they run natively where
+#            the kernel has IA32 support, under qemu-i386 where it has not)
 #   clang    gcc and clang
 #
 # Idempotent: when everything is there it prints nothing and does nothing. Otherwise, as root it adds
@@ -21,7 +22,7 @@ for target in "$@"; do
     case $target in
         s390x) pkgs+=(gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user libcmocka-dev:s390x); archs+=(s390x) ;;
         ppc) pkgs+=(gcc-powerpc-linux-gnu libc6-dev-powerpc-cross qemu-user) ;;
-        i686) pkgs+=(gcc-i686-linux-gnu libc6-dev-i386-cross) ;;
+        i686) pkgs+=(gcc-i686-linux-gnu libc6-dev-i386-cross qemu-user) ;;
         clang) pkgs+=(gcc clang) ;;
         *) echo "need-cross: unknown target '$target' (s390x, ppc, i686, clang)" >&2; exit 2 ;;
     esac
