@@ -1,9 +1,14 @@
 # wire - build, test and install.
-#   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client
+#   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client, the examples
 #   make test                 every test: C (cmocka), Python, Perl, OCaml and the interop matrix
 #   make CC=clang test        the same with clang (objects go to build/clang)
 #   make install PREFIX=/usr/local DESTDIR=
-# Missing Debian packages are installed when run as root; otherwise the apt-get line is printed.
+# Missing Debian packages (scripts/debian-packages) are installed when run as root; otherwise the
+# apt-get line is printed.
+#
+# Layout: the library (include/, src/) needs libc and pthread only; the C peer (interop/c/: the
+# vectors module, the interop service, wire-server, wire-client and their tests) is built on it, as
+# the examples (examples/) are; tests/ tests the library alone.
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -17,44 +22,55 @@ WARN := -Wall -Wextra -Wpedantic -Werror -Wstrict-prototypes -Wwrite-strings -Ws
 STD := -std=c99 -D_POSIX_C_SOURCE=200809L
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(STD) $(WARN) -Iinclude $(CFLAGS)
+DEPFLAGS = -MMD -MP
 # Only symbols marked WIRE_EXPORT leave the shared library.
 LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+LIB_LIBS := -lpthread
 
+# ---- libwire ----
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/lib/%.o)
 LIB_A := $(BUILD)/libwire.a
 LIB_SO := $(BUILD)/libwire.so.$(LIBVERSION)
 PC := $(BUILD)/wire.pc
 
-VEC_OBJ := $(BUILD)/interop/vectors.o
-
-SERVER_SRC := $(wildcard server/*.c)
-SERVER_OBJ := $(SERVER_SRC:server/%.c=$(BUILD)/server/%.o)
+# ---- the C peer (interop/c/) ----
+PEER_OBJ := $(BUILD)/interop/vectors.o $(BUILD)/interop/service.o
 SERVER := $(BUILD)/wire-server
-
-CLIENT_SRC := $(wildcard client/*.c)
 CLIENT := $(BUILD)/wire-client
 
+# ---- examples (examples/): each program is one .c file, or a directory of them ----
+EXAMPLE_BIN := $(BUILD)/examples/hello $(BUILD)/examples/sensor-server $(BUILD)/examples/chat-server \
+               $(BUILD)/examples/chat-client
+
+# ---- tests: the library's (tests/) and the C peer's (interop/c/tests/) ----
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+PEER_TEST_SRC := $(wildcard interop/c/tests/test_*.c)
+PEER_TEST_BIN := $(PEER_TEST_SRC:interop/c/tests/%.c=$(BUILD)/interop-tests/%)
 
-.PHONY: all lib test test-c test-python test-perl test-ocaml test-interop test-example check-sanitize deps-test install uninstall clean
+.PHONY: all lib peer examples test test-c test-python test-perl test-ocaml test-interop test-example \
+        test-examples check-sanitize deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
-all: lib $(SERVER) $(CLIENT)
+all: lib $(SERVER) $(CLIENT) examples
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 
-$(BUILD)/lib/%.o: src/%.c include/wire.h src/internal.h
+peer: $(SERVER) $(CLIENT)
+
+examples: $(EXAMPLE_BIN)
+
+$(BUILD)/lib/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libwire.so.$(SOVERSION) $(LDFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,libwire.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 	ln -sf libwire.so.$(LIBVERSION) $(BUILD)/libwire.so.$(SOVERSION)
 	ln -sf libwire.so.$(SOVERSION) $(BUILD)/libwire.so
 
@@ -62,45 +78,50 @@ $(PC): wire.pc.in Makefile
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' $< > $@
 
-$(VEC_OBJ): interop/c/vectors.c interop/c/vectors.h include/wire.h
+$(BUILD)/interop/%.o: interop/c/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Iinterop/c -c $< -o $@
 
-# The interop server: service + concurrency models (server/*.c).
-$(BUILD)/server/%.o: server/%.c $(wildcard server/*.h) interop/c/vectors.h include/wire.h
+$(SERVER): $(BUILD)/interop/server.o $(PEER_OBJ) $(LIB_A)
+	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
+
+$(CLIENT): $(BUILD)/interop/client.o $(BUILD)/interop/vectors.o $(LIB_A)
+	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
+
+$(BUILD)/examples/%.o: examples/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iinterop/c -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(SERVER): $(SERVER_OBJ) $(VEC_OBJ) $(LIB_A)
-	$(CC) $(SERVER_OBJ) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) -lpthread -o $@
-
-# The interop client (design section 10).
-$(CLIENT): $(CLIENT_SRC) $(wildcard client/*.h) interop/c/vectors.h include/wire.h $(VEC_OBJ) $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iinterop/c $(CLIENT_SRC) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) -o $@
+$(BUILD)/examples/hello: $(BUILD)/examples/hello.o $(LIB_A)
+$(BUILD)/examples/sensor-server: $(BUILD)/examples/sensor_server.o $(LIB_A)
+$(BUILD)/examples/chat-server: $(BUILD)/examples/chat_server.o $(LIB_A)
+$(BUILD)/examples/chat-client: $(BUILD)/examples/chat_client.o $(LIB_A)
+$(EXAMPLE_BIN):
+	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
 # ---- tests ----
 # Tests may use what POSIX 2008 lacks (MAP_ANONYMOUS for guard pages): _DEFAULT_SOURCE there only.
 CMOCKA_LIBS := -lcmocka
+TEST_CFLAGS = $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Itests $(DEPFLAGS) -MF $(@D)/.deps/$(@F).d
 
-# The service is linked in too: test_service drives it without sockets.
-SERVICE_OBJ := $(BUILD)/server/service.o
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB_A) $(VEC_OBJ) $(SERVICE_OBJ)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -D_DEFAULT_SOURCE -Iinterop/c -Iserver -Itests $< $(SERVICE_OBJ) $(VEC_OBJ) $(LIB_A) $(LDFLAGS) $(CMOCKA_LIBS) -lpthread -o $@
+# The library's tests link the library and nothing else of ours.
+$(BUILD)/tests/%: tests/%.c $(LIB_A)
+	@mkdir -p $(@D)/.deps
+	$(CC) $(TEST_CFLAGS) $< $(LIB_A) $(LDFLAGS) $(CMOCKA_LIBS) $(LIB_LIBS) -o $@
 
-# Every test: C (cmocka, gcc or $(CC)), each peer with its own runner, then the interop matrix.
-TEST_PACKAGES := gcc make pkg-config libcmocka-dev python3 perl ocaml-nox ocaml-dune
+$(BUILD)/interop-tests/%: interop/c/tests/%.c $(PEER_OBJ) $(LIB_A)
+	@mkdir -p $(@D)/.deps
+	$(CC) $(TEST_CFLAGS) -Iinterop/c $< $(PEER_OBJ) $(LIB_A) $(LDFLAGS) $(CMOCKA_LIBS) $(LIB_LIBS) -o $@
 
 deps-test:
-	@scripts/need-packages.sh $(TEST_PACKAGES)
+	@scripts/need-packages.sh $$(scripts/packages.sh test)
 
 test: deps-test
-	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example
+	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
-test-c: $(TEST_BIN) $(SERVER) $(CLIENT)
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT)
+	@fail=0; for t in $(TEST_BIN) $(PEER_TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 test-python:
 	@echo "== python3 -m unittest (interop/python)"
@@ -114,10 +135,15 @@ test-ocaml:
 	@echo "== dune test (interop/ocaml)"
 	cd interop/ocaml && dune build 2>&1 && dune test
 
-# The README's example, built against an installed copy through pkg-config.
+# The README's examples, built against an installed copy through pkg-config.
 test-example: lib $(SERVER)
-	@echo "== README example"
+	@echo "== README examples"
 	scripts/test-example.sh $(BUILD) $(CC)
+
+# The example applications (examples/), run the way their README section says.
+test-examples: examples
+	@echo "== examples: sensor service and chat"
+	scripts/test-examples.sh $(BUILD)
 
 test-interop: $(SERVER) $(CLIENT)
 	@echo "== interop/run_all.sh"
@@ -148,6 +174,10 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Header dependencies, written by the compiler (-MMD -MP) next to each object and test binary.
+-include $(LIB_OBJ:.o=.d) $(PEER_OBJ:.o=.d) $(BUILD)/interop/server.d $(BUILD)/interop/client.d \
+         $(BUILD)/examples/*.d $(BUILD)/tests/.deps/*.d $(BUILD)/interop-tests/.deps/*.d
 
 # Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.
 -include mk/cross.mk

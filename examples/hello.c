@@ -1,28 +1,35 @@
 #include <stdio.h>
-#include <stdlib.h>
 #include <wire.h>
 
 int main(int argc, char **argv) {
-    char err[WIRE_ERRBUF_SIZE];
-    uint8_t out[256], in[4096];
-    size_t n;
-    int fd;
-    wire_frame f;
+    char err[512];
+    uint8_t buf[64];
+    size_t n, len;
+    wire_conn *c;
+    wire_frame reply;
     wire_writer w;
-    wire_hello me = {WIRE_PROTOCOL_VERSION, sizeof in - WIRE_HEADER_SIZE, "example", 7}, server;
-    if (wire_tcp_connect("127.0.0.1", argc > 1 ? argv[1] : "7000", 2000, &fd, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+    if (wire_conn_connect("127.0.0.1", argc > 1 ? argv[1] : "7000", NULL, 2000, &c, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err); /* HELLO is done: a refusal (ERROR LIMIT) is said here */
         return 1;
     }
-    wire_writer_init(&w, out, sizeof out); /* encode HELLO's fields into our buffer */
-    wire_put_hello(&w, &me);
-    if (wire_writer_finish(&w, &n) || wire_send_frame(fd, WIRE_MSG_HELLO, out, (uint32_t)n) ||
-        wire_recv_frame(fd, in, sizeof in, sizeof in - WIRE_HEADER_SIZE, &f, NULL) ||
-        f.type != WIRE_MSG_HELLO || wire_get_hello(f.payload, f.length, &server, NULL)) {
-        fprintf(stderr, "no HELLO from the server\n");
+    const char *name = wire_conn_peer_name(c, &len);
+    printf("%.*s accepts payloads up to %lu bytes\n", (int)len, name, (unsigned long)wire_conn_peer_max(c));
+    wire_writer_init(&w, buf, sizeof buf); /* two fields; ROUNDTRIP decodes and re-encodes them */
+    wire_put_u32(&w, 7);
+    wire_put_string(&w, "h\xc3\xa9llo", 6);
+    if (wire_writer_finish(&w, &n) || wire_conn_request(c, WIRE_MSG_ROUNDTRIP, buf, n, &reply, 2000)) {
+        fprintf(stderr, "%s\n", wire_conn_errstr(c));
         return 1;
     }
-    printf("%.*s speaks wire %u and accepts payloads up to %lu bytes\n", (int)server.name_len, server.name,
-           server.version, (unsigned long)server.max_payload);
-    return EXIT_SUCCESS;
+    uint32_t u;
+    const char *s;
+    wire_reader r;
+    wire_reader_init(&r, reply.payload, reply.length); /* views into the reply: valid until the next receive */
+    wire_get_u32(&r, &u);
+    wire_get_string(&r, &s, &len);
+    wire_err e = wire_reader_finish(&r);
+    if (e == WIRE_OK) printf("back: u32 %u, string \"%.*s\"\n", (unsigned)u, (int)len, s);
+    wire_conn_hangup(c, 2000); /* BYE, and its answer */
+    wire_conn_free(c);
+    return e == WIRE_OK ? 0 : 1;
 }

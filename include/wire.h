@@ -50,43 +50,59 @@ extern "C" {
 #define WIRE_NO_OFFSET 0xFFFFFFFFu        /* ERROR message offset meaning "no offset" */
 #define WIRE_ERRBUF_SIZE 256              /* enough for any message the socket helpers write */
 
-/* Field type tags (SPEC.md section 3). High nibble: class; low nibble of numbers: log2(size) + 1. */
+#define WIRE_HELLO_NAME_MAX 255          /* SPEC 9.1: bytes of UTF-8 in a HELLO name */
+#define WIRE_ERROR_TEXT_MAX 1024         /* SPEC 9.1: bytes of UTF-8 in an ERROR message */
+
+/* The field types (SPEC.md section 3): X(NAME, tag, "spec name"). High nibble of the tag: the class;
+ * low nibble of numbers: log2(size) + 1. The one table: wire_type_name() and the tests against
+ * SPEC.md section 3.2 are made from it. */
+#define WIRE_TYPES(X)                                                                              \
+    X(U8, 0x01, "u8")                                                                              \
+    X(U16, 0x02, "u16")                                                                            \
+    X(U32, 0x03, "u32")                                                                            \
+    X(U64, 0x04, "u64")                                                                            \
+    X(I8, 0x11, "i8")                                                                              \
+    X(I16, 0x12, "i16")                                                                            \
+    X(I32, 0x13, "i32")                                                                            \
+    X(I64, 0x14, "i64")                                                                            \
+    X(F32, 0x23, "f32")                                                                            \
+    X(F64, 0x24, "f64")                                                                            \
+    X(BOOL, 0x30, "bool")                                                                          \
+    X(STRING, 0x40, "string")                                                                      \
+    X(BYTES, 0x41, "bytes")                                                                        \
+    X(LIST, 0x50, "list")                                                                          \
+    X(GROUP, 0x51, "group")
+
 typedef enum wire_type {
     WIRE_T_NONE = 0x00, /* not a tag: "no more fields" from wire_peek() */
-    WIRE_T_U8 = 0x01,
-    WIRE_T_U16 = 0x02,
-    WIRE_T_U32 = 0x03,
-    WIRE_T_U64 = 0x04,
-    WIRE_T_I8 = 0x11,
-    WIRE_T_I16 = 0x12,
-    WIRE_T_I32 = 0x13,
-    WIRE_T_I64 = 0x14,
-    WIRE_T_F32 = 0x23,
-    WIRE_T_F64 = 0x24,
-    WIRE_T_BOOL = 0x30,
-    WIRE_T_STRING = 0x40,
-    WIRE_T_BYTES = 0x41,
-    WIRE_T_LIST = 0x50,
-    WIRE_T_GROUP = 0x51
+#define WIRE__TYPE_ENUM(name, tag, text) WIRE_T_##name = tag,
+    WIRE_TYPES(WIRE__TYPE_ENUM)
+#undef WIRE__TYPE_ENUM
 } wire_type;
 
-/* Message types (SPEC.md section 7). 0x8000..0xFFFF are free for applications. */
+/* The message types (SPEC.md section 7.1): X(NAME, type). 0x8000..0xFFFF are free for applications.
+ * wire_msg_name() and the tests against SPEC.md's registry are made from this table. */
+#define WIRE_MESSAGES(X)                                                                           \
+    X(HELLO, 0x0001)                                                                               \
+    X(ERROR, 0x0002)                                                                               \
+    X(PING, 0x0003)                                                                                \
+    X(PONG, 0x0004)                                                                                \
+    X(BYE, 0x0005)                                                                                 \
+    X(ECHO, 0x0100)                                                                                \
+    X(ECHO_REPLY, 0x0101)                                                                          \
+    X(ROUNDTRIP, 0x0102)                                                                           \
+    X(ROUNDTRIP_REPLY, 0x0103)                                                                     \
+    X(VECTOR_CHECK, 0x0104)                                                                        \
+    X(VECTOR_RESULT, 0x0105)                                                                       \
+    X(VECTOR_GET, 0x0106)                                                                          \
+    X(VECTOR_DATA, 0x0107)                                                                         \
+    X(STATS, 0x0108)                                                                               \
+    X(STATS_REPLY, 0x0109)
+
 enum {
-    WIRE_MSG_HELLO = 0x0001,
-    WIRE_MSG_ERROR = 0x0002,
-    WIRE_MSG_PING = 0x0003,
-    WIRE_MSG_PONG = 0x0004,
-    WIRE_MSG_BYE = 0x0005,
-    WIRE_MSG_ECHO = 0x0100,
-    WIRE_MSG_ECHO_REPLY = 0x0101,
-    WIRE_MSG_ROUNDTRIP = 0x0102,
-    WIRE_MSG_ROUNDTRIP_REPLY = 0x0103,
-    WIRE_MSG_VECTOR_CHECK = 0x0104,
-    WIRE_MSG_VECTOR_RESULT = 0x0105,
-    WIRE_MSG_VECTOR_GET = 0x0106,
-    WIRE_MSG_VECTOR_DATA = 0x0107,
-    WIRE_MSG_STATS = 0x0108,
-    WIRE_MSG_STATS_REPLY = 0x0109,
+#define WIRE__MSG_ENUM(name, type) WIRE_MSG_##name = type,
+    WIRE_MESSAGES(WIRE__MSG_ENUM)
+#undef WIRE__MSG_ENUM
     WIRE_MSG_APP_FIRST = 0x8000
 };
 
@@ -116,7 +132,8 @@ enum {
     X(TIMEOUT, 17, "operation timed out")                                                          \
     X(ADDRESS, 18, "cannot resolve or use the address")                                            \
     X(LIMIT, 19, "a resource limit was reached")                                                   \
-    X(INVAL, 20, "invalid argument or API misuse")
+    X(INVAL, 20, "invalid argument or API misuse")                                                 \
+    X(PEER, 21, "the peer sent an ERROR and closed the connection")
 
 typedef enum wire_err {
     WIRE_OK = 0,
@@ -131,6 +148,9 @@ WIRE_EXPORT const char *wire_strerror(wire_err err);
 WIRE_EXPORT const char *wire_err_name(wire_err err);
 /* The name of a type tag ("u32", "string", ...), or NULL for a byte that is not a tag. */
 WIRE_EXPORT const char *wire_type_name(int tag);
+/* The name of a message type as in SPEC.md ("HELLO", "ECHO_REPLY", ...), or NULL for a type the
+ * protocol does not define (applications name their own 0x8000..0xFFFF types). */
+WIRE_EXPORT const char *wire_msg_name(unsigned type);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Writer: encodes fields into a caller-owned buffer                                              */
@@ -298,6 +318,13 @@ WIRE_EXPORT wire_err wire_reader_error(const wire_reader *r, size_t *offset);
 /* Bytes consumed so far. */
 static inline size_t wire_reader_offset(const wire_reader *r) { return r->pos; }
 
+/* A signed value from its two's complement bits (what a sum computed in unsigned arithmetic, or a
+ * value kept as bits, holds), without implementation-defined conversions. */
+static inline int8_t wire_i8_from_bits(uint8_t u);
+static inline int16_t wire_i16_from_bits(uint16_t u);
+static inline int32_t wire_i32_from_bits(uint32_t u);
+static inline int64_t wire_i64_from_bits(uint64_t u);
+
 /* Validates a whole payload (all of buf[0..len) must be well-formed fields). On error *err_offset
  * (if not NULL) receives the offset. Same checks, codes and offsets as decoding. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_validate(const void *buf, size_t len, size_t *err_offset);
@@ -407,13 +434,16 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_parser_rebind(wire_parser *p, void *buf, si
 WIRE_EXPORT WIRE_CHECK wire_err wire_read_exact(int fd, void *buf, size_t n, size_t *got);
 /* Writes all n bytes. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_write_all(int fd, const void *buf, size_t n);
-/* Writes all the iovecs (the array is modified as it is consumed). */
+/* Writes all the iovecs (the array is modified as it is consumed). A call that writes nothing while
+ * bytes remain is WIRE_EIO (errno EIO), never a loop. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_writev_all(int fd, struct iovec *iov, int iovcnt);
 /* Sends one frame: header and payload in one writev, so small frames go out in one segment. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_send_frame(int fd, uint16_t type, const void *payload, uint32_t length);
 /* Receives one frame into buf[0..cap): reads the header, checks it (limit: min(max_payload,
  * cap - WIRE_HEADER_SIZE)) BEFORE reading any payload, then reads the payload. f->payload points
- * into buf. Header errors as wire_header_decode (*err_offset if not NULL). */
+ * into buf. Header errors as wire_header_decode (*err_offset if not NULL). The end of the stream is
+ * WIRE_ECLOSED when it comes at a frame boundary (the peer finished), WIRE_ETRUNCATED when it cuts a
+ * frame (header or payload) short. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_recv_frame(int fd, void *buf, size_t cap, uint32_t max_payload,
                                                 wire_frame *f, size_t *err_offset);
 
@@ -428,18 +458,27 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_recv_frame(int fd, void *buf, size_t cap, u
 
 /* Listens on host:port. host NULL or "" = every local address; "::" accepts IPv6 and IPv4.
  * port "0" lets the system choose (see wire_local_port()). SO_REUSEADDR is set. Each address
- * getaddrinfo returns is tried in turn. */
+ * getaddrinfo returns is tried in turn. A numeric port must be 0..65535 (getaddrinfo alone would
+ * silently wrap 99999 to 34463): WIRE_EADDRESS otherwise; a service name ("http") is looked up. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *fd,
                                                 char *errbuf, size_t errlen);
 /* Connects to host:port, trying each address; timeout_ms bounds each attempt (<= 0: no limit).
- * The returned socket is blocking, with TCP_NODELAY set (frames are sent whole with writev). */
+ * The returned socket is blocking, with TCP_NODELAY set (frames are sent whole with writev). The port
+ * is checked as for wire_tcp_listen(), and port 0 is refused. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd,
                                                  char *errbuf, size_t errlen);
 /* Listens on a Unix-domain stream socket at path (an existing socket file there is replaced). */
 WIRE_EXPORT WIRE_CHECK wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf,
                                                  size_t errlen);
-/* Connects to a Unix-domain stream socket. */
+/* Connects to a Unix-domain stream socket. A signal during the connect does not restart it (POSIX
+ * says a second connect() fails with EALREADY): the connection is waited for instead. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_unix_connect(const char *path, int *fd, char *errbuf, size_t errlen);
+/* Accepts one connection from a listening socket: *fd receives it, close-on-exec, with TCP_NODELAY
+ * on TCP (replies go out at once; harmless on Unix sockets), non-blocking if `nonblocking`. A
+ * non-blocking listener with nothing pending: WIRE_OK and *fd = -1 ("would block"). EINTR and a
+ * connection that was reset while waiting are retried. Out of descriptors (EMFILE, ENFILE):
+ * WIRE_ELIMIT, errno kept; anything else WIRE_EIO. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_accept(int listen_fd, bool nonblocking, int *fd, char *errbuf, size_t errlen);
 /* The local port a TCP socket is bound to (learn the port chosen for port "0"). */
 WIRE_EXPORT WIRE_CHECK wire_err wire_local_port(int fd, uint16_t *port);
 /* "127.0.0.1:5000", "[::1]:5000" or "unix" for the peer of fd; "?" if unknown. */
@@ -478,6 +517,433 @@ WIRE_EXPORT wire_err wire_put_error_msg(wire_writer *w, const wire_error_msg *e)
 WIRE_EXPORT WIRE_CHECK wire_err wire_get_hello(const void *payload, size_t len, wire_hello *h, size_t *err_offset);
 WIRE_EXPORT WIRE_CHECK wire_err wire_get_error_msg(const void *payload, size_t len, wire_error_msg *e,
                                                    size_t *err_offset);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Time                                                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Milliseconds of a monotonic clock (CLOCK_MONOTONIC): the time base of every deadline below. */
+WIRE_EXPORT int64_t wire_now_ms(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Output queue: frames waiting to be sent                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * A queue of whole frames in the order they are to be sent, sent with writev (sendmsg) so that many
+ * small frames leave in one system call. A frame's payload is either copied into the queue or, with
+ * wire_outq_push_ref(), referenced where it is: the caller's buffer is then used in place and its
+ * release function is called once the queue no longer needs it (sent, or the queue freed).
+ *
+ * Bounded: `limit` is the most bytes the queue takes while it is not over it. A frame is always
+ * queued whole, so the queue can exceed the limit by one frame; once it is over, pushes fail with
+ * WIRE_ELIMIT until sending brings it back under. (A connection stops reading its peer at the same
+ * point, so a peer that does not read its replies cannot make the queue grow.)
+ *
+ * The queue allocates (malloc) the memory for copied frames and its segment list; everything else
+ * is the caller's. Not thread-safe: one thread at a time.
+ */
+
+/* Called once the queue is done with a referenced payload. */
+typedef void (*wire_release_fn)(void *arg);
+
+/* One stretch of bytes to send; private. */
+typedef struct wire__seg {
+    const uint8_t *ref;      /* referenced bytes, or NULL: `off` bytes into the queue's copy buffer */
+    size_t off, len;
+    wire_release_fn release; /* for ref segments, called when the last byte is sent */
+    void *arg;
+} wire__seg;
+
+/* An output queue. Fields are private. A zero-filled queue is invalid: call wire_outq_init(). */
+typedef struct wire_outq {
+    uint8_t *buf;        /* copied bytes: [head, len) are still to be sent or referenced by segments */
+    size_t head, len, cap;
+    wire__seg *seg;      /* segments [seg_head, nseg) are still to be sent */
+    size_t seg_head, nseg, seg_cap;
+    size_t pending;      /* bytes still to be sent, copied and referenced */
+    size_t limit;
+    size_t open;         /* between wire_outq_begin() and wire_outq_end(): where the frame starts + 1 */
+} wire_outq;
+
+WIRE_EXPORT void wire_outq_init(wire_outq *q, size_t limit);
+/* Frees the queue's memory; the release function of every referenced payload not yet sent is called. */
+WIRE_EXPORT void wire_outq_free(wire_outq *q);
+/* Bytes still to be sent (headers included). */
+static inline size_t wire_outq_pending(const wire_outq *q) { return q->pending; }
+/* True while the queue is over its limit (pushes fail, a connection does not read its peer). */
+static inline bool wire_outq_full(const wire_outq *q) { return q->pending > q->limit; }
+
+/* Queues a frame of `type` whose payload is a copy of payload[0..len). WIRE_ELIMIT when the queue is
+ * over its limit or memory ran out, WIRE_ERANGE when len does not fit a u32, WIRE_EINVAL between
+ * begin and end; nothing is queued then. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_outq_push(wire_outq *q, uint16_t type, const void *payload, size_t len);
+/* The same without a copy: payload[0..len) is sent in place and must stay valid and unchanged until
+ * release(arg) is called (release may be NULL). If the push fails, release is NOT called and the
+ * caller keeps the buffer. The queue copies payloads of a few hundred bytes or less instead (and
+ * calls release before returning), which costs less than one more iovec. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_outq_push_ref(wire_outq *q, uint16_t type, const void *payload, size_t len,
+                                                   wire_release_fn release, void *arg);
+/* Encodes a frame in place: wire_outq_begin() reserves room for a payload of up to max_len bytes and
+ * initialises *w over it; encode the payload's fields with w; wire_outq_end() finishes w and queues
+ * the frame with the length written. If w failed (WIRE_EOVERFLOW when max_len was too small, or
+ * any encoding error), end returns that error and nothing is queued. Nothing else may be pushed
+ * between the two calls. begin fails as wire_outq_push() does (and *w is then a failed writer). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_outq_begin(wire_outq *q, uint16_t type, size_t max_len, wire_writer *w);
+WIRE_EXPORT WIRE_CHECK wire_err wire_outq_end(wire_outq *q, wire_writer *w);
+/* Drops the frame begun (after wire_outq_begin(), instead of wire_outq_end()): nothing is queued. */
+WIRE_EXPORT void wire_outq_cancel(wire_outq *q);
+/* Sends as much as fd takes, without blocking on a non-blocking socket: *sent (if not NULL) receives
+ * the bytes written. WIRE_OK when the queue is empty or the socket is full; WIRE_ECLOSED when the
+ * peer is gone (EPIPE, ECONNRESET); WIRE_EIO otherwise (errno kept). SIGPIPE is never raised. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_outq_send(wire_outq *q, int fd, size_t *sent);
+/* Gives back the memory of an empty queue (a large reply must not pin its buffer for good); a queue
+ * that holds frames is left as it is. */
+WIRE_EXPORT void wire_outq_trim(wire_outq *q);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Connection: the protocol of SPEC.md sections 7 and 8 over one non-blocking socket              */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * A wire_conn owns a socket, an incremental parser, an output queue and the limits, and does the
+ * protocol's own work: the HELLO exchange in either role, PONG for every PING, a received ERROR
+ * turned into an error value, BYE, the checks of SPEC 8.3 in order, and the graceful close of 8.4
+ * (shutdown, a bounded drain, close). What reaches the application are its own messages.
+ *
+ * It plugs into any event loop, as hiredis' context does: the application owns the loop, asks which
+ * events the connection wants (wire_conn_events), tells it when its descriptor is readable
+ * (wire_conn_read) or writable (wire_conn_write) and when its deadline has passed
+ * (wire_conn_check_time), and takes complete messages with wire_conn_next():
+ *
+ *     for (;;) {
+ *         while (wire_conn_next(c, &f) == 1) handle(c, &f);    // replies: wire_conn_send()
+ *         (void)wire_conn_write(c);
+ *         if (wire_conn_get_state(c) == WIRE_CONN_CLOSED) break; // wire_conn_error() says why
+ *         struct pollfd p = {wire_conn_fd(c), 0, 0};
+ *         unsigned ev = wire_conn_events(c);
+ *         p.events = (ev & WIRE_EV_READ ? POLLIN : 0) | (ev & WIRE_EV_WRITE ? POLLOUT : 0);
+ *         int64_t d = wire_conn_deadline(c);
+ *         poll(&p, 1, d < 0 ? -1 : (int)(d > wire_now_ms() ? d - wire_now_ms() : 0));
+ *         if (p.revents & (POLLOUT | POLLERR)) (void)wire_conn_write(c);
+ *         if (p.revents & (POLLIN | POLLHUP | POLLERR)) (void)wire_conn_read(c);
+ *         wire_conn_check_time(c, wire_now_ms());
+ *     }
+ *     wire_conn_free(c);
+ *
+ * Take the frames before waiting, as here: frames may already be in the buffer (several came in one
+ * read, or with the peer's HELLO), and no event will announce them again.
+ *
+ * The engine below (wire_server) is that loop for many connections, in the course's concurrency
+ * models; the blocking helpers (wire_conn_connect, wire_conn_request, ...) are that loop for one.
+ *
+ * Lifetimes: a frame handed out by wire_conn_next() (its payload points into the connection's input
+ * buffer) stays valid until the next wire_conn_read(), wire_conn_recv(), wire_conn_request() or
+ * wire_conn_free() on that connection. To keep one longer, copy it (wire_frame_dup()). What the
+ * connection learnt from the peer's HELLO (wire_conn_peer_name()) lives as long as the connection.
+ *
+ * A connection allocates its buffers (malloc) as frames need them, within its limits: the input
+ * buffer grows to the frame being received, never past max_payload, and is given back when the
+ * connection is idle. One thread at a time may use a connection.
+ */
+
+typedef enum wire_role { WIRE_ROLE_CLIENT = 1, WIRE_ROLE_SERVER = 2 } wire_role;
+
+typedef enum wire_conn_state {
+    WIRE_CONN_HANDSHAKE = 1, /* HELLO not yet exchanged */
+    WIRE_CONN_OPEN,          /* messages flow both ways */
+    WIRE_CONN_CLOSING,       /* ending: queued output is sent, then the socket is shut down and drained */
+    WIRE_CONN_CLOSED         /* over (wire_conn_error() says why): wire_conn_free() it */
+} wire_conn_state;
+
+/* What wire_conn_events() returns: the events the connection is waiting for. */
+#define WIRE_EV_READ 1u
+#define WIRE_EV_WRITE 2u
+
+typedef struct wire_conn_config {
+    wire_role role;
+    const char *name;        /* announced in HELLO (at most WIRE_HELLO_NAME_MAX bytes; copied) */
+    uint32_t max_payload;    /* the largest payload we accept, announced in HELLO (>= 64) */
+    size_t max_queued;       /* unsent output past which the peer is not read and sends fail (> 0) */
+    int idle_timeout_ms;     /* no complete frame for this long: ERROR(TIMEOUT), close; 0: none */
+    int frame_timeout_ms;    /* a frame begun must be complete within this: ERROR(TIMEOUT), close; 0: none */
+    int drain_ms;            /* the graceful close reads and discards for at most this long (SPEC 8.4) */
+    size_t inbuf_size;       /* the input buffer's first size; it grows to the frame being received */
+} wire_conn_config;
+
+/* Defaults for a role. Server: name "wire-server", max payload 16 MiB, max queued 4 MiB, idle
+ * timeout 60 s, frame timeout 10 s, drain 1 s, input buffer 16 KiB. Client: name "wire-client",
+ * the same limits, no idle timeout (a client decides when it speaks), frame timeout 10 s. */
+WIRE_EXPORT void wire_conn_config_init(wire_conn_config *cfg, wire_role role);
+
+typedef struct wire_conn wire_conn;
+
+/* Makes a connection of fd, a connected stream socket, which it then owns (closes in
+ * wire_conn_free(); on failure fd is left open and the caller's). fd is switched to non-blocking. A
+ * client queues its HELLO at once. WIRE_EINVAL for a bad configuration, WIRE_ELIMIT if memory ran
+ * out. cfg NULL: the client defaults. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_new(int fd, const wire_conn_config *cfg, wire_conn **out);
+/* Closes the socket at once (if the connection is not CLOSED, this is an abortive close: prefer
+ * wire_conn_close() and driving it to CLOSED), releases every referenced payload, frees c. NULL is
+ * allowed. */
+WIRE_EXPORT void wire_conn_free(wire_conn *c);
+
+WIRE_EXPORT int wire_conn_fd(const wire_conn *c);
+WIRE_EXPORT wire_conn_state wire_conn_get_state(const wire_conn *c);
+WIRE_EXPORT wire_role wire_conn_role(const wire_conn *c);
+
+/* Driving it. */
+/* WIRE_EV_READ and/or WIRE_EV_WRITE: what to wait for; 0 once CLOSED. Reading is not wanted while
+ * the output queue is over max_queued (backpressure), after the peer's end of stream, or while the
+ * input is full of frames not yet taken: call wire_conn_next() until it returns 0 or -1 after every
+ * wire_conn_read(). */
+WIRE_EXPORT unsigned wire_conn_events(const wire_conn *c);
+/* The time (wire_now_ms()) at which wire_conn_check_time() has something to do, or -1 for never:
+ * the idle, frame and drain timeouts, a peer that does not read, trimming idle buffers. */
+WIRE_EXPORT int64_t wire_conn_deadline(const wire_conn *c);
+/* Reads what the socket has (one read). WIRE_OK also when nothing was there or the peer closed (the
+ * end is reported by wire_conn_next() after the frames before it). On an I/O error the connection
+ * is CLOSED and the error returned (WIRE_ECLOSED for a reset, WIRE_EIO). */
+WIRE_EXPORT wire_err wire_conn_read(wire_conn *c);
+/* Sends queued output as far as the socket takes it; once a closing connection's output is all
+ * sent, shuts the socket down and starts the drain. Errors as wire_conn_read(). */
+WIRE_EXPORT wire_err wire_conn_write(wire_conn *c);
+/* Acts on every deadline that has passed at `now`: ERROR(TIMEOUT) and a graceful close for an idle
+ * connection or a frame not completed in time; a close without ERROR for a peer that does not read
+ * (an ERROR could not pass its full queue); CLOSED when a drain ends. The frame timeout does not run
+ * while backpressure keeps the connection from reading the rest of the frame (the peer's own doing:
+ * it does not read), and starts again when reading resumes. */
+WIRE_EXPORT void wire_conn_check_time(wire_conn *c, int64_t now);
+/* The next message for the application: a type of the interop service's range (0x0100..0x01FF) or
+ * of the applications' (0x8000..0xFFFF), or the PONG answering a wire_conn_ping(). 1: a frame in *f
+ * (see the lifetimes above). 0: none for now (more bytes are needed, or frames wait for the output
+ * queue to drain under max_queued). -1: none will come any more: the connection is closing or
+ * closed (keep driving it until it is CLOSED; wire_conn_error() says why). After wire_conn_bye() the
+ * replies to earlier requests still come (1) while the state is CLOSING, until the peer's BYE.
+ * The protocol's own frames are handled here: HELLO, PING (answered with PONG), BYE (answered),
+ * ERROR (the end); a frame breaking SPEC 8.3 (a bad header, a type not allowed now: a reserved or
+ * undefined one, a second HELLO, an unsolicited PONG; a bad HELLO or BYE payload) is answered with
+ * its ERROR. */
+WIRE_EXPORT WIRE_CHECK int wire_conn_next(wire_conn *c, wire_frame *f);
+/* Asks to be told (fn(c, arg)) when a call from outside the connection's own driving (a send from
+ * another connection's handler) may have changed wire_conn_events(). fn NULL: no notification. The
+ * engine sets this on every connection it makes (that is how it learns of a send from another
+ * connection's handler): do not change it on those. */
+WIRE_EXPORT void wire_conn_set_notify(wire_conn *c, void (*fn)(wire_conn *c, void *arg), void *arg);
+
+/* Sending. Every send needs the handshake done (WIRE_EINVAL before it, and once the connection is
+ * closing), refuses a payload larger than the peer's announced max payload (WIRE_ETOOBIG), and fails
+ * with WIRE_ELIMIT while the queue is over max_queued; nothing is queued on failure. Frames leave
+ * on the next wire_conn_write(). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_send(wire_conn *c, uint16_t type, const void *payload, size_t len);
+/* The same without copying payload, which must stay valid until release(arg) (see
+ * wire_outq_push_ref()). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_send_ref(wire_conn *c, uint16_t type, const void *payload, size_t len,
+                                                   wire_release_fn release, void *arg);
+/* Queues a frame whose payload is the payload of f, a frame this connection just handed out, without
+ * a copy (ECHO, PONG): the input buffer keeps those bytes until they are sent. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_send_frame_payload(wire_conn *c, uint16_t type, const wire_frame *f);
+/* Encodes a frame in place (see wire_outq_begin()): max_len bounds the payload; end checks it
+ * against the peer's max payload (WIRE_ETOOBIG, nothing queued). After a failed begin, *w is a
+ * failed writer: its puts do nothing, and wire_conn_end() returns begin's error (calling it is
+ * allowed, not required). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_begin(wire_conn *c, uint16_t type, size_t max_len, wire_writer *w);
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_end(wire_conn *c, wire_writer *w);
+/* Drops the frame begun instead of queueing it (a request that turns out invalid halfway through
+ * its reply: ROUNDTRIP). */
+WIRE_EXPORT void wire_conn_cancel(wire_conn *c);
+/* Sends PING with this payload; the PONG comes back through wire_conn_next() (an unsolicited PONG
+ * is refused with UNEXPECTED, SPEC 7.5). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_ping(wire_conn *c, const void *payload, size_t len);
+
+/* Ending. */
+/* Sends BYE and sends nothing more; replies to earlier requests still come through
+ * wire_conn_next(), then the peer's BYE ends the connection with WIRE_OK (SPEC 8.5); an EOF instead
+ * ends it with WIRE_ECLOSED. The wait is bounded: drain_ms without a byte from the peer ends it with
+ * WIRE_ETIMEOUT. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_bye(wire_conn *c);
+/* Ends the connection gracefully at the next frame boundary: a frame being received is still
+ * completed (within the frame timeout) and handed out, queued output is sent, then shutdown, bounded
+ * drain, close. What a server does when it stops. A peer that does not take the queued output gets
+ * the frame timeout for it (the drain time if there is no frame timeout), then the connection is
+ * CLOSED without it. */
+WIRE_EXPORT void wire_conn_close(wire_conn *c);
+/* Ends the connection at once: what is queued is dropped, nothing more is read or sent, it is CLOSED
+ * (errstr "aborted" unless it was already ending for another reason). For a peer that must go now
+ * (a chat member that cannot keep up). In the engine it is freed right after the current handler
+ * returns. */
+WIRE_EXPORT void wire_conn_abort(wire_conn *c);
+/* Sends ERROR(code, offset, text) and closes gracefully (SPEC 8.4); the text is code's message, then
+ * ": " and detail if detail is not NULL. offset: in the offending frame, header included, or
+ * WIRE_NO_OFFSET. Does nothing on a connection already closing. */
+WIRE_EXPORT void wire_conn_fail(wire_conn *c, wire_err code, uint32_t offset, const char *detail);
+/* wire_conn_fail() for a reader that failed on a received payload: its error at frame offset
+ * 8 + payload offset, a missing or wrongly typed field (WIRE_ETYPE, WIRE_EINVAL) being MESSAGE. */
+WIRE_EXPORT void wire_conn_fail_reader(wire_conn *c, const wire_reader *r, const char *detail);
+
+/* What is known. */
+/* The peer's max payload from its HELLO (0 before the handshake). */
+WIRE_EXPORT uint32_t wire_conn_peer_max(const wire_conn *c);
+/* The peer's HELLO name (not NUL-terminated, *len bytes; "" before the handshake). */
+WIRE_EXPORT const char *wire_conn_peer_name(const wire_conn *c, size_t *len);
+/* The peer's address: "127.0.0.1:5000", "[::1]:5000", "unix" or "?", learnt when the connection was
+ * made. */
+WIRE_EXPORT const char *wire_conn_peer_addr(const wire_conn *c);
+/* Bytes queued and not yet sent. */
+WIRE_EXPORT size_t wire_conn_queued(const wire_conn *c);
+
+typedef struct wire_conn_stats {
+    uint64_t frames_in, bytes_in;   /* frames received complete, bytes read */
+    uint64_t frames_out, bytes_out; /* frames queued, bytes written */
+} wire_conn_stats;
+WIRE_EXPORT void wire_conn_get_stats(const wire_conn *c, wire_conn_stats *s);
+
+/* Why the connection ended, or is ending: WIRE_OK while it is fine and after a BYE exchange; the code
+ * of the ERROR we sent; WIRE_EPEER when the peer sent an ERROR (wire_conn_peer_error() gives it);
+ * WIRE_ECLOSED when the peer closed without BYE; WIRE_ETRUNCATED when it closed in the middle of a
+ * frame; WIRE_ETIMEOUT; WIRE_EIO (errno in *sys_errno if not NULL). */
+WIRE_EXPORT wire_err wire_conn_error(const wire_conn *c, int *sys_errno);
+/* The same as one line for a log: "BYE", "sent ERROR MESSAGE at offset 9 (...)", "peer sent ERROR 19:
+ * ...", "peer closed", ... ("" while nothing happened). Valid as long as the connection. */
+WIRE_EXPORT const char *wire_conn_errstr(const wire_conn *c);
+/* True if the peer ended the connection with an ERROR: *m receives its code, offset and text (the
+ * text lives as long as the connection). */
+WIRE_EXPORT bool wire_conn_peer_error(const wire_conn *c, wire_error_msg *m);
+
+/* One pointer of the application's per connection (NULL at first). */
+WIRE_EXPORT void wire_conn_set_data(wire_conn *c, void *data);
+WIRE_EXPORT void *wire_conn_data(const wire_conn *c);
+
+/* A copy of a frame that outlives the buffer it came from: one malloc holding the struct and the
+ * payload; free() it. NULL if memory ran out. */
+WIRE_EXPORT wire_frame *wire_frame_dup(const wire_frame *f);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Blocking helpers: one connection, for script-like programs                                     */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * The event loop above for one connection, waiting with poll(). timeout_ms bounds the whole call
+ * (<= 0: no limit): WIRE_ETIMEOUT when it passed, and the connection stays usable (a frame half
+ * received is kept). While waiting, queued output is sent and PINGs are answered.
+ */
+
+/* Connects (host/port as wire_tcp_connect()) and exchanges HELLOs, all within timeout_ms. On
+ * success *out is an OPEN client connection; a message that came together with the server's HELLO
+ * waits for wire_conn_recv(). On failure *out is NULL and errbuf says why, a server's refusal
+ * included (WIRE_EPEER, errbuf "peer sent ERROR LIMIT (19): a resource limit was reached: too many
+ * connections"). cfg NULL: the client defaults. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_connect(const char *host, const char *port, const wire_conn_config *cfg,
+                                                  int timeout_ms, wire_conn **out, char *errbuf, size_t errlen);
+/* The same over a Unix-domain socket. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_connect_unix(const char *path, const wire_conn_config *cfg, int timeout_ms,
+                                                       wire_conn **out, char *errbuf, size_t errlen);
+/* Waits until the handshake of c (a connection made by wire_conn_new()) is done. Frames that came
+ * after the peer's HELLO stay for wire_conn_next() / wire_conn_recv(). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_handshake(wire_conn *c, int timeout_ms);
+/* Waits until the output queue is empty. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_flush(wire_conn *c, int timeout_ms);
+/* Waits for the next application message (see wire_conn_next() for what it is and how long *f
+ * lives). At the end: WIRE_ECLOSED after a BYE exchange or the peer's close at a frame boundary,
+ * otherwise what wire_conn_error() says. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_recv(wire_conn *c, wire_frame *f, int timeout_ms);
+/* Sends a request and waits for the next message, its reply (*reply as for wire_conn_recv()). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_conn_request(wire_conn *c, uint16_t type, const void *payload, size_t len,
+                                                  wire_frame *reply, int timeout_ms);
+/* Says BYE and waits for the connection to end (replies still to come are discarded). WIRE_OK when
+ * the peer answered BYE or closed. The connection is CLOSED afterwards either way: free it. */
+WIRE_EXPORT wire_err wire_conn_hangup(wire_conn *c, int timeout_ms);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Server engine: a handler run under one of the course's concurrency models                       */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * The application writes a handler (a frame in, replies queued on the connection); the engine
+ * accepts connections, makes each a server wire_conn (the handshake, PING, BYE, ERROR and the
+ * graceful close are done there), calls the handler for every application message, and applies the
+ * limits: max payload (refused from the header), connections at once (one more gets ERROR(LIMIT)),
+ * idle and frame timeouts, max queued output and the backpressure that comes with it. Its timers are
+ * a min-heap of connection deadlines (the poll timeout is the nearest one).
+ *
+ * Models (wire_server_config.model):
+ *   epoll, poll, select  one thread, non-blocking sockets, an event loop over that system call
+ *                        (select only watches descriptors below FD_SETSIZE)
+ *   fork                 one child process per connection; the parent accepts, refuses and reaps
+ *                        its children on SIGCHLD (SIGCHLD is caught while wire_server_run() runs)
+ *   thread               one thread per connection
+ *   iterative            one connection at a time, the others wait in the listen backlog
+ * In fork and thread, each connection runs the same wire_conn in a poll() loop of its own; the
+ * accepting loop refuses the connections over the limit without blocking. Handlers run in the
+ * connection's thread or process: under thread they run concurrently (share nothing unguarded);
+ * under fork each runs in its own copy of the program, so state shared between connections (a chat
+ * room) needs an event-loop model.
+ *
+ * Under epoll, poll and select, every callback runs in the one loop thread, and a handler may call
+ * wire_conn_send(), wire_conn_close() or wire_conn_abort() on any other open connection (one it
+ * learnt of in on_open): the engine sends that connection's output after the handler returns. A
+ * connection is freed only after its own on_close, never in the middle of another's callback, so a
+ * list of connections kept by the application stays valid while it is walked. Under thread such a
+ * call from another thread is a data race; under fork the other connection is in another process.
+ *
+ * Out of descriptors (EMFILE), the loop frees a descriptor it keeps in reserve, accepts and closes
+ * the pending connections (with ERROR(LIMIT) when it can), and stops watching the listener for a
+ * moment: it never spins. wire_server_stop() (async-signal-safe) stops accepting; frames in flight
+ * are answered, queued replies sent, within the frame timeout; then wire_server_run() returns.
+ */
+
+typedef enum wire_model {
+    WIRE_MODEL_EPOLL = 1,
+    WIRE_MODEL_POLL,
+    WIRE_MODEL_SELECT,
+    WIRE_MODEL_FORK,
+    WIRE_MODEL_THREAD,
+    WIRE_MODEL_ITERATIVE
+} wire_model;
+
+/* "epoll", "poll", "select", "fork", "thread", "iterative" (NULL for another value). */
+WIRE_EXPORT const char *wire_model_name(wire_model m);
+/* The model of that name; WIRE_EINVAL for an unknown one, or epoll where there is no epoll. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_model_from_name(const char *name, wire_model *m);
+
+typedef struct wire_server wire_server;
+
+typedef struct wire_server_config {
+    wire_model model;        /* default: epoll on Linux, poll elsewhere */
+    wire_conn_config conn;   /* every connection's limits and HELLO name (role: server) */
+    int max_conns;           /* connections served at once (default 1024) */
+    int refuse_drain_ms;     /* how long a refused connection is drained (default 200) */
+    /* After a connection's handshake (optional). */
+    void (*on_open)(wire_conn *c, void *user);
+    /* Every message for the application (required): types 0x0100..0x01FF and 0x8000..0xFFFF, the
+     * protocol's own being handled by the connection (see wire_conn_next()). f lives until the
+     * handler returns (copy what must last). Replies: wire_conn_send() and friends; a refusal:
+     * wire_conn_fail() (ERROR(UNEXPECTED, 2) for a type it does not serve). */
+    void (*on_frame)(wire_conn *c, const wire_frame *f, void *user);
+    /* Every connection, when it has ended, before it is freed (optional), also those that never
+     * reached on_open (a failed handshake, a refusal over max_conns): wire_conn_error(),
+     * wire_conn_errstr(), wire_conn_get_stats() say how it went. */
+    void (*on_close)(wire_conn *c, void *user);
+    /* The engine's own events, one line each (out of descriptors, fork failed...); NULL: silent. */
+    void (*on_log)(void *user, const char *line);
+    void *user;              /* passed to every callback */
+} wire_server_config;
+
+WIRE_EXPORT void wire_server_config_init(wire_server_config *cfg);
+/* A server with no listener yet. WIRE_EINVAL (and why in errbuf) for a bad configuration; *out is
+ * NULL on failure. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_server_new(const wire_server_config *cfg, wire_server **out, char *errbuf,
+                                                size_t errlen);
+/* Listens on host:port (as wire_tcp_listen(), backlog 128); *bound (if not NULL) receives the port. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_server_listen_tcp(wire_server *s, const char *host, const char *port,
+                                                       uint16_t *bound, char *errbuf, size_t errlen);
+/* Listens on a Unix-domain socket too (removed by wire_server_free()). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_server_listen_unix(wire_server *s, const char *path, char *errbuf,
+                                                        size_t errlen);
+/* Serves until wire_server_stop(), then returns once every connection has ended: WIRE_OK, or the
+ * error that kept it from running (errbuf says which). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_server_run(wire_server *s, char *errbuf, size_t errlen);
+/* Asks wire_server_run() to stop. Async-signal-safe (one write() to a pipe) and callable from any
+ * thread, errno preserved: call it from a SIGTERM handler. */
+WIRE_EXPORT void wire_server_stop(wire_server *s);
+/* Closes the listeners and frees the server (after wire_server_run() has returned). NULL allowed. */
+WIRE_EXPORT void wire_server_free(wire_server *s);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Platform self-check                                                                            */
@@ -621,14 +1087,14 @@ WIRE__GET(f64_bits, uint64_t, WIRE_T_F64, 8, wire__load64(p))
 
 /* Unsigned to signed without implementation-defined conversions: values above the signed maximum
  * are mapped by subtracting 2^n in arithmetic that cannot overflow. */
-static inline int8_t wire__s8(uint8_t u) { return u <= 0x7F ? (int8_t)u : (int8_t)(-1 - (int)(0xFFu - u)); }
-static inline int16_t wire__s16(uint16_t u) {
+static inline int8_t wire_i8_from_bits(uint8_t u) { return u <= 0x7F ? (int8_t)u : (int8_t)(-1 - (int)(0xFFu - u)); }
+static inline int16_t wire_i16_from_bits(uint16_t u) {
     return u <= 0x7FFF ? (int16_t)u : (int16_t)(-1 - (int32_t)(0xFFFFu - u));
 }
-static inline int32_t wire__s32(uint32_t u) {
+static inline int32_t wire_i32_from_bits(uint32_t u) {
     return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)(-1 - (int32_t)(0xFFFFFFFFu - u));
 }
-static inline int64_t wire__s64(uint64_t u) {
+static inline int64_t wire_i64_from_bits(uint64_t u) {
     return u <= 0x7FFFFFFFFFFFFFFFu ? (int64_t)u : (int64_t)(-1 - (int64_t)(0xFFFFFFFFFFFFFFFFu - u));
 }
 
@@ -638,10 +1104,10 @@ static inline int64_t wire__s64(uint64_t u) {
         *out = p ? (expr) : 0;                                                                     \
         return r->err;                                                                             \
     }
-WIRE__GETS(i8, int8_t, WIRE_T_I8, 1, wire__s8(p[0]))
-WIRE__GETS(i16, int16_t, WIRE_T_I16, 2, wire__s16(wire__load16(p)))
-WIRE__GETS(i32, int32_t, WIRE_T_I32, 4, wire__s32(wire__load32(p)))
-WIRE__GETS(i64, int64_t, WIRE_T_I64, 8, wire__s64(wire__load64(p)))
+WIRE__GETS(i8, int8_t, WIRE_T_I8, 1, wire_i8_from_bits(p[0]))
+WIRE__GETS(i16, int16_t, WIRE_T_I16, 2, wire_i16_from_bits(wire__load16(p)))
+WIRE__GETS(i32, int32_t, WIRE_T_I32, 4, wire_i32_from_bits(wire__load32(p)))
+WIRE__GETS(i64, int64_t, WIRE_T_I64, 8, wire_i64_from_bits(wire__load64(p)))
 #undef WIRE__GETS
 
 static inline wire_err wire_get_f32(wire_reader *r, float *out) {

@@ -37,7 +37,8 @@ while (($#)); do
     esac
 done
 
-"$root/scripts/need-packages.sh" gcc make pkg-config libcmocka-dev python3 perl ocaml-nox ocaml-dune
+# shellcheck disable=SC2046
+"$root/scripts/need-packages.sh" $("$root/scripts/packages.sh" test)
 
 logs=$(mktemp -d /tmp/wire-interop.XXXXXX)
 pids=()
@@ -58,7 +59,7 @@ trap 'exit 143' TERM
 
 echo "== building"
 cc=${CC:-cc} # the C peers come from build/<compiler>, as make builds them
-make -C "$root" -s CC="$cc" all >"$logs/build-c.log" 2>&1 || { cat "$logs/build-c.log"; exit 1; }
+make -C "$root" -s CC="$cc" peer >"$logs/build-c.log" 2>&1 || { cat "$logs/build-c.log"; exit 1; }
 (cd "$root/interop/ocaml" && dune build 2>&1) >"$logs/build-ocaml.log" || { cat "$logs/build-ocaml.log"; exit 1; }
 
 # --with-bigendian (make check-bigendian-interop): the big-endian C peers of mk/cross.mk join the

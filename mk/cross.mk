@@ -29,7 +29,8 @@ CROSS_MAKE = $(MAKE) --no-print-directory
 # The programs every cross build makes: library (static and shared), server, client, the tests, the
 # self-check program, the probe (does this kernel run the target's programs?), and the library once
 # more with the stricter warnings (compiled only).
-CROSS_GOALS = lib $(SERVER) $(CLIENT) $(TEST_BIN) $(BUILD)/cross/selfcheck $(BUILD)/cross/probe cross-strict-lib
+CROSS_GOALS = lib $(SERVER) $(CLIENT) $(TEST_BIN) $(PEER_TEST_BIN) $(BUILD)/cross/selfcheck $(BUILD)/cross/probe \
+              cross-strict-lib
 
 # cmocka-lite: for targets with no cmocka package (CROSS_CMOCKA=lite in their sub-make).
 CMOCKA_LITE_DIR := scripts/cross/cmocka-lite
@@ -38,7 +39,7 @@ CMOCKA_LITE_OBJ := $(BUILD)/cross/cmocka_lite.o
 $(CMOCKA_LITE_OBJ): $(CMOCKA_LITE_DIR)/cmocka_lite.c $(CMOCKA_LITE_DIR)/cmocka.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -isystem $(CMOCKA_LITE_DIR) -c $< -o $@
-$(TEST_BIN): $(CMOCKA_LITE_OBJ) $(CMOCKA_LITE_DIR)/cmocka.h
+$(TEST_BIN) $(PEER_TEST_BIN): $(CMOCKA_LITE_OBJ) $(CMOCKA_LITE_DIR)/cmocka.h
 endif
 
 $(BUILD)/cross/selfcheck: scripts/cross/selfcheck.c include/wire.h $(LIB_A)
@@ -121,9 +122,9 @@ check-compilers:
 	@$(CROSS_NEED) clang
 	@for cc in gcc clang; do \
 	    echo "== $$cc: the library and wire.h's inline functions with -Wconversion -Wsign-conversion" \
-	         "-Wcast-align, then library, server, client and tests with the usual flags"; \
+	         "-Wcast-align, then library, C peer, examples and tests with the usual flags"; \
 	    $(CROSS_MAKE) CC=$$cc BUILD=build/$$cc cross-strict-lib all $(TEST_SRC:tests/%.c=build/$$cc/tests/%) \
-	        build/$$cc/cross/selfcheck || exit 1; \
+	        $(PEER_TEST_SRC:interop/c/tests/%.c=build/$$cc/interop-tests/%) build/$$cc/cross/selfcheck || exit 1; \
 	    build/$$cc/cross/selfcheck || exit 1; \
 	done
 	@echo "check-compilers: gcc and clang build everything without a warning"

@@ -1,9 +1,6 @@
 /* control.c - payloads of the protocol's control messages (HELLO, ERROR). */
 #include "internal.h"
 
-#define WIRE_HELLO_NAME_MAX 255
-#define WIRE_ERROR_TEXT_MAX 1024
-
 wire_err wire_put_hello(wire_writer *w, const wire_hello *h) {
     wire_put_u16(w, h->version);
     wire_put_u32(w, h->max_payload);

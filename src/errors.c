@@ -1,8 +1,11 @@
-/* errors.c - names and messages of error codes and type tags (one table: WIRE_ERRORS in wire.h). */
+/* errors.c - names and messages of error codes (one table: WIRE_ERRORS in wire.h), and the error
+ * text the socket helpers write. */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *wire_strerror(wire_err err) {
     switch (err) {
@@ -30,31 +33,19 @@ const char *wire_err_name(wire_err err) {
     return "?";
 }
 
-const char *wire_type_name(int tag) {
-    switch (tag) {
-    case WIRE_T_U8: return "u8";
-    case WIRE_T_U16: return "u16";
-    case WIRE_T_U32: return "u32";
-    case WIRE_T_U64: return "u64";
-    case WIRE_T_I8: return "i8";
-    case WIRE_T_I16: return "i16";
-    case WIRE_T_I32: return "i32";
-    case WIRE_T_I64: return "i64";
-    case WIRE_T_F32: return "f32";
-    case WIRE_T_F64: return "f64";
-    case WIRE_T_BOOL: return "bool";
-    case WIRE_T_STRING: return "string";
-    case WIRE_T_BYTES: return "bytes";
-    case WIRE_T_LIST: return "list";
-    case WIRE_T_GROUP: return "group";
-    default: return NULL;
-    }
+const char *wire__errno_text(int err, char *buf, size_t len) {
+    /* strerror() may use a static buffer (not thread-safe); the XSI strerror_r fills ours */
+    if (strerror_r(err, buf, len) != 0) snprintf(buf, len, "error %d", err);
+    return buf;
 }
 
 void wire__errbuf(char *errbuf, size_t errlen, const char *fmt, ...) {
-    if (errbuf == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
+    int saved = errno; /* callers report errno after this: formatting must not change it */
+    if (errbuf != NULL && errlen != 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    errno = saved;
 }

@@ -30,16 +30,20 @@ static wire_err from_errno(void) {
     }
 }
 
-wire_err wire_read_exact(int fd, void *buf, size_t n, size_t *got) {
+/* Reads exactly n bytes; *eof tells an end of stream (read() == 0) from a reset, which both end in
+ * WIRE_ECLOSED. */
+static wire_err read_exact(int fd, void *buf, size_t n, size_t *got, bool *eof) {
     uint8_t *p = buf;
     size_t done = 0;
     wire_err e = WIRE_OK;
+    *eof = false;
     while (done < n) {
         ssize_t r = read(fd, p + done, n - done);
         if (r > 0) {
             done += (size_t)r;
         } else if (r == 0) {
             e = WIRE_ECLOSED;
+            *eof = true;
             break;
         } else if (errno != EINTR) {
             e = from_errno();
@@ -50,8 +54,12 @@ wire_err wire_read_exact(int fd, void *buf, size_t n, size_t *got) {
     return e;
 }
 
-/* One sendmsg, falling back to writev for descriptors that are not sockets (pipes, files). */
-static ssize_t send_iov(int fd, struct iovec *iov, int cnt) {
+wire_err wire_read_exact(int fd, void *buf, size_t n, size_t *got) {
+    bool eof;
+    return read_exact(fd, buf, n, got, &eof);
+}
+
+ssize_t wire__send_iov(int fd, struct iovec *iov, int cnt) {
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = iov;
@@ -68,10 +76,14 @@ wire_err wire_writev_all(int fd, struct iovec *iov, int iovcnt) {
             iovcnt--;
             continue;
         }
-        ssize_t r = send_iov(fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX);
+        ssize_t r = wire__send_iov(fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX);
         if (r < 0) {
             if (errno == EINTR) continue;
             return from_errno();
+        }
+        if (r == 0) { /* nothing written, no error: retrying could loop forever */
+            errno = EIO;
+            return WIRE_EIO;
         }
         size_t n = (size_t)r;
         while (iovcnt > 0 && n >= iov->iov_len) { /* drop what was fully written */
@@ -109,15 +121,18 @@ wire_err wire_send_frame(int fd, uint16_t type, const void *payload, uint32_t le
 wire_err wire_recv_frame(int fd, void *buf, size_t cap, uint32_t max_payload, wire_frame *f, size_t *err_offset) {
     uint8_t *p = buf;
     wire_header h;
+    size_t got = 0;
+    bool eof;
     if (cap < WIRE_HEADER_SIZE) return WIRE_EINVAL;
-    wire_err e = wire_read_exact(fd, p, WIRE_HEADER_SIZE, NULL);
-    if (e) return e;
+    /* an end of stream inside the frame truncates it; a reset keeps WIRE_ECLOSED wherever it comes */
+    wire_err e = read_exact(fd, p, WIRE_HEADER_SIZE, &got, &eof);
+    if (e) return eof && got > 0 ? WIRE_ETRUNCATED : e;
     size_t room = cap - WIRE_HEADER_SIZE;
     uint32_t limit = room < max_payload ? (uint32_t)room : max_payload;
     e = wire_header_decode(p, limit, &h, err_offset); /* before a single payload byte is read */
     if (e) return e;
-    e = wire_read_exact(fd, p + WIRE_HEADER_SIZE, h.length, NULL);
-    if (e) return e;
+    e = read_exact(fd, p + WIRE_HEADER_SIZE, h.length, NULL, &eof);
+    if (e) return eof ? WIRE_ETRUNCATED : e;
     f->type = h.type;
     f->length = h.length;
     f->payload = p + WIRE_HEADER_SIZE;

@@ -52,9 +52,38 @@ wire_err wire_set_nonblocking(int fd, bool on) {
 
 static const char *show_host(const char *host) { return host && *host ? host : "*"; }
 
+/* The text of the current errno, in the caller's buffer (errno is left as it is). */
+#define ERRNO_TEXT(buf) wire__errno_text(errno, buf, sizeof buf)
+
+/* getaddrinfo() takes "99999" and wraps it to 34463; a number must be a port. Names ("http") are
+ * left to getaddrinfo. */
+static bool port_ok(const char *what, const char *host, const char *port, bool zero_ok, char *errbuf, size_t errlen) {
+    if (port == NULL || *port == '\0') {
+        wire__errbuf(errbuf, errlen, "%s %s: no port given", what, show_host(host));
+        return false;
+    }
+    const char *p = port;
+    unsigned long v = 0;
+    while (*p >= '0' && *p <= '9' && v <= 65535) v = v * 10 + (unsigned long)(*p++ - '0');
+    if (p == port) return true; /* a service name */
+    if (*p != '\0' && v <= 65535) {
+        wire__errbuf(errbuf, errlen, "%s %s:%s: a port is a number from %d to 65535", what, show_host(host), port,
+                     zero_ok ? 0 : 1);
+        return false;
+    }
+    if (v > 65535 || (v == 0 && !zero_ok)) {
+        wire__errbuf(errbuf, errlen, "%s %s:%s: port out of range (%d..65535)", what, show_host(host), port,
+                     zero_ok ? 0 : 1);
+        return false;
+    }
+    return true;
+}
+
 wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *fd, char *errbuf, size_t errlen) {
     struct addrinfo hints, *res, *ai;
+    char et[128];
     *fd = -1;
+    if (!port_ok("listen", host, port, true, errbuf, errlen)) return WIRE_EADDRESS;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -86,24 +115,18 @@ wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *f
                 }
                 close_keep_errno(s);
             }
-            wire__errbuf(errbuf, errlen, "listen %s:%s: %s: %s", show_host(host), port, what, strerror(errno));
+            wire__errbuf(errbuf, errlen, "listen %s:%s: %s: %s", show_host(host), port, what, ERRNO_TEXT(et));
         }
     }
     freeaddrinfo(res);
     return *fd >= 0 ? WIRE_OK : WIRE_EIO;
 }
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static long long now_ms(void) { return (long long)wire_now_ms(); }
 
-/* One non-blocking connect bounded by timeout_ms (<= 0: unbounded); errno describes a failure. */
-static wire_err connect_one(int s, const struct sockaddr *addr, socklen_t len, int timeout_ms) {
-    if (wire_set_nonblocking(s, true)) return WIRE_EIO;
-    if (connect(s, addr, len) == 0) return wire_set_nonblocking(s, false);
-    if (errno != EINPROGRESS && errno != EINTR) return WIRE_EIO;
+/* Waits for a connect() in progress on s to finish, within timeout_ms (<= 0: unbounded); errno
+ * describes a failure. */
+static wire_err connect_wait(int s, int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
         struct pollfd pfd = {s, POLLOUT, 0};
@@ -127,14 +150,25 @@ static wire_err connect_one(int s, const struct sockaddr *addr, socklen_t len, i
             errno = soerr;
             return soerr == ETIMEDOUT ? WIRE_ETIMEOUT : WIRE_EIO;
         }
-        return wire_set_nonblocking(s, false);
+        return WIRE_OK;
     }
+}
+
+/* One non-blocking connect bounded by timeout_ms (<= 0: unbounded); errno describes a failure. */
+static wire_err connect_one(int s, const struct sockaddr *addr, socklen_t len, int timeout_ms) {
+    if (wire_set_nonblocking(s, true)) return WIRE_EIO;
+    if (connect(s, addr, len) == 0) return wire_set_nonblocking(s, false);
+    if (errno != EINPROGRESS && errno != EINTR) return WIRE_EIO;
+    wire_err e = connect_wait(s, timeout_ms);
+    return e ? e : wire_set_nonblocking(s, false);
 }
 
 wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, int *fd, char *errbuf,
                           size_t errlen) {
     struct addrinfo hints, *res, *ai;
+    char et[128];
     *fd = -1;
+    if (!port_ok("connect", host, port, false, errbuf, errlen)) return WIRE_EADDRESS;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -148,7 +182,7 @@ wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, in
         int s = make_socket(ai->ai_family);
         if (s < 0) {
             e = WIRE_EIO;
-            wire__errbuf(errbuf, errlen, "connect %s:%s: socket: %s", show_host(host), port, strerror(errno));
+            wire__errbuf(errbuf, errlen, "connect %s:%s: socket: %s", show_host(host), port, ERRNO_TEXT(et));
             continue;
         }
         e = connect_one(s, ai->ai_addr, ai->ai_addrlen, timeout_ms);
@@ -158,7 +192,7 @@ wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, in
             *fd = s;
             break;
         }
-        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, strerror(errno));
+        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, ERRNO_TEXT(et));
         close_keep_errno(s);
     }
     freeaddrinfo(res);
@@ -179,6 +213,7 @@ static bool unix_addr(const char *path, struct sockaddr_un *sa, char *errbuf, si
 wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf, size_t errlen) {
     struct sockaddr_un sa;
     struct stat st;
+    char et[128];
     *fd = -1;
     if (!unix_addr(path, &sa, errbuf, errlen)) return WIRE_EADDRESS;
     /* A socket file left by a previous run would make bind fail; anything else there is kept. */
@@ -194,27 +229,57 @@ wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf, 
         }
         close_keep_errno(s);
     }
-    wire__errbuf(errbuf, errlen, "listen unix:%s: %s: %s", path, what, strerror(errno));
+    wire__errbuf(errbuf, errlen, "listen unix:%s: %s: %s", path, what, ERRNO_TEXT(et));
     return WIRE_EIO;
 }
 
 wire_err wire_unix_connect(const char *path, int *fd, char *errbuf, size_t errlen) {
     struct sockaddr_un sa;
+    char et[128];
     *fd = -1;
     if (!unix_addr(path, &sa, errbuf, errlen)) return WIRE_EADDRESS;
     int s = make_socket(AF_UNIX);
     if (s >= 0) {
-        int rc;
-        do rc = connect(s, (struct sockaddr *)&sa, sizeof sa);
-        while (rc < 0 && errno == EINTR);
-        if (rc == 0) {
+        /* an interrupted connect() goes on in the background and must not be called again: wait for
+         * it as for a non-blocking one */
+        if (connect(s, (struct sockaddr *)&sa, sizeof sa) == 0 ||
+            (errno == EINTR && connect_wait(s, -1) == WIRE_OK)) {
             *fd = s;
             return WIRE_OK;
         }
         close_keep_errno(s);
     }
-    wire__errbuf(errbuf, errlen, "connect unix:%s: %s", path, strerror(errno));
+    wire__errbuf(errbuf, errlen, "connect unix:%s: %s", path, ERRNO_TEXT(et));
     return WIRE_EIO;
+}
+
+wire_err wire_accept(int listen_fd, bool nonblocking, int *fd, char *errbuf, size_t errlen) {
+    char et[128];
+    *fd = -1;
+    for (;;) {
+        int s = accept(listen_fd, NULL, NULL);
+        if (s < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue; /* a client that left while queued */
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return WIRE_OK;
+            wire__errbuf(errbuf, errlen, "accept: %s", ERRNO_TEXT(et));
+            return errno == EMFILE || errno == ENFILE ? WIRE_ELIMIT : WIRE_EIO;
+        }
+        /* accept4() would save the two calls, but is not POSIX; nothing forks or execs meanwhile in a
+         * thread of ours that could inherit s */
+        (void)fcntl(s, F_SETFD, FD_CLOEXEC);
+        int one = 1;
+        (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix sockets */
+#ifdef SO_NOSIGPIPE
+        (void)setsockopt(s, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+        if (wire_set_nonblocking(s, nonblocking) != WIRE_OK) {
+            wire__errbuf(errbuf, errlen, "accept: fcntl: %s", ERRNO_TEXT(et));
+            close_keep_errno(s);
+            return WIRE_EIO;
+        }
+        *fd = s;
+        return WIRE_OK;
+    }
 }
 
 wire_err wire_local_port(int fd, uint16_t *port) {

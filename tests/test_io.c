@@ -247,6 +247,27 @@ static void test_recv_frame_refuses_before_payload(void **state) {
     close(sv[1]);
 }
 
+/* The end of the stream: at a frame boundary it is WIRE_ECLOSED (the peer finished); inside a
+ * frame, header or payload, WIRE_ETRUNCATED (the frame was cut). */
+static void test_recv_frame_end_of_stream(void **state) {
+    (void)state;
+    static const size_t cut[] = {0, 1, 7, 8, 9, 12};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        int sv[2];
+        uint8_t frame[8 + 5], buf[64];
+        wire_frame f;
+        pair(sv);
+        wire_header_encode(frame, 0x8000, 5);
+        memcpy(frame + 8, "hello", 5);
+        assert_int_equal(wire_write_all(sv[1], frame, cut[i]), WIRE_OK);
+        close(sv[1]);
+        wire_err e = wire_recv_frame(sv[0], buf, sizeof buf, 64, &f, NULL);
+        if (e != (cut[i] == 0 ? WIRE_ECLOSED : WIRE_ETRUNCATED))
+            fail_msg("EOF after %zu bytes of a frame: %s", cut[i], wire_err_name(e));
+        close(sv[0]);
+    }
+}
+
 static void test_timeout(void **state) {
     (void)state;
     int sv[2];
@@ -269,6 +290,7 @@ int main(void) {
         cmocka_unit_test(test_pipe_fallback),
         cmocka_unit_test(test_read_survives_eintr),
         cmocka_unit_test(test_recv_frame_refuses_before_payload),
+        cmocka_unit_test(test_recv_frame_end_of_stream),
         cmocka_unit_test(test_timeout),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);

@@ -2,7 +2,12 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 /* Listens on host, connects to it, accepts, and exchanges one frame both ways. */
 static void exchange(const char *host) {
@@ -116,6 +121,88 @@ static void test_errors_are_explained(void **state) {
     assert_int_equal(wire_tcp_listen("127.0.0.1", "not-a-port", 1, &fd, NULL, 0), WIRE_EADDRESS);
 }
 
+/* A numeric port must be a port: getaddrinfo alone wraps 107819 to 42283 and 99999 to 34463. */
+static void test_ports_out_of_range(void **state) {
+    (void)state;
+    int fd;
+    char err[WIRE_ERRBUF_SIZE];
+    static const char *const bad[] = {"107819", "99999", "65536", "4294967297", "12ab", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(wire_tcp_connect("127.0.0.1", bad[i], 500, &fd, err, sizeof err), WIRE_EADDRESS);
+        assert_int_equal(fd, -1);
+        if (!strstr(err, "port")) fail_msg("connect to port '%s': the message does not say why: '%s'", bad[i], err);
+        assert_int_equal(wire_tcp_listen("127.0.0.1", bad[i], 1, &fd, err, sizeof err), WIRE_EADDRESS);
+        assert_int_equal(fd, -1);
+    }
+    assert_int_equal(wire_tcp_connect("127.0.0.1", "0", 500, &fd, err, sizeof err), WIRE_EADDRESS);
+    assert_non_null(strstr(err, "1..65535"));
+    /* the edges that are ports */
+    assert_int_equal(wire_tcp_listen("127.0.0.1", "0", 1, &fd, err, sizeof err), WIRE_OK);
+    close(fd);
+    wire_err e = wire_tcp_connect("127.0.0.1", "65535", 500, &fd, err, sizeof err);
+    assert_true(e == WIRE_OK || e == WIRE_EIO); /* refused, or someone listens: it was tried */
+    if (e == WIRE_OK) close(fd);
+}
+
+/* wire_accept: close-on-exec and TCP_NODELAY on what it returns, non-blocking on request, and an
+ * explicit "would block" (WIRE_OK, fd -1) on a non-blocking listener with nothing pending. */
+static void test_accept(void **state) {
+    (void)state;
+    int lfd, cfd, afd;
+    char err[WIRE_ERRBUF_SIZE], port[8];
+    uint16_t p;
+    assert_int_equal(wire_tcp_listen("127.0.0.1", "0", 4, &lfd, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_set_nonblocking(lfd, true), WIRE_OK);
+    assert_int_equal(wire_accept(lfd, true, &afd, err, sizeof err), WIRE_OK);
+    assert_int_equal(afd, -1);
+    assert_int_equal(wire_local_port(lfd, &p), WIRE_OK);
+    snprintf(port, sizeof port, "%u", (unsigned)p);
+    for (int nb = 0; nb < 2; nb++) {
+        assert_int_equal(wire_tcp_connect("127.0.0.1", port, 1000, &cfd, err, sizeof err), WIRE_OK);
+        afd = -1;
+        for (int k = 0; k < 100 && afd < 0; k++) {
+            assert_int_equal(wire_accept(lfd, nb == 1, &afd, err, sizeof err), WIRE_OK);
+            if (afd < 0) usleep(10000);
+        }
+        assert_true(afd >= 0);
+        assert_true(fcntl(afd, F_GETFD) & FD_CLOEXEC);
+        assert_int_equal((fcntl(afd, F_GETFL) & O_NONBLOCK) != 0, nb == 1);
+        int one = 0;
+        socklen_t len = sizeof one;
+        assert_int_equal(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &one, &len), 0);
+        assert_true(one != 0);
+        close(afd);
+        close(cfd);
+    }
+    close(lfd);
+}
+
+/* Out of descriptors, wire_accept says so (WIRE_ELIMIT, errno EMFILE) instead of failing vaguely:
+ * the engine's back-off depends on it. Run in a child, whose descriptor limit is lowered. */
+static void test_accept_out_of_descriptors(void **state) {
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int lfd, cfd, afd;
+        char err[WIRE_ERRBUF_SIZE], port[8];
+        uint16_t p;
+        if (wire_tcp_listen("127.0.0.1", "0", 4, &lfd, err, sizeof err) || wire_local_port(lfd, &p)) _exit(2);
+        snprintf(port, sizeof port, "%u", (unsigned)p);
+        if (wire_tcp_connect("127.0.0.1", port, 1000, &cfd, err, sizeof err)) _exit(3);
+        struct rlimit rl = {(rlim_t)(cfd + 1), (rlim_t)(cfd + 1)}; /* no descriptor left above cfd */
+        for (int fd = cfd + 1; fd < 1024; fd++) close(fd);
+        if (setrlimit(RLIMIT_NOFILE, &rl)) _exit(4);
+        wire_err e = wire_accept(lfd, false, &afd, err, sizeof err);
+        _exit(e == WIRE_ELIMIT && errno == EMFILE && strstr(err, "accept") ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_nonblocking_switch(void **state) {
     (void)state;
     int sv[2];
@@ -137,6 +224,9 @@ int main(void) {
         cmocka_unit_test(test_dual_stack),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_errors_are_explained),
+        cmocka_unit_test(test_ports_out_of_range),
+        cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_accept_out_of_descriptors),
         cmocka_unit_test(test_nonblocking_switch),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL);

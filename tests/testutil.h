@@ -23,6 +23,25 @@ static inline const char *proto_path(const char *file, char *buf, size_t len) {
     return buf;
 }
 
+/* SPEC.md, read whole (from the repository root, or next to $WIRE_PROTO_DIR); NUL-terminated, in a
+ * buffer the caller frees. */
+static inline char *read_spec(void) {
+    FILE *f = fopen("SPEC.md", "r");
+    if (!f) {
+        char p[512];
+        const char *dir = getenv("WIRE_PROTO_DIR");
+        snprintf(p, sizeof p, "%s/../SPEC.md", dir ? dir : "proto");
+        f = fopen(p, "r");
+    }
+    if (!f) return NULL;
+    size_t cap = 1 << 20, n = 0;
+    char *s = malloc(cap + 1);
+    if (s) n = fread(s, 1, cap, f);
+    fclose(f);
+    if (s) s[n] = '\0';
+    return s;
+}
+
 /* A buffer of n bytes that ends exactly at a PROT_NONE page, so reading or writing even one byte past
  * its end crashes the test at once (picohttpparser's trick). Free with guard_free(). */
 typedef struct guarded {

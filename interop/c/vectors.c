@@ -381,10 +381,10 @@ wire_err wv_encode(wire_writer *w, const wv_value *v, size_t n) {
         case WIRE_T_U16: wire_put_u16(w, (uint16_t)b); break;
         case WIRE_T_U32: wire_put_u32(w, (uint32_t)b); break;
         case WIRE_T_U64: wire_put_u64(w, b); break;
-        case WIRE_T_I8: wire_put_i8(w, wire__s8((uint8_t)b)); break;
-        case WIRE_T_I16: wire_put_i16(w, wire__s16((uint16_t)b)); break;
-        case WIRE_T_I32: wire_put_i32(w, wire__s32((uint32_t)b)); break;
-        case WIRE_T_I64: wire_put_i64(w, wire__s64(b)); break;
+        case WIRE_T_I8: wire_put_i8(w, wire_i8_from_bits((uint8_t)b)); break;
+        case WIRE_T_I16: wire_put_i16(w, wire_i16_from_bits((uint16_t)b)); break;
+        case WIRE_T_I32: wire_put_i32(w, wire_i32_from_bits((uint32_t)b)); break;
+        case WIRE_T_I64: wire_put_i64(w, wire_i64_from_bits(b)); break;
         case WIRE_T_F32: wire_put_f32_bits(w, (uint32_t)b); break;
         case WIRE_T_F64: wire_put_f64_bits(w, b); break;
         case WIRE_T_BOOL: wire_put_bool(w, b != 0); break;
@@ -456,10 +456,10 @@ static wire_err read_item(wire_reader *r, wv_value *v) {
  * width it was read at; for the signed types compare and print the low bits sign-extended. */
 static int64_t signed_value(const wv_value *v) {
     switch (v->type) {
-    case WIRE_T_I8: return wire__s8((uint8_t)v->bits);
-    case WIRE_T_I16: return wire__s16((uint16_t)v->bits);
-    case WIRE_T_I32: return wire__s32((uint32_t)v->bits);
-    default: return wire__s64(v->bits);
+    case WIRE_T_I8: return wire_i8_from_bits((uint8_t)v->bits);
+    case WIRE_T_I16: return wire_i16_from_bits((uint16_t)v->bits);
+    case WIRE_T_I32: return wire_i32_from_bits((uint32_t)v->bits);
+    default: return wire_i64_from_bits(v->bits);
     }
 }
 

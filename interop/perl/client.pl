@@ -26,6 +26,10 @@ my %opt = (
 GetOptions(\%opt, 'host=s', 'port=i', 'vectors=s', 'stats=s', 'timeout=f', 'help') or usage(2);
 usage(0) if $opt{help};
 usage(2) unless defined $opt{port};
+unless ($opt{port} =~ /\A[0-9]+\z/ && $opt{port} >= 1 && $opt{port} <= 65535) {
+    print STDERR "client.pl: --port must be 1..65535, not $opt{port}\n";
+    exit 2;
+}
 
 sub usage {
     print STDERR "usage: client.pl --host H --port P [--vectors FILE] [--stats FILE] "

@@ -40,6 +40,11 @@ GetOptions(\%opt, 'host=s', 'port=i', 'vectors=s', 'max-payload=i', 'timeout=f',
 usage(0) if $opt{help};
 die "server.pl: --max-payload must be 0..4294967295\n"
     unless $opt{'max-payload'} >= 0 && $opt{'max-payload'} <= 0xFFFFFFFF;
+# IO::Socket::IP would take 99999 and listen on 99999 mod 65536
+unless ($opt{port} =~ /\A[0-9]+\z/ && $opt{port} <= 65535) {
+    print STDERR "server.pl: --port must be 0..65535, not $opt{port}\n";
+    exit 2;
+}
 
 sub usage {
     print STDERR "usage: server.pl [--host H] [--port P] [--vectors FILE] [--max-payload N] "

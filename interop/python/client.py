@@ -274,7 +274,7 @@ class Exchange:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="wire interop client (Python)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=wire.port_number(1), required=True)
     parser.add_argument("--vectors", default=str(vectors.PROTO_DIR / "vectors.txt"))
     parser.add_argument("--stats", default=str(vectors.PROTO_DIR / "stats.txt"))
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per case")

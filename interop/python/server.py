@@ -282,7 +282,7 @@ def _stop(signum: int, _frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="wire interop server (Python)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=wire.port_number(0), default=0)
     parser.add_argument("--vectors", default=str(vectors.PROTO_DIR / "vectors.txt"))
     parser.add_argument("--max-payload", type=int, default=wire.DEFAULT_MAX_PAYLOAD)
     parser.add_argument("--timeout", type=float, default=60.0,

@@ -20,12 +20,13 @@ Values of the wrong Python type are INVAL; containers deeper than 32 levels are 
 Decoding always produces exactly these types, so ``encode(decode(b)) == b`` for every valid payload.
 """
 
+import argparse
 import enum
 import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 PROTOCOL_VERSION = 1
 HEADER_SIZE = 8
@@ -68,6 +69,7 @@ class ErrorCode(enum.IntEnum):
     ADDRESS = 18
     LIMIT = 19
     INVAL = 20
+    PEER = 21
 
 
 class ErrorInfo(NamedTuple):
@@ -101,6 +103,7 @@ ERROR_TABLE: Tuple[ErrorInfo, ...] = (
     ErrorInfo(18, "ADDRESS", False, "cannot resolve or use the address"),
     ErrorInfo(19, "LIMIT", True, "a resource limit was reached"),
     ErrorInfo(20, "INVAL", False, "invalid argument or API misuse"),
+    ErrorInfo(21, "PEER", False, "the peer sent an ERROR and closed the connection"),
 )
 
 
@@ -779,6 +782,17 @@ def _recv_upto(sock: socket.socket, size: int, deadline: Optional[float]) -> byt
     del view
     del data[got:]
     return data
+
+
+def port_number(lowest: int) -> Callable[[str], int]:
+    """An argparse type for a TCP port: a decimal number from `lowest` (0 for a server that lets the
+    system choose, 1 for a client) to 65535. Python's socket module would take 99999 and wrap it
+    (or fail with an OverflowError traceback); this refuses it with a clear usage error."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or not lowest <= int(text) <= 65535:
+            raise argparse.ArgumentTypeError("%r is not a port (%d..65535)" % (text, lowest))
+        return int(text)
+    return parse
 
 
 def recv_exact(sock: socket.socket, size: int, deadline: Optional[float] = None) -> bytes:

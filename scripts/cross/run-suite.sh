@@ -5,11 +5,12 @@
 #   scripts/cross/run-suite.sh build/i686 little 32
 #
 # First BUILD/cross/selfcheck proves the target: it must find ORDER byte order and BITS-bit pointers
-# at run time and wire_selfcheck() must pass. Then every BUILD/tests/test_* runs from the repository
-# root (they read proto/ and SPEC.md from there), under EMULATOR if one is given, each bounded by
+# at run time and wire_selfcheck() must pass. Then every BUILD/tests/test_* (the library's) and
+# BUILD/interop-tests/test_* (the C peer's) runs from the repository root (they read proto/ and
+# SPEC.md from there), under EMULATOR if one is given, each bounded by
 # $CROSS_TEST_TIMEOUT seconds (default 900). All run; the exit status is 1 if any failed.
 #
-# test_server execs ../wire-server and ../wire-client next to its own binary. A foreign binary cannot
+# test_server execs ../wire-server and ../wire-client relative to its own binary. A foreign binary cannot
 # be exec'd without binfmt_misc (which a container rarely has), so under an emulator the tests run
 # from BUILD/emu/tests/, next to two small shell scripts BUILD/emu/wire-server and wire-client that
 # exec the emulator on the real programs: the kernel runs '#!' scripts itself, nothing is registered.
@@ -25,9 +26,9 @@ limit=${CROSS_TEST_TIMEOUT:-900}
 echo "== $build/cross/selfcheck${emu:+ (under ${emu[*]})}"
 "${emu[@]}" "$build/cross/selfcheck" "$order" "$bits"
 
-tests=("$build"/tests/test_*)
+tests=("$build"/tests/test_* "$build"/interop-tests/test_*)
 [[ -x ${tests[0]} ]] || { echo "run-suite: no test programs in $build/tests" >&2; exit 1; }
-rundir=$build/tests
+rundir=
 if ((${#emu[@]})); then
     rundir=$build/emu/tests
     rm -rf "$build/emu"
@@ -46,9 +47,9 @@ start=$(date +%s)
 for t in "${tests[@]}"; do
     name=$(basename "$t")
     t0=$(date +%s)
-    echo "== $build/tests/$name${emu:+ (under ${emu[*]})}"
+    echo "== $t${emu:+ (under ${emu[*]})}"
     rc=0
-    timeout --kill-after=10 "$limit" "${emu[@]}" "$rundir/$name" || rc=$?
+    timeout --kill-after=10 "$limit" "${emu[@]}" "${rundir:-$(dirname "$t")}/$name" || rc=$?
     ((rc == 124 || rc == 137)) && echo "run-suite: $name did not finish within $limit s" >&2
     echo "-- $name: exit $rc after $(($(date +%s) - t0)) s"
     ((rc == 0)) || failed+=("$name")

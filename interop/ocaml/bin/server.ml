@@ -327,7 +327,7 @@ let () =
   Arg.parse specs (fun a -> raise (Arg.Bad ("unexpected argument " ^ a)))
     "usage: server [--host H] [--port P] [--vectors FILE] [--max-payload N]";
   if !max_payload < 0 || !max_payload > u32_max then (prerr_endline "bad --max-payload"; exit 2);
-  if !port < 0 || !port > 65535 then (prerr_endline "bad --port"; exit 2);
+  if !port < 0 || !port > 65535 then (prerr_endline "server: --port must be 0..65535"; exit 2);
   let vectors_path =
     if !vectors <> "" then Some !vectors else Wire_text.default_proto_file "vectors.txt" in
   let cfg = { max_payload = !max_payload; max_conns = max 1 !max_conns; idle = !idle;

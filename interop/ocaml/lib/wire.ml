@@ -13,7 +13,7 @@ let () =
 type code =
   | OK | TRUNCATED | BADTAG | TYPE | BADBOOL | UTF8 | LENGTH | DEPTH | TOOBIG
   | OVERFLOW | VERSION | HEADER | UNEXPECTED | MESSAGE | RANGE | IO | CLOSED
-  | TIMEOUT | ADDRESS | LIMIT | INVAL
+  | TIMEOUT | ADDRESS | LIMIT | INVAL | PEER
 
 type code_info = {
   code : code;
@@ -46,7 +46,8 @@ let code_table =
     c TIMEOUT 17 "TIMEOUT" true "operation timed out";
     c ADDRESS 18 "ADDRESS" false "cannot resolve or use the address";
     c LIMIT 19 "LIMIT" true "a resource limit was reached";
-    c INVAL 20 "INVAL" false "invalid argument or API misuse" ]
+    c INVAL 20 "INVAL" false "invalid argument or API misuse";
+    c PEER 21 "PEER" false "the peer sent an ERROR and closed the connection" ]
 
 let code_info c = List.find (fun i -> i.code = c) code_table
 let code_number c = (code_info c).number

@@ -38,6 +38,7 @@ type code =
   | ADDRESS  (** 18, cannot resolve or use the address (local) *)
   | LIMIT  (** 19, a resource limit was reached *)
   | INVAL  (** 20, invalid argument or API misuse (local) *)
+  | PEER  (** 21, the peer sent an ERROR and closed the connection (local) *)
 
 (** One row of the error table. *)
 type code_info = {

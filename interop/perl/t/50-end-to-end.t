@@ -284,5 +284,14 @@ sub fake_server {
     is($lines[-1], '0 passed, 13 failed', 'no server: every case fails');
     like($lines[0], qr/\AFAIL hello: .*IO/, 'no server: the reason says why');
 }
+{
+    # IO::Socket::IP would listen on 99999 mod 65536: out-of-range ports are usage errors
+    for my $case ([ 'server.pl', '99999' ], [ 'server.pl', '65536' ], [ 'client.pl', '0' ], [ 'client.pl', '70000' ]) {
+        my ($prog, $port) = @$case;
+        my $out = qx{$^X -I$dir/lib $dir/$prog --port $port 2>&1};
+        is($? >> 8, 2, "$prog --port $port: exit status 2");
+        like($out, qr/--port must be/, "$prog --port $port: says why");
+    }
+}
 
 done_testing;

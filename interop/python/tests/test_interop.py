@@ -233,6 +233,17 @@ class ServerOptions(unittest.TestCase):
         self.addCleanup(server.kill)
         return server
 
+    def test_ports_out_of_range_are_refused(self):
+        # the socket module would wrap 99999 (or die with an OverflowError traceback)
+        for prog, port in (("server.py", "99999"), ("server.py", "-1"), ("client.py", "0"),
+                           ("client.py", "65536")):
+            with self.subTest(prog=prog, port=port):
+                proc = subprocess.run([sys.executable, str(support.PYTHON_DIR / prog), "--port", port],
+                                      capture_output=True, text=True, timeout=20)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn("is not a port", proc.stderr)
+                self.assertNotIn("Traceback", proc.stderr)
+
     def test_exits_0_on_sigterm_and_sigint_with_clients_connected(self):
         for signum in (signal.SIGTERM, signal.SIGINT):
             with self.subTest(signal=signum):

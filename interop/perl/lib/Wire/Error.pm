@@ -28,6 +28,7 @@ my @TABLE = (
     [ 18, 'ADDRESS',    'local', 'cannot resolve or use the address' ],
     [ 19, 'LIMIT',      'wire',  'a resource limit was reached' ],
     [ 20, 'INVAL',      'local', 'invalid argument or API misuse' ],
+    [ 21, 'PEER',       'local', 'the peer sent an ERROR and closed the connection' ],
 );
 
 my (%CODE, %BY_CODE);
@@ -39,7 +40,7 @@ for my $row (@TABLE) {
 our @EXPORT_OK = ((map { "E_$_->[1]" } @TABLE), qw(wire_error));
 our %EXPORT_TAGS = (codes => [ map { "E_$_->[1]" } @TABLE ]);
 
-# E_OK .. E_INVAL constants, generated from the table so the two cannot drift apart.
+# E_OK .. E_PEER constants, generated from the table so the two cannot drift apart.
 for my $row (@TABLE) {
     my $code = $row->[0];
     no strict 'refs';
@@ -129,7 +130,7 @@ are exactly those of F<proto/errors.txt>:
 
     0 OK  1 TRUNCATED  2 BADTAG  3 TYPE  4 BADBOOL  5 UTF8  6 LENGTH  7 DEPTH  8 TOOBIG
     9 OVERFLOW  10 VERSION  11 HEADER  12 UNEXPECTED  13 MESSAGE  14 RANGE  15 IO
-    16 CLOSED  17 TIMEOUT  18 ADDRESS  19 LIMIT  20 INVAL
+    16 CLOSED  17 TIMEOUT  18 ADDRESS  19 LIMIT  20 INVAL  21 PEER
 
 Codes 256..65535 are application codes (named C<APP>I<code>), as received in an ERROR message.
 
@@ -184,7 +185,7 @@ Table look-ups (C<undef> when unknown).
 
 The table as a list of C<[code, name, 'wire'|'local', message]>.
 
-=item C<E_OK> .. C<E_INVAL>
+=item C<E_OK> .. C<E_PEER>
 
 Constants, exportable one by one or all with C<:codes>.
 

@@ -4,7 +4,8 @@
  *   interop    the interop exchange (build/<cc>/wire-client) passes against every concurrency model,
  *              and SIGTERM then ends the server with exit status 0
  *   stress     50 concurrent clients x 1000 pipelined ECHO frames of random sizes and contents,
- *              every reply checked byte for byte and by a running CRC-32 (epoll, poll, fork, thread)
+ *              every reply checked byte for byte and by a running CRC-32 (epoll, poll, select, fork,
+ *              thread)
  *   malformed  oversize header, unknown tag, bad UTF-8, frame before HELLO, HELLO version 2, header
  *              errors: each gets exactly its ERROR(code, offset) then EOF, while a well-behaved
  *              client and the interop exchange run beside it
@@ -16,6 +17,9 @@
  *   spec       further SPEC.md rules a server must follow (second HELLO, a peer's ERROR, a reply
  *              larger than the client's max payload, graceful refusal over --max-conns, BYE then EOF,
  *              frames pipelined behind HELLO and after BYE)
+ *   fixed      defects of the server before the engine, each pinned by a test that failed then:
+ *              replies lost on half-close, a spin when out of descriptors, fork's zombies, refusals
+ *              queued behind one another, SIGHUP, --version
  *
  * Every wait is bounded (socket timeouts, poll timeouts, waitpid with a deadline). Each test kills
  * what it started in its teardown, even when it fails. Worker threads never call cmocka asserts:
@@ -32,10 +36,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -196,6 +202,10 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* For the next spawn() only when set: the descriptor limit of the program, and a file for its stderr. */
+static int g_spawn_nofile;
+static const char *g_spawn_stderr;
+
 /* Starts prog with args (NULL-terminated) in the repository root, with WIRE_PROTO_DIR unset; its
  * stdout goes to a pipe whose read end is put in *out_fd when out_fd is not NULL. */
 static pid_t spawn(const char *prog, const char *const *args, int *out_fd) {
@@ -222,6 +232,14 @@ static pid_t spawn(const char *prog, const char *const *args, int *out_fd) {
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (out_fd && dup2(p[1], STDOUT_FILENO) < 0) _exit(126);
+        if (g_spawn_stderr) {
+            int e = open(g_spawn_stderr, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (e < 0 || dup2(e, STDERR_FILENO) < 0) _exit(126);
+        }
+        if (g_spawn_nofile) {
+            struct rlimit rl = {(rlim_t)g_spawn_nofile, (rlim_t)g_spawn_nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+        }
         if (chdir(g_root) != 0) _exit(126);
         execve(prog, argv, g_env);
         _exit(127);
@@ -1636,6 +1654,7 @@ static void test_bad_flags(void **state) {
         {"--no-such-flag", NULL},      {"-x", NULL},          {"extra-argument", NULL},
         {"--mode", "nosuch", NULL},    {"--port", NULL},      {"--max-conns", "0", NULL},
         {"--max-payload", "lots", NULL}, {"--idle-timeout", "-1", NULL}, {"--vectors", "/nonexistent/vectors.txt", NULL},
+        {"--port", "99999", NULL},     {"--port", "65536", NULL}, {"--port", "-1", NULL}, {"--port", "7x", NULL},
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1840,12 +1859,234 @@ static void run_bye_and_pipelined_hello(const char *mode) {
 /* Registration                                                                                   */
 /* ============================================================================================== */
 
+/* ============================================================================================== */
+/* 8. defects the engine fixed (each of these failed against the server before it)                 */
+/* ============================================================================================== */
+
+/* HELLO and 1000 PINGs, then shutdown(SHUT_WR): every PONG must come back, in order, then EOF. The
+ * epoll and poll models used to free the connection on read() == 0 with its replies unsent. */
+static void run_half_close(const char *mode) {
+    enum { N = 1000 };
+    server s;
+    char why[WHY];
+    static uint8_t out[64 + N * 12], buf[64];
+    server_start(&s, mode, NULL);
+    int fd = must_connect(&s);
+    size_t n = hello_payload(out + 8, sizeof out - 8, 1, WIRE_DEFAULT_MAX_PAYLOAD);
+    wire_header_encode(out, WIRE_MSG_HELLO, (uint32_t)n);
+    size_t len = 8 + n;
+    for (uint32_t i = 0; i < N; i++, len += 12) {
+        wire_header_encode(out + len, WIRE_MSG_PING, 4);
+        out[len + 8] = (uint8_t)(i >> 24), out[len + 9] = (uint8_t)(i >> 16);
+        out[len + 10] = (uint8_t)(i >> 8), out[len + 11] = (uint8_t)i;
+    }
+    assert_int_equal(wire_write_all(fd, out, len), WIRE_OK);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    wire_frame f;
+    if (read_frame(fd, buf, sizeof buf, &f, why, sizeof why) != RD_OK || f.type != WIRE_MSG_HELLO)
+        fail_msg("--mode %s: no HELLO after a half-close: %s", mode, why);
+    for (uint32_t i = 0; i < N; i++) {
+        if (read_frame(fd, buf, sizeof buf, &f, why, sizeof why) != RD_OK)
+            fail_msg("--mode %s: %u of %d PONGs came back after the client's shutdown(SHUT_WR): %s", mode, i, N, why);
+        uint32_t k = f.length == 4 ? (uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
+                                          (uint32_t)f.payload[2] << 8 | f.payload[3]
+                                    : UINT32_MAX;
+        if (f.type != WIRE_MSG_PONG || k != i) fail_msg("--mode %s: reply %u is not PONG %u", mode, i, i);
+    }
+    if (!expect_eof(fd, 2000, why, sizeof why)) fail_msg("--mode %s: after the PONGs: %s", mode, why);
+    close(fd);
+    server_stop(&s, STOP_TIMEOUT_MS);
+}
+
+/* CPU seconds (user + system) the process has used, from /proc; -1 if unknown. */
+static double cpu_seconds(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* after "pid (comm)": state, then fields 4..13, then utime (14) and stime (15) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    if (!f) return -1;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Out of descriptors (a limit of 24, 60 clients): the server must neither spin (it used to log
+ * about 90,000 lines a second at 100 % CPU) nor stop serving once descriptors are free again; the
+ * clients it cannot take are refused with ERROR(LIMIT) or closed. */
+static void run_out_of_descriptors(const char *mode) {
+    enum { N = 60 };
+    server s;
+    char why[WHY], log[128];
+    int fds[N];
+    snprintf(log, sizeof log, "/tmp/wire-test-emfile-%ld.log", (long)getpid());
+    g_spawn_nofile = 24;
+    g_spawn_stderr = log;
+    const char *args[] = {"--mode", mode, NULL};
+    memset(&s, 0, sizeof s);
+    snprintf(s.mode, sizeof s.mode, "%s", mode);
+    int out;
+    s.pid = spawn(g_server, args, &out);
+    g_spawn_nofile = 0;
+    g_spawn_stderr = NULL;
+    char line[32] = "";
+    struct pollfd p = {out, POLLIN, 0};
+    if (poll(&p, 1, 5000) == 1) {
+        ssize_t got = read(out, line, sizeof line - 1);
+        line[got > 0 ? got : 0] = '\0';
+    }
+    close(out);
+    snprintf(s.port, sizeof s.port, "%d", atoi(line));
+    if (atoi(line) <= 0) fail_msg("--mode %s: no port from the server", mode);
+    for (int i = 0; i < N; i++) fds[i] = must_connect(&s);
+    sleep_ms(300);
+    double cpu0 = cpu_seconds(s.pid);
+    int lines0 = count_lines(log);
+    sleep_ms(2000);
+    double cpu = cpu_seconds(s.pid) - cpu0;
+    int lines = count_lines(log) - lines0;
+    if (cpu0 >= 0 && cpu > 0.3) fail_msg("--mode %s: %.2f s of CPU in 2 s while out of descriptors", mode, cpu);
+    if (lines > 10) fail_msg("--mode %s: %d log lines in 2 s while out of descriptors", mode, lines);
+    for (int i = 0; i < N; i++) close(fds[i]);
+    sleep_ms(200);
+    int64_t until = now_ms() + 5000;
+    for (;;) { /* descriptors are free again: a new client is served */
+        int fd = must_connect(&s);
+        bool ok = hello(fd, WIRE_DEFAULT_MAX_PAYLOAD, NULL, why, sizeof why) && ping(fd, why, sizeof why) &&
+                  bye(fd, why, sizeof why);
+        close(fd);
+        if (ok) break;
+        if (now_ms() > until) fail_msg("--mode %s: not served 5 s after descriptors were freed: %s", mode, why);
+        sleep_ms(100);
+    }
+    server_stop(&s, STOP_TIMEOUT_MS);
+    unlink(log);
+}
+
+/* Children of pid in state Z (exited, not reaped). */
+static int zombies_of(pid_t pid) {
+    char path[300], buf[512];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[got] = '\0';
+        char *p = strrchr(buf, ')'), state;
+        long ppid;
+        if (p && sscanf(p + 2, "%c %ld", &state, &ppid) == 2 && ppid == (long)pid && state == 'Z') n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* fork: 20 clients come and go; their children are reaped at once (SIGCHLD), not left <defunct>
+ * until the next accept (15 of 20 were still there 2 s later). */
+static void test_fork_reaps_children(void **state) {
+    server s;
+    char why[WHY];
+    (void)state;
+    server_start(&s, "fork", NULL);
+    for (int i = 0; i < 20; i++) {
+        int fd = must_connect(&s);
+        if (!hello(fd, WIRE_DEFAULT_MAX_PAYLOAD, NULL, why, sizeof why) || !bye(fd, why, sizeof why))
+            fail_msg("client %d: %s", i, why);
+        close(fd);
+    }
+    int64_t until = now_ms() + 500;
+    int z;
+    while ((z = zombies_of(s.pid)) > 0 && now_ms() < until) sleep_ms(10);
+    if (z > 0) fail_msg("--mode fork: %d zombie children 500 ms after the last client left", z);
+    server_stop(&s, STOP_TIMEOUT_MS);
+}
+
+/* Over --max-conns, 30 clients at once: each gets ERROR(LIMIT) promptly. Refusing used to block the
+ * accepting loop 200 ms per client in fork and thread (the 30th waited 6 s). */
+static void run_refusals_do_not_queue(const char *mode) {
+    enum { N = 30 };
+    server s;
+    char why[WHY];
+    int fds[N];
+    server_start(&s, mode, (const char *const[]){"--max-conns", "2", NULL});
+    int a = must_connect(&s), b = must_connect(&s);
+    must_hello(&s, a);
+    must_hello(&s, b);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < N; i++) fds[i] = must_connect(&s);
+    /* the clients neither read nor close until every ERROR has arrived: a server that drains each
+     * refused connection in turn makes the last one wait N drains */
+    int arrived = 0;
+    bool seen[N] = {false};
+    while (arrived < N && now_ms() - t0 < 10000) {
+        struct pollfd p[N];
+        for (int i = 0; i < N; i++) p[i] = (struct pollfd){fds[i], seen[i] ? 0 : POLLIN, 0};
+        if (poll(p, N, 100) < 0 && errno != EINTR) fail_msg("poll: %s", strerror(errno));
+        for (int i = 0; i < N; i++)
+            if (!seen[i] && p[i].revents) seen[i] = true, arrived++;
+    }
+    int64_t dt = now_ms() - t0;
+    if (arrived < N || dt > 2000)
+        fail_msg("--mode %s: %d of %d refused clients had their ERROR after %lld ms", mode, arrived, N, (long long)dt);
+    for (int i = 0; i < N; i++) {
+        if (!expect_error(fds[i], WIRE_ELIMIT, WIRE_NO_OFFSET, 3000, why, sizeof why))
+            fail_msg("--mode %s: refused client %d: %s", mode, i, why);
+        close(fds[i]);
+    }
+    must_ping(&s, a, "first connection");
+    must_bye(&s, a, "first connection");
+    must_bye(&s, b, "second connection");
+    close(a);
+    close(b);
+    server_stop(&s, STOP_TIMEOUT_MS);
+}
+
+/* SIGHUP (a closed terminal) does not stop the server; --version answers. */
+static void test_sighup_and_version(void **state) {
+    server s;
+    run_result r;
+    char st[64];
+    (void)state;
+    server_start(&s, "epoll", NULL);
+    assert_int_equal(kill(s.pid, SIGHUP), 0);
+    sleep_ms(200);
+    int fd = must_connect(&s);
+    must_hello(&s, fd);
+    must_ping(&s, fd, "after SIGHUP");
+    must_bye(&s, fd, "after SIGHUP");
+    close(fd);
+    server_stop(&s, STOP_TIMEOUT_MS);
+    for (const char *prog = g_server; prog; prog = prog == g_server ? g_client : NULL) {
+        run_prog(prog, (const char *const[]){"--version", NULL}, 5000, &r);
+        if (!exited_ok(r.status) || !strstr(r.out, "protocol version 1"))
+            fail_msg("%s --version: %s, printed '%s'", prog, status_text(r.status, st, sizeof st), r.out);
+        free(r.out);
+    }
+}
+
 #define PER_MODE(fn, mode)                                                                                            \
     static void test_##fn##_##mode(void **state) {                                                                    \
         (void)state;                                                                                                  \
         run_##fn(#mode);                                                                                              \
     }
-#define CONCURRENT(fn) PER_MODE(fn, epoll) PER_MODE(fn, poll) PER_MODE(fn, fork) PER_MODE(fn, thread)
+#define CONCURRENT(fn) PER_MODE(fn, epoll) PER_MODE(fn, poll) PER_MODE(fn, select) PER_MODE(fn, fork) PER_MODE(fn, thread)
 
 CONCURRENT(interop)
 PER_MODE(interop, iterative)
@@ -1858,15 +2099,20 @@ CONCURRENT(idle_timeout)
 CONCURRENT(frame_timeout)
 PER_MODE(max_queued, epoll)
 PER_MODE(max_queued, poll)
+PER_MODE(max_queued, select)
 CONCURRENT(unix_socket)
 PER_MODE(unix_socket, iterative)
 CONCURRENT(spec_cases)
 CONCURRENT(reply_over_client_max)
 CONCURRENT(refusal_graceful)
 CONCURRENT(bye_and_pipelined_hello)
+CONCURRENT(half_close)
+PER_MODE(half_close, iterative)
+CONCURRENT(out_of_descriptors)
+CONCURRENT(refusals_do_not_queue)
 
 #define T(name) cmocka_unit_test_teardown(test_##name, teardown)
-#define T4(fn) T(fn##_epoll), T(fn##_poll), T(fn##_fork), T(fn##_thread)
+#define T_MODELS(fn) T(fn##_epoll), T(fn##_poll), T(fn##_select), T(fn##_fork), T(fn##_thread)
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -1891,16 +2137,20 @@ int main(int argc, char **argv) {
            (unsigned long long)g_seed);
     fflush(stdout);
 
-    const struct CMUnitTest interop[] = {T4(interop), T(interop_iterative)};
-    const struct CMUnitTest stress[] = {T4(stress)};
-    const struct CMUnitTest malformed[] = {T4(malformed)};
-    const struct CMUnitTest sigterm[] = {T4(sigterm), T4(sigterm_stuck_clients)};
-    const struct CMUnitTest limits[] = {T4(max_conns),        T4(idle_timeout),    T4(frame_timeout),
-                                        T(max_queued_epoll), T(max_queued_poll)};
-    const struct CMUnitTest cli[] = {cmocka_unit_test(test_help), cmocka_unit_test(test_bad_flags), T4(unix_socket),
+    const struct CMUnitTest interop[] = {T_MODELS(interop), T(interop_iterative)};
+    const struct CMUnitTest stress[] = {T_MODELS(stress)};
+    const struct CMUnitTest malformed[] = {T_MODELS(malformed)};
+    const struct CMUnitTest sigterm[] = {T_MODELS(sigterm), T_MODELS(sigterm_stuck_clients)};
+    const struct CMUnitTest limits[] = {T_MODELS(max_conns),        T_MODELS(idle_timeout),    T_MODELS(frame_timeout),
+                                        T(max_queued_epoll), T(max_queued_poll),
+                                        T(max_queued_select)};
+    const struct CMUnitTest cli[] = {cmocka_unit_test(test_help), cmocka_unit_test(test_bad_flags), T_MODELS(unix_socket),
                                      T(unix_socket_iterative), T(ipv6)};
-    const struct CMUnitTest spec[] = {T4(spec_cases), T4(reply_over_client_max), T4(refusal_graceful),
-                                      T4(bye_and_pipelined_hello)};
+    const struct CMUnitTest spec[] = {T_MODELS(spec_cases), T_MODELS(reply_over_client_max), T_MODELS(refusal_graceful),
+                                      T_MODELS(bye_and_pipelined_hello)};
+    const struct CMUnitTest fixed[] = {T_MODELS(half_close), T(half_close_iterative), T_MODELS(out_of_descriptors),
+                                       T(fork_reaps_children), T_MODELS(refusals_do_not_queue),
+                                       T(sighup_and_version)};
     int failed = 0;
     failed += cmocka_run_group_tests_name("server: interop exchange", interop, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: stress", stress, NULL, NULL);
@@ -1909,5 +2159,6 @@ int main(int argc, char **argv) {
     failed += cmocka_run_group_tests_name("server: limits and timeouts", limits, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: command line", cli, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: SPEC rules", spec, NULL, NULL);
+    failed += cmocka_run_group_tests_name("server: defects fixed by the engine", fixed, NULL, NULL);
     return failed ? 1 : 0;
 }

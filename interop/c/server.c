@@ -1,5 +1,7 @@
-/* main.c - wire-server: command line, signals, listening sockets; then one concurrency model. */
-#include "server.h"
+/* server.c - wire-server: the interop service (service.c) on libwire's server engine, under the
+ * concurrency model chosen on the command line. This file is the command line, the signals and the
+ * log; everything else is the engine's. */
+#include "service.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +15,8 @@ static const char usage[] =
     "usage: wire-server [options]\n"
     "Serves the wire interop service (SPEC.md section 10) over TCP, and optionally a Unix socket.\n"
     "\n"
-    "  --mode M             concurrency model: epoll (default on Linux), poll, fork, thread, iterative\n"
+    "  --mode M             concurrency model: epoll (default on Linux), poll, select, fork, thread,\n"
+    "                       iterative\n"
     "  --host H             address to listen on (default 127.0.0.1; '::' = IPv6 and IPv4)\n"
     "  --port P             TCP port (default 0: the system picks one); the port is printed alone on\n"
     "                       the first line of stdout\n"
@@ -30,20 +33,41 @@ static const char usage[] =
     "  --vectors FILE       golden vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt\n"
     "                       from $WIRE_PROTO_DIR, the current directory, or next to the program)\n"
     "  --quiet              no per-connection log lines on stderr\n"
+    "  --version            the program's and the protocol's versions\n"
     "  --help               this text\n"
     "\n"
     "Malformed input gets an ERROR frame with the SPEC.md code and offset, then that connection is\n"
-    "closed; the others go on. SIGINT/SIGTERM: stop accepting, answer frames in flight, close, exit 0.\n";
+    "closed; the others go on. SIGINT/SIGTERM: stop accepting, answer frames in flight, close, exit 0.\n"
+    "SIGHUP is ignored (the server keeps running when its terminal goes away).\n";
 
-static int stop_pipe[2] = {-1, -1};
+static wire_server *g_server; /* for the signal handler: wire_server_stop() is async-signal-safe */
 
-/* The stop pipe becomes readable and stays so: every poll in every process and thread sees it. */
 static void on_stop(int sig) {
-    int saved = errno;
     (void)sig;
-    if (write(stop_pipe[1], "x", 1) < 0) { /* full already: it is readable, that is all we need */
-    }
-    errno = saved;
+    if (g_server) wire_server_stop(g_server);
+}
+
+/* What every callback gets as its user pointer. */
+typedef struct app {
+    svc_config svc;
+    bool quiet;
+} app;
+
+/* One call per line: lines of concurrent writers (threads, children) do not mix. */
+static void log_line(void *user, const char *line) {
+    if (!((const app *)user)->quiet) fprintf(stderr, "wire-server: %s\n", line);
+}
+
+static void on_frame(wire_conn *c, const wire_frame *f, void *user) { svc_on_frame(c, f, &((app *)user)->svc); }
+
+static void on_close(wire_conn *c, void *user) {
+    wire_conn_stats st;
+    char line[512];
+    wire_conn_get_stats(c, &st);
+    snprintf(line, sizeof line, "%s: closed after %llu frames in (%llu bytes), %llu frames out (%llu bytes): %s",
+             wire_conn_peer_addr(c), (unsigned long long)st.frames_in, (unsigned long long)st.bytes_in,
+             (unsigned long long)st.frames_out, (unsigned long long)st.bytes_out, wire_conn_errstr(c));
+    log_line(user, line);
 }
 
 static bool parse_num(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out) {
@@ -57,40 +81,37 @@ static bool parse_num(const char *s, unsigned long long min, unsigned long long 
 }
 
 int main(int argc, char **argv) {
-    server_cfg cfg;
-    const char *host = "127.0.0.1", *port = "0", *unix_path = NULL, *vectors = NULL;
+    wire_server_config cfg;
+    app a = {{NULL}, false};
+    const char *host = "127.0.0.1", *port = "0", *unix_path = NULL, *vectors = NULL, *mode = NULL;
     unsigned long long v;
     char err[WIRE_ERRBUF_SIZE], vbuf[4200];
-    memset(&cfg, 0, sizeof cfg);
-#ifdef __linux__
-    cfg.mode = "epoll";
-#else
-    cfg.mode = "poll";
-#endif
-    cfg.max_payload = WIRE_DEFAULT_MAX_PAYLOAD;
-    cfg.max_conns = 1024;
-    cfg.idle_timeout_ms = 60000;
-    cfg.frame_timeout_ms = 10000;
-    cfg.max_queued = 4u << 20;
+    wire_server_config_init(&cfg);
+    cfg.conn.name = "c-server";
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *arg = argv[i];
         const char *val = NULL;
         char name[32];
-        const char *eq = strchr(a, '=');
-        if (strncmp(a, "--", 2) != 0 || (eq && (size_t)(eq - a) >= sizeof name)) goto bad;
+        const char *eq = strchr(arg, '=');
+        if (strncmp(arg, "--", 2) != 0 || (eq && (size_t)(eq - arg) >= sizeof name)) goto bad;
         if (eq) {
-            memcpy(name, a, (size_t)(eq - a));
-            name[eq - a] = '\0';
+            memcpy(name, arg, (size_t)(eq - arg));
+            name[eq - arg] = '\0';
             val = eq + 1;
         } else {
-            snprintf(name, sizeof name, "%s", a);
+            snprintf(name, sizeof name, "%s", arg);
         }
         if (strcmp(name, "--help") == 0) {
             fputs(usage, stdout);
             return 0;
         }
+        if (strcmp(name, "--version") == 0) {
+            printf("wire-server %s (libwire %s), protocol version %d\n", WIRE_LIB_VERSION, WIRE_LIB_VERSION,
+                   WIRE_PROTOCOL_VERSION);
+            return 0;
+        }
         if (strcmp(name, "--quiet") == 0) {
-            cfg.quiet = true;
+            a.quiet = true;
             continue;
         }
         static const char *const valued[] = {"--mode", "--host", "--port", "--unix", "--vectors", "--max-payload",
@@ -103,33 +124,32 @@ int main(int argc, char **argv) {
             fprintf(stderr, "wire-server: %s needs a value\n", name);
             return 2;
         }
-        if (strcmp(name, "--mode") == 0) cfg.mode = val;
+        if (strcmp(name, "--mode") == 0) mode = val;
         else if (strcmp(name, "--host") == 0) host = val;
-        else if (strcmp(name, "--port") == 0) port = val;
+        else if (strcmp(name, "--port") == 0 && parse_num(val, 0, 65535, &v)) port = val;
         else if (strcmp(name, "--unix") == 0) unix_path = val;
         else if (strcmp(name, "--vectors") == 0) vectors = val;
         else if (strcmp(name, "--max-payload") == 0 && parse_num(val, 64, UINT32_MAX - WIRE_HEADER_SIZE, &v))
-            cfg.max_payload = (uint32_t)v;
+            cfg.conn.max_payload = (uint32_t)v;
         else if (strcmp(name, "--max-conns") == 0 && parse_num(val, 1, 1000000, &v)) cfg.max_conns = (int)v;
-        else if (strcmp(name, "--idle-timeout") == 0 && parse_num(val, 1, 86400, &v)) cfg.idle_timeout_ms = (int)v * 1000;
-        else if (strcmp(name, "--frame-timeout") == 0 && parse_num(val, 1, 86400, &v)) cfg.frame_timeout_ms = (int)v * 1000;
-        else if (strcmp(name, "--max-queued") == 0 && parse_num(val, 1024, SIZE_MAX / 4, &v)) cfg.max_queued = (size_t)v;
+        else if (strcmp(name, "--idle-timeout") == 0 && parse_num(val, 1, 86400, &v))
+            cfg.conn.idle_timeout_ms = (int)v * 1000;
+        else if (strcmp(name, "--frame-timeout") == 0 && parse_num(val, 1, 86400, &v))
+            cfg.conn.frame_timeout_ms = (int)v * 1000;
+        else if (strcmp(name, "--max-queued") == 0 && parse_num(val, 1024, SIZE_MAX / 4, &v))
+            cfg.conn.max_queued = (size_t)v;
         else {
-            fprintf(stderr, "wire-server: bad option or value: %s %s\n", name, val);
+            fprintf(stderr, "wire-server: bad option or value: %s %s%s\n", name, val,
+                    strcmp(name, "--port") == 0 ? " (a port is 0..65535)" : "");
             return 2;
         }
         continue;
     bad:
-        fprintf(stderr, "wire-server: unknown argument '%s' (see --help)\n", a);
+        fprintf(stderr, "wire-server: unknown argument '%s' (see --help)\n", arg);
         return 2;
     }
-    bool use_epoll = strcmp(cfg.mode, "epoll") == 0;
-    int (*run)(const server_cfg *) = NULL;
-    if (strcmp(cfg.mode, "fork") == 0) run = srv_run_fork;
-    else if (strcmp(cfg.mode, "thread") == 0) run = srv_run_thread;
-    else if (strcmp(cfg.mode, "iterative") == 0) run = srv_run_iterative;
-    else if (!use_epoll && strcmp(cfg.mode, "poll") != 0) {
-        fprintf(stderr, "wire-server: unknown mode '%s' (epoll, poll, fork, thread, iterative)\n", cfg.mode);
+    if (mode && wire_model_from_name(mode, &cfg.model) != WIRE_OK) {
+        fprintf(stderr, "wire-server: unknown mode '%s' (epoll, poll, select, fork, thread, iterative)\n", mode);
         return 2;
     }
     if (wire_selfcheck(err, sizeof err) != WIRE_OK) {
@@ -140,24 +160,28 @@ int main(int argc, char **argv) {
     wv_file vf;
     const char *vpath = vectors ? vectors : wv_default_path("vectors.txt", vbuf, sizeof vbuf) ? vbuf : NULL;
     if (vpath && wv_load(vpath, &vf, err, sizeof err) == 0) {
-        cfg.svc.vectors = &vf;
+        a.svc.vectors = &vf;
     } else if (vectors) {
         fprintf(stderr, "wire-server: %s\n", err);
         return 2;
     } else {
         fprintf(stderr, "wire-server: no proto/vectors.txt found (use --vectors): VECTOR_* answer 'unknown'\n");
     }
-    cfg.svc.max_payload = cfg.max_payload;
-    cfg.svc.name = "c-server";
+    cfg.on_frame = on_frame;
+    cfg.on_close = on_close;
+    cfg.on_log = log_line;
+    cfg.user = &a;
 
-    /* close-on-exec, and a non-blocking write end: a signal handler must never block */
-    if (pipe(stop_pipe) < 0 || fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK) < 0) {
-        perror("wire-server: pipe");
-        return 1;
+    int rc = 1;
+    uint16_t bound = 0;
+    wire_server *srv = NULL;
+    if (wire_server_new(&cfg, &srv, err, sizeof err) != WIRE_OK ||
+        wire_server_listen_tcp(srv, host, port, &bound, err, sizeof err) != WIRE_OK ||
+        (unix_path && wire_server_listen_unix(srv, unix_path, err, sizeof err) != WIRE_OK)) {
+        fprintf(stderr, "wire-server: %s\n", err);
+        goto out;
     }
-    (void)fcntl(stop_pipe[0], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(stop_pipe[1], F_SETFD, FD_CLOEXEC);
-    cfg.stop_fd = stop_pipe[0];
+    g_server = srv;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -165,33 +189,20 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* writes use MSG_NOSIGNAL already; this covers any other path */
+    signal(SIGHUP, SIG_IGN);  /* a closed terminal must not stop the server: SIGTERM does */
 
-    int fd;
-    if (wire_tcp_listen(host, port, 128, &fd, err, sizeof err) != WIRE_OK) {
-        fprintf(stderr, "wire-server: %s\n", err);
-        return 1;
-    }
-    cfg.listen_fds[cfg.nlisten++] = fd;
-    uint16_t bound = 0;
-    if (wire_local_port(fd, &bound) != WIRE_OK) {
-        fprintf(stderr, "wire-server: cannot learn the listening port\n");
-        return 1;
-    }
-    if (unix_path) {
-        if (wire_unix_listen(unix_path, 128, &fd, err, sizeof err) != WIRE_OK) {
-            fprintf(stderr, "wire-server: %s\n", err);
-            return 1;
-        }
-        cfg.listen_fds[cfg.nlisten++] = fd;
-    }
     printf("%u\n", (unsigned)bound);
     fflush(stdout);
-    srv_log(&cfg, "listening on %s port %u%s%s, mode %s, max payload %lu", host, (unsigned)bound,
-            unix_path ? " and unix:" : "", unix_path ? unix_path : "", cfg.mode, (unsigned long)cfg.max_payload);
-
-    int rc = run ? run(&cfg) : srv_run_event(&cfg, use_epoll);
-    if (unix_path) unlink(unix_path);
-    if (cfg.svc.vectors) wv_free(&vf);
-    srv_log(&cfg, "stopped");
+    snprintf(err, sizeof err, "listening on %s port %u%s%s, mode %s, max payload %lu", host, (unsigned)bound,
+             unix_path ? " and unix:" : "", unix_path ? unix_path : "", wire_model_name(cfg.model),
+             (unsigned long)cfg.conn.max_payload);
+    log_line(&a, err);
+    if (wire_server_run(srv, err, sizeof err) != WIRE_OK) fprintf(stderr, "wire-server: %s\n", err);
+    else rc = 0;
+    log_line(&a, "stopped");
+out:
+    g_server = NULL;
+    wire_server_free(srv);
+    if (a.svc.vectors) wv_free(&vf);
     return rc;
 }

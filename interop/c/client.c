@@ -1,11 +1,14 @@
-/* wire-client - runs the interop exchange (design section 10) against a wire server and prints one
- * line per case, then "<N> passed, <M> failed". Cases are independent: a failing case never stops
- * the run, and a main connection left in an unknown state is replaced (connect + HELLO) before the
- * next case needs it. Everything the server sends is validated before it is used. */
+/* client.c - wire-client, the C column of the interop matrix: runs the interop exchange (SPEC.md
+ * 10.10) against a wire server and prints one line per case, then "<N> passed, <M> failed". Cases
+ * are independent: a failing case never stops the run, and a main connection left in an unknown
+ * state is replaced (connect + HELLO) before the next case needs it. It is built on libwire's
+ * connection (wire_conn): the handshake, PINGs from the server, a received ERROR and the BYE
+ * exchange are the connection's; what is checked here is every reply's content. */
 #include "vectors.h"
 #include "wire.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +18,8 @@
 #define CLIENT_NAME "c-client"
 #define UNKNOWN_VECTOR "no-such-vector"
 #define MAX_PAYLOAD WIRE_DEFAULT_MAX_PAYLOAD /* what we accept, announced in our HELLO */
-#define RBUF_SIZE (WIRE_HEADER_SIZE + (size_t)MAX_PAYLOAD)
-#define SBUF_SIZE ((size_t)MAX_PAYLOAD) /* never send more than we would accept ourselves */
-#define SHOWN 300                       /* characters of a server-supplied string shown in a reason */
+#define SBUF_SIZE ((size_t)MAX_PAYLOAD)     /* never send more than we would accept ourselves */
+#define SHOWN 300                           /* characters of a server-supplied string shown in a reason */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -25,19 +27,13 @@
 #define PRINTF_LIKE(f, a)
 #endif
 
-typedef struct conn {
-    int fd;            /* -1 when not connected */
-    uint32_t peer_max; /* the largest payload the server accepts (from its HELLO) */
-} conn;
-
 typedef struct client {
     const char *host, *port, *unix_path;
     int timeout_ms;
     bool quiet;
-    conn main;     /* the connection of every case up to bye (reject:* cases have their own) */
-    uint8_t *rbuf; /* one frame: header + MAX_PAYLOAD, allocated once */
-    uint8_t *sbuf; /* one request payload */
-    char why[2048]; /* the failing case's reason */
+    wire_conn *main; /* the connection of every case up to bye (reject:* cases have their own) */
+    uint8_t *sbuf;   /* one request payload */
+    char why[2048];  /* the failing case's reason */
     unsigned passed, failed;
 } client;
 
@@ -54,61 +50,30 @@ PRINTF_LIKE(2, 3) static int fail(client *c, const char *fmt, ...) {
 static int shown(size_t len) { return len > SHOWN ? SHOWN : (int)len; }
 
 static const char *msg_name(unsigned type) {
-    switch (type) {
-    case WIRE_MSG_HELLO: return "HELLO";
-    case WIRE_MSG_ERROR: return "ERROR";
-    case WIRE_MSG_PING: return "PING";
-    case WIRE_MSG_PONG: return "PONG";
-    case WIRE_MSG_BYE: return "BYE";
-    case WIRE_MSG_ECHO: return "ECHO";
-    case WIRE_MSG_ECHO_REPLY: return "ECHO_REPLY";
-    case WIRE_MSG_ROUNDTRIP: return "ROUNDTRIP";
-    case WIRE_MSG_ROUNDTRIP_REPLY: return "ROUNDTRIP_REPLY";
-    case WIRE_MSG_VECTOR_CHECK: return "VECTOR_CHECK";
-    case WIRE_MSG_VECTOR_RESULT: return "VECTOR_RESULT";
-    case WIRE_MSG_VECTOR_GET: return "VECTOR_GET";
-    case WIRE_MSG_VECTOR_DATA: return "VECTOR_DATA";
-    case WIRE_MSG_STATS: return "STATS";
-    case WIRE_MSG_STATS_REPLY: return "STATS_REPLY";
-    default: return "unknown type";
-    }
+    const char *n = wire_msg_name(type);
+    return n ? n : "unknown type";
 }
 
-static void hang_up(conn *k) {
-    if (k->fd >= 0) close(k->fd);
-    k->fd = -1;
+static void hang_up(wire_conn **k) {
+    wire_conn_free(*k);
+    *k = NULL;
 }
 
-/* ---------- frames ---------- */
+/* ---------- connections ---------- */
 
-static int send_msg(client *c, const conn *k, uint16_t type, const void *payload, size_t len) {
-    if (len > k->peer_max)
-        return fail(c, "%s payload of %zu bytes exceeds the server's max payload %lu", msg_name(type), len,
-                    (unsigned long)k->peer_max);
-    wire_err e = wire_send_frame(k->fd, type, payload, (uint32_t)len);
-    if (e) return fail(c, "sending %s: %s", msg_name(type), e == WIRE_EIO ? strerror(errno) : wire_strerror(e));
-    return 0;
-}
-
-/* Receives one frame, or the end of the stream (*eof). A failure says what came instead of `wanted`. */
-static int recv_msg(client *c, const conn *k, wire_frame *f, bool *eof, const char *wanted) {
-    size_t off = 0;
-    errno = 0; /* a reset also reads as WIRE_ECLOSED; errno (left as read() set it) tells it from EOF */
-    wire_err e = wire_recv_frame(k->fd, c->rbuf, RBUF_SIZE, MAX_PAYLOAD, f, &off);
-    *eof = e == WIRE_ECLOSED && errno != ECONNRESET;
-    if (e == WIRE_OK || *eof) return 0;
-    if (e == WIRE_ETIMEOUT) return fail(c, "expected %s, nothing came within %d ms", wanted, c->timeout_ms);
-    if (e == WIRE_ECLOSED) return fail(c, "expected %s, the server reset the connection", wanted);
-    if (e == WIRE_EIO) return fail(c, "expected %s, receive failed: %s", wanted, strerror(errno));
-    const uint8_t *b = c->rbuf; /* a header error: the 8 header bytes are in rbuf */
-    return fail(c, "expected %s, got a bad frame header %02x %02x %02x%02x %02x%02x%02x%02x: %s at offset %zu", wanted,
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], wire_err_name(e), off);
-}
-
-static int get_error(client *c, const wire_frame *f, wire_error_msg *m) {
-    size_t off = 0;
-    wire_err e = wire_get_error_msg(f->payload, f->length, m, &off);
-    if (e) return fail(c, "malformed ERROR frame: %s at payload offset %zu", wire_err_name(e), off);
+/* Connects and exchanges HELLOs. */
+static int conn_open(client *c, wire_conn **k) {
+    char err[WIRE_ERRBUF_SIZE + 256];
+    wire_conn_config cfg;
+    wire_conn_config_init(&cfg, WIRE_ROLE_CLIENT);
+    cfg.name = CLIENT_NAME;
+    cfg.max_payload = MAX_PAYLOAD;
+    cfg.max_queued = 2 * (size_t)MAX_PAYLOAD; /* a whole request always fits */
+    cfg.frame_timeout_ms = c->timeout_ms;
+    wire_err e = c->unix_path ? wire_conn_connect_unix(c->unix_path, &cfg, c->timeout_ms, k, err, sizeof err)
+                              : wire_conn_connect(c->host, c->port, &cfg, c->timeout_ms, k, err, sizeof err);
+    if (e == WIRE_ETIMEOUT) return fail(c, "expected HELLO, nothing came within %d ms", c->timeout_ms);
+    if (e) return fail(c, "cannot connect and exchange HELLOs: %s", err);
     return 0;
 }
 
@@ -120,73 +85,57 @@ static void format_error(const wire_error_msg *m, char *buf, size_t len) {
              (unsigned)m->code, at, shown(m->text_len), m->text);
 }
 
-/* Receives the reply to a request, which must be a frame of type `want` (or `alt` if nonzero). */
-static int expect(client *c, const conn *k, uint16_t want, uint16_t alt, wire_frame *f) {
-    char wanted[64];
-    bool eof;
-    snprintf(wanted, sizeof wanted, "%s%s%s", msg_name(want), alt ? " or " : "", alt ? msg_name(alt) : "");
-    if (recv_msg(c, k, f, &eof, wanted)) return -1;
-    if (eof) return fail(c, "expected %s, the server closed the connection", wanted);
-    if (f->type == want || (alt && f->type == alt)) return 0;
-    if (f->type == WIRE_MSG_ERROR) {
-        wire_error_msg m;
-        char text[1200];
-        if (get_error(c, f, &m)) return -1;
+/* Why there is no reply on k: the server's ERROR, its close, a timeout, a fault we found. */
+static int no_reply(client *c, const wire_conn *k, wire_err e, const char *wanted) {
+    wire_error_msg m;
+    char text[1200];
+    if (wire_conn_peer_error(k, &m)) {
         format_error(&m, text, sizeof text);
         return fail(c, "expected %s, got %s", wanted, text);
     }
+    if (e == WIRE_ETIMEOUT) return fail(c, "expected %s, nothing came within %d ms", wanted, c->timeout_ms);
+    if (e == WIRE_ECLOSED) return fail(c, "expected %s, the server closed the connection (%s)", wanted, wire_conn_errstr(k));
+    return fail(c, "expected %s: %s", wanted, wire_conn_errstr(k)[0] ? wire_conn_errstr(k) : wire_strerror(e));
+}
+
+/* Sends a request on k and receives its reply, which must be a frame of type `want` (or `alt`). */
+static int exchange_on(client *c, wire_conn *k, uint16_t type, const void *payload, size_t len, uint16_t want,
+                       uint16_t alt, wire_frame *f) {
+    char wanted[64];
+    snprintf(wanted, sizeof wanted, "%s%s%s", msg_name(want), alt ? " or " : "", alt ? msg_name(alt) : "");
+    if (len > wire_conn_peer_max(k))
+        return fail(c, "%s payload of %zu bytes exceeds the server's max payload %lu", msg_name(type), len,
+                    (unsigned long)wire_conn_peer_max(k));
+    wire_err e = wire_conn_request(k, type, payload, len, f, c->timeout_ms);
+    if (e) return no_reply(c, k, e, wanted);
+    if (f->type == want || (alt && f->type == alt)) return 0;
     return fail(c, "expected %s, got %s (0x%04x) with %lu payload bytes", wanted, msg_name(f->type), f->type,
                 (unsigned long)f->length);
 }
 
-static int expect_eof(client *c, const conn *k) {
-    wire_frame f;
-    bool eof;
-    if (recv_msg(c, k, &f, &eof, "EOF")) return -1;
-    if (!eof) return fail(c, "expected EOF, got %s (0x%04x)", msg_name(f.type), f.type);
-    return 0;
-}
-
-/* Connects and exchanges HELLOs. The HELLO is encoded on the stack: sbuf may hold a pending request. */
-static int conn_open(client *c, conn *k) {
-    char err[WIRE_ERRBUF_SIZE];
-    uint8_t buf[64];
-    wire_hello h = {WIRE_PROTOCOL_VERSION, MAX_PAYLOAD, CLIENT_NAME, sizeof CLIENT_NAME - 1};
-    wire_writer w;
-    wire_frame f;
-    size_t n = 0, off = 0;
-    wire_writer_init(&w, buf, sizeof buf);
-    wire_put_hello(&w, &h);
-    if (wire_writer_finish(&w, &n)) return fail(c, "cannot encode our HELLO");
-    wire_err e = c->unix_path ? wire_unix_connect(c->unix_path, &k->fd, err, sizeof err)
-                              : wire_tcp_connect(c->host, c->port, c->timeout_ms, &k->fd, err, sizeof err);
-    if (e) {
-        k->fd = -1;
-        return fail(c, "cannot connect: %s", err);
+/* After an ERROR or a BYE the server must close (SPEC 8.4, 8.5): the stream ends, nothing else. */
+static int expect_eof(client *c, const wire_conn *k) {
+    uint8_t b[64];
+    int64_t until = wire_now_ms() + c->timeout_ms;
+    for (;;) {
+        int64_t left = until - wire_now_ms();
+        struct pollfd p = {wire_conn_fd(k), POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) == 0) return fail(c, "expected EOF, the server kept the connection open");
+        ssize_t n = read(wire_conn_fd(k), b, sizeof b);
+        if (n == 0) return 0;
+        if (n > 0) return fail(c, "expected EOF, got %zd more bytes (first 0x%02x)", n, b[0]);
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+        return errno == ECONNRESET ? fail(c, "expected EOF, the server reset the connection")
+                                   : fail(c, "expected EOF, read failed: %s", strerror(errno));
     }
-    k->peer_max = (uint32_t)n; /* until the server's HELLO tells */
-    if (wire_set_timeouts(k->fd, c->timeout_ms, c->timeout_ms)) {
-        fail(c, "cannot set socket timeouts: %s", strerror(errno));
-    } else if (send_msg(c, k, WIRE_MSG_HELLO, buf, n) == 0 && expect(c, k, WIRE_MSG_HELLO, 0, &f) == 0) {
-        if ((e = wire_get_hello(f.payload, f.length, &h, &off)))
-            fail(c, "malformed HELLO from the server: %s at payload offset %zu", wire_err_name(e), off);
-        else if (h.version != WIRE_PROTOCOL_VERSION)
-            fail(c, "server HELLO has version %u, expected %d", (unsigned)h.version, WIRE_PROTOCOL_VERSION);
-        else {
-            k->peer_max = h.max_payload;
-            return 0;
-        }
-    }
-    hang_up(k);
-    return -1;
 }
 
 /* One request on the main connection, (re)connecting first when needed. When no good reply came,
  * the stream's state is unknown (a late reply could be taken for the next one): drop the connection. */
 static int request(client *c, uint16_t type, const void *payload, size_t len, uint16_t want, uint16_t alt,
                    wire_frame *f) {
-    if (c->main.fd < 0 && conn_open(c, &c->main)) return -1;
-    if (send_msg(c, &c->main, type, payload, len) == 0 && expect(c, &c->main, want, alt, f) == 0) return 0;
+    if (!c->main && conn_open(c, &c->main)) return -1;
+    if (exchange_on(c, c->main, type, payload, len, want, alt, f) == 0) return 0;
     hang_up(&c->main);
     return -1;
 }
@@ -353,13 +302,15 @@ static int case_stats(client *c, const void *arg) {
     return same_values(c, "STATS_REPLY", f.payload, f.length, v->reply, v->nreply);
 }
 
-static int reject_on(client *c, const conn *k, const wv_case *v) {
+static int reject_on(client *c, wire_conn *k, const wv_case *v) {
     wire_frame f;
     wire_error_msg m;
     char text[1200];
-    if (send_msg(c, k, WIRE_MSG_ROUNDTRIP, v->hex, v->hexlen) || expect(c, k, WIRE_MSG_ERROR, 0, &f) ||
-        get_error(c, &f, &m))
-        return -1;
+    wire_err e = wire_conn_request(k, WIRE_MSG_ROUNDTRIP, v->hex, v->hexlen, &f, c->timeout_ms);
+    if (e == WIRE_OK)
+        return fail(c, "expected ERROR, got %s (0x%04x) with %lu payload bytes", msg_name(f.type), f.type,
+                    (unsigned long)f.length);
+    if (!wire_conn_peer_error(k, &m)) return no_reply(c, k, e, "ERROR");
     if (m.code != v->err || m.offset != WIRE_HEADER_SIZE + v->err_offset) {
         format_error(&m, text, sizeof text);
         return fail(c, "expected ERROR %s at offset %zu, got %s", wire_err_name(v->err),
@@ -370,17 +321,21 @@ static int reject_on(client *c, const conn *k, const wv_case *v) {
 
 /* On a connection of its own, since the server closes it after the ERROR. */
 static int case_reject(client *c, const void *arg) {
-    conn k;
+    wire_conn *k;
     if (conn_open(c, &k)) return -1;
-    int rc = reject_on(c, &k, arg);
+    int rc = reject_on(c, k, arg);
     hang_up(&k);
     return rc;
 }
 
 static int case_bye(client *c, const void *arg) {
-    wire_frame f;
     (void)arg;
-    int rc = request(c, WIRE_MSG_BYE, NULL, 0, WIRE_MSG_BYE, 0, &f) || expect_eof(c, &c->main) ? -1 : 0;
+    if (!c->main && conn_open(c, &c->main)) return -1;
+    wire_err e = wire_conn_hangup(c->main, c->timeout_ms);
+    int rc = 0;
+    if (e == WIRE_ETIMEOUT) rc = fail(c, "expected BYE, nothing came within %d ms", c->timeout_ms);
+    else if (wire_conn_error(c->main, NULL) != WIRE_OK) rc = no_reply(c, c->main, e, "BYE");
+    else rc = expect_eof(c, c->main);
     hang_up(&c->main);
     return rc;
 }
@@ -428,7 +383,7 @@ static void exchange(client *c, const wv_file *vec, const wv_file *stats) {
 
 static const char synopsis[] =
     "usage: wire-client [--host H] [--port P | --unix PATH] [--vectors FILE] [--stats FILE]\n"
-    "                   [--timeout SEC] [--quiet] [--help]\n";
+    "                   [--timeout SEC] [--quiet] [--version] [--help]\n";
 static const char details[] =
     "Runs the wire interop exchange against a server and prints one line per case.\n"
     "  --host H        server host (default 127.0.0.1)\n"
@@ -439,6 +394,7 @@ static const char details[] =
     "  --stats FILE    STATS known answers (default: stats.txt found the same way)\n"
     "  --timeout SEC   limit for each connect, send and receive (default 10)\n"
     "  --quiet         print only FAIL lines and the summary\n"
+    "  --version       the program's and the protocol's versions\n"
     "Exit status: 0 all cases passed, 1 some failed, 2 usage error or unreadable proto files.\n";
 
 /* A usage error: the reason and the synopsis on stderr; returns -1. */
@@ -478,6 +434,11 @@ static int parse_args(int argc, char **argv, client *c, const char **vec_arg, co
             *opts[k].dest = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             c->quiet = true;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("wire-client %s (libwire %s), protocol version %d\n", WIRE_LIB_VERSION, WIRE_LIB_VERSION,
+                   WIRE_PROTOCOL_VERSION);
+            *rc = 0;
+            return -1;
         } else if (strcmp(argv[i], "--help") == 0) {
             fputs(synopsis, stdout);
             fputs(details, stdout);
@@ -510,7 +471,6 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     c.host = "127.0.0.1";
     c.timeout_ms = 10000;
-    c.main.fd = -1;
     if (parse_args(argc, argv, &c, &vec_arg, &stats_arg, &rc)) return rc;
     char why[WIRE_ERRBUF_SIZE];
     if (wire_selfcheck(why, sizeof why) != WIRE_OK) {
@@ -527,16 +487,14 @@ int main(int argc, char **argv) {
     memset(&stats, 0, sizeof stats);
     if (load("vectors", vec_path, &vec) == 0) {
         if (load("stats", stats_path, &stats) == 0) {
-            c.rbuf = malloc(RBUF_SIZE);
             c.sbuf = malloc(SBUF_SIZE);
-            if (c.rbuf && c.sbuf) {
+            if (c.sbuf) {
                 setvbuf(stdout, NULL, _IOLBF, 0); /* progress stays visible through a pipe */
                 exchange(&c, &vec, &stats);
                 rc = c.failed ? 1 : 0;
             } else {
                 fprintf(stderr, "wire-client: out of memory\n");
             }
-            free(c.rbuf);
             free(c.sbuf);
             wv_free(&stats);
         }

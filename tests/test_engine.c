@@ -1,0 +1,326 @@
+/* test_engine.c - the server engine with an application handler, in every model: a server process
+ * of the test's own (fork, then wire_server_run in the child), clients on the blocking helpers over
+ * 127.0.0.1. What is checked: the handler sees the application's messages and the peer's HELLO;
+ * accepted sockets are close-on-exec with TCP_NODELAY in every model; on_open/on_close pair up;
+ * one connection's handler can send to the others (a broadcast: wire_conn_set_notify); stop ends
+ * the run cleanly and puts the fork model's SIGCHLD back as it was; bad configurations are
+ * refused. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+enum {
+    MSG_INFO = 0x8001,  /* -> INFO_REPLY: bool cloexec, bool nodelay, string peer's HELLO name */
+    MSG_INFO_REPLY = 0x8002,
+    MSG_SAY = 0x8010,   /* -> LINE to every open connection: string text */
+    MSG_LINE = 0x8011,
+    MSG_COUNT = 0x8020, /* -> COUNT_REPLY: u32 opened, u32 closed */
+    MSG_COUNT_REPLY = 0x8021
+};
+
+/* ---- the server side (in the child process) ---- */
+
+static wire_server *g_srv;
+static wire_conn *g_open[64];
+static unsigned g_opened, g_closed;
+
+static void on_stop(int sig) {
+    (void)sig;
+    wire_server_stop(g_srv);
+}
+
+static void on_open(wire_conn *c, void *user) {
+    (void)user;
+    g_opened++;
+    for (int i = 0; i < 64; i++)
+        if (!g_open[i]) {
+            g_open[i] = c;
+            wire_conn_set_data(c, &g_open[i]);
+            return;
+        }
+}
+
+static void on_close(wire_conn *c, void *user) {
+    (void)user;
+    g_closed++;
+    wire_conn **slot = wire_conn_data(c);
+    if (slot) *slot = NULL;
+}
+
+static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
+    (void)user;
+    wire_writer w;
+    if (f->type == MSG_INFO) {
+        int fd = wire_conn_fd(c), one = 0;
+        socklen_t len = sizeof one;
+        bool nodelay = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, &len) == 0 && one;
+        size_t nlen;
+        const char *name = wire_conn_peer_name(c, &nlen);
+        if (wire_conn_begin(c, MSG_INFO_REPLY, 300, &w) != WIRE_OK) return;
+        wire_put_bool(&w, (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+        wire_put_bool(&w, nodelay);
+        wire_put_string(&w, name, nlen);
+        if (wire_conn_end(c, &w) != WIRE_OK) wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, "reply");
+    } else if (f->type == MSG_SAY) {
+        for (int i = 0; i < 64; i++) /* to every connection, the sender too, each through its own queue */
+            if (g_open[i] && wire_conn_send(g_open[i], MSG_LINE, f->payload, f->length) != WIRE_OK)
+                wire_conn_close(g_open[i]);
+    } else if (f->type == MSG_COUNT) {
+        if (wire_conn_begin(c, MSG_COUNT_REPLY, 10, &w) != WIRE_OK) return;
+        wire_put_u32(&w, g_opened);
+        wire_put_u32(&w, g_closed);
+        if (wire_conn_end(c, &w) != WIRE_OK) wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, "reply");
+    } else {
+        wire_conn_fail(c, WIRE_EUNEXPECTED, 2, NULL);
+    }
+}
+
+/* The child's life: serve until SIGTERM; exit 0 if run returned WIRE_OK (and, for fork, left
+ * SIGCHLD's handler and the signal mask as they were), 1 otherwise. */
+static void serve(wire_model model, int port_fd) {
+    wire_server_config cfg;
+    char err[WIRE_ERRBUF_SIZE];
+    uint16_t port;
+    struct sigaction before, after, sa;
+    sigset_t mask_before, mask_after;
+    wire_server_config_init(&cfg);
+    cfg.model = model;
+    cfg.conn.name = "engine-test";
+    cfg.on_open = on_open;
+    cfg.on_frame = on_frame;
+    cfg.on_close = on_close;
+    if (wire_server_new(&cfg, &g_srv, err, sizeof err) != WIRE_OK ||
+        wire_server_listen_tcp(g_srv, "127.0.0.1", "0", &port, err, sizeof err) != WIRE_OK) {
+        fprintf(stderr, "serve: %s\n", err);
+        _exit(2);
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    sigaction(SIGCHLD, NULL, &before);
+    sigprocmask(SIG_SETMASK, NULL, &mask_before);
+    if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(2);
+    close(port_fd);
+    wire_err e = wire_server_run(g_srv, err, sizeof err);
+    sigaction(SIGCHLD, NULL, &after);
+    sigprocmask(SIG_SETMASK, NULL, &mask_after);
+    bool restored = after.sa_handler == before.sa_handler &&
+                    sigismember(&mask_after, SIGCHLD) == sigismember(&mask_before, SIGCHLD);
+    wire_server_free(g_srv);
+    _exit(e == WIRE_OK && restored ? 0 : 1);
+}
+
+/* ---- the test side ---- */
+
+typedef struct server {
+    pid_t pid;
+    char port[8];
+    wire_model model;
+} server;
+
+static void start(server *s, wire_model model) {
+    int p[2];
+    uint16_t port = 0;
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    s->model = model;
+    s->pid = fork();
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        close(p[0]);
+        serve(model, p[1]);
+    }
+    close(p[1]);
+    struct pollfd pf = {p[0], POLLIN, 0};
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_int_equal(read(p[0], &port, sizeof port), (ssize_t)sizeof port);
+    close(p[0]);
+    snprintf(s->port, sizeof s->port, "%u", (unsigned)port);
+}
+
+/* SIGTERM: the run must return WIRE_OK within 5 s (exit status 0 of the child). */
+static void stop(server *s) {
+    int st = 0;
+    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    pid_t r = 0;
+    for (int k = 0; k < 500 && (r = waitpid(s->pid, &st, WNOHANG)) == 0; k++) usleep(10000);
+    if (r == 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &st, 0);
+        fail_msg("--mode %s: the server did not stop within 5 s of wire_server_stop()", wire_model_name(s->model));
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("--mode %s: wire_server_run failed or left SIGCHLD changed (status 0x%x)", wire_model_name(s->model),
+                 (unsigned)st);
+}
+
+static wire_conn *client(const server *s, const char *name) {
+    wire_conn_config cc;
+    wire_conn *c;
+    char err[WIRE_ERRBUF_SIZE + 256];
+    wire_conn_config_init(&cc, WIRE_ROLE_CLIENT);
+    cc.name = name;
+    if (wire_conn_connect("127.0.0.1", s->port, &cc, 3000, &c, err, sizeof err) != WIRE_OK)
+        fail_msg("--mode %s: %s", wire_model_name(s->model), err);
+    size_t len;
+    const char *srv = wire_conn_peer_name(c, &len);
+    assert_int_equal(len, 11);
+    assert_memory_equal(srv, "engine-test", 11);
+    return c;
+}
+
+/* Every model: the handler sees our HELLO name, and the socket it was given is close-on-exec with
+ * TCP_NODELAY (accept used to set TCP_NODELAY in the event loop only). */
+static void run_info(wire_model model) {
+    server s;
+    wire_frame f;
+    start(&s, model);
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "client-%d", i);
+        wire_conn *c = client(&s, name);
+        assert_int_equal(wire_conn_request(c, MSG_INFO, NULL, 0, &f, 3000), WIRE_OK);
+        assert_int_equal(f.type, MSG_INFO_REPLY);
+        wire_reader r;
+        bool cloexec, nodelay;
+        const char *peer;
+        size_t len;
+        wire_reader_init(&r, f.payload, f.length);
+        wire_get_bool(&r, &cloexec);
+        wire_get_bool(&r, &nodelay);
+        wire_get_string(&r, &peer, &len);
+        assert_int_equal(wire_reader_finish(&r), WIRE_OK);
+        if (!cloexec || !nodelay)
+            fail_msg("--mode %s: accepted socket cloexec=%d nodelay=%d", wire_model_name(model), cloexec, nodelay);
+        assert_int_equal(len, strlen(name));
+        assert_memory_equal(peer, name, len);
+        assert_int_equal(wire_conn_hangup(c, 3000), WIRE_OK);
+        wire_conn_free(c);
+    }
+    stop(&s);
+}
+
+/* The event models: what one connection's handler sends to the others reaches them at once, though
+ * they sent nothing (the engine learns of it through wire_conn_set_notify); on_open and on_close
+ * pair up. */
+static void run_broadcast(wire_model model) {
+    server s;
+    wire_frame f;
+    wire_conn *c[3];
+    start(&s, model);
+    for (int i = 0; i < 3; i++) c[i] = client(&s, "b");
+    usleep(50000); /* each one's handshake is done on the server: all three are in the room */
+    assert_int_equal(wire_conn_send(c[0], MSG_SAY, "hello room", 10), WIRE_OK);
+    for (int i = 0; i < 3; i++) {
+        wire_err e = wire_conn_recv(c[i], &f, 3000);
+        if (e) fail_msg("--mode %s: client %d got no broadcast: %s", wire_model_name(model), i, wire_strerror(e));
+        assert_int_equal(f.type, MSG_LINE);
+        assert_int_equal(f.length, 10);
+        assert_memory_equal(f.payload, "hello room", 10);
+    }
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(wire_conn_hangup(c[i], 3000), WIRE_OK);
+        wire_conn_free(c[i]);
+    }
+    uint32_t opened = 0, closed = 0;
+    for (int k = 0; k < 100 && closed < 2; k++) { /* the server sees the two go */
+        assert_int_equal(wire_conn_request(c[0], MSG_COUNT, NULL, 0, &f, 3000), WIRE_OK);
+        wire_reader r;
+        wire_reader_init(&r, f.payload, f.length);
+        wire_get_u32(&r, &opened);
+        wire_get_u32(&r, &closed);
+        assert_int_equal(wire_reader_finish(&r), WIRE_OK);
+        if (closed < 2) usleep(10000);
+    }
+    assert_int_equal(opened, 3);
+    assert_int_equal(closed, 2);
+    wire_conn_free(c[0]);
+    stop(&s);
+}
+
+#define EACH_MODEL(fn)                                                                             \
+    static void test_##fn##_epoll(void **state) {                                                  \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_EPOLL);                                                                \
+    }                                                                                              \
+    static void test_##fn##_poll(void **state) {                                                   \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_POLL);                                                                 \
+    }                                                                                              \
+    static void test_##fn##_select(void **state) {                                                 \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_SELECT);                                                               \
+    }
+#define BLOCKING_MODELS(fn)                                                                        \
+    static void test_##fn##_fork(void **state) {                                                   \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_FORK);                                                                 \
+    }                                                                                              \
+    static void test_##fn##_thread(void **state) {                                                 \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_THREAD);                                                               \
+    }                                                                                              \
+    static void test_##fn##_iterative(void **state) {                                              \
+        (void)state;                                                                               \
+        run_##fn(WIRE_MODEL_ITERATIVE);                                                            \
+    }
+EACH_MODEL(info)
+BLOCKING_MODELS(info)
+EACH_MODEL(broadcast)
+
+static void test_models_and_config(void **state) {
+    (void)state;
+    wire_model m;
+    static const char *const names[] = {"epoll", "poll", "select", "fork", "thread", "iterative"};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(wire_model_from_name(names[i], &m), WIRE_OK);
+        assert_string_equal(wire_model_name(m), names[i]);
+    }
+    assert_int_equal(wire_model_from_name("nosuch", &m), WIRE_EINVAL);
+    assert_null(wire_model_name((wire_model)0));
+    wire_server_config cfg;
+    wire_server *s;
+    char err[WIRE_ERRBUF_SIZE];
+    wire_server_config_init(&cfg);
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL); /* no handler */
+    assert_non_null(strstr(err, "on_frame"));
+    cfg.on_frame = on_frame;
+    cfg.max_conns = 0;
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL);
+    cfg.max_conns = 1;
+    cfg.conn.max_payload = 10;
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL);
+    cfg.conn.max_payload = 1000;
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_server_run(s, err, sizeof err), WIRE_EINVAL); /* nothing to listen on */
+    assert_non_null(strstr(err, "listen"));
+    assert_int_equal(wire_server_listen_tcp(s, "127.0.0.1", "99999", NULL, err, sizeof err), WIRE_EADDRESS);
+    wire_server_free(s);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models_and_config),
+        cmocka_unit_test(test_info_epoll),
+        cmocka_unit_test(test_info_poll),
+        cmocka_unit_test(test_info_select),
+        cmocka_unit_test(test_info_fork),
+        cmocka_unit_test(test_info_thread),
+        cmocka_unit_test(test_info_iterative),
+        cmocka_unit_test(test_broadcast_epoll),
+        cmocka_unit_test(test_broadcast_poll),
+        cmocka_unit_test(test_broadcast_select),
+    };
+    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
