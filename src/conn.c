@@ -156,6 +156,8 @@ static void end_io(wire_conn *c, const char *what, int err) {
         wire__conn_end(c, WIRE_EIO, "%s: %s", what, wire__errno_text(err, et, sizeof et));
 }
 
+static void shut_down(wire_conn *c);
+
 /* CLOSED, keeping the reason given when closing began. */
 static void closed(wire_conn *c) {
     c->state = WIRE_CONN_CLOSED;
@@ -170,6 +172,7 @@ void wire__conn_closing(wire_conn *c, wire_err err, const char *why) {
     snprintf(c->why, sizeof c->why, "%s", why);
     c->in.head = c->in.tail = 0; /* frames after this one are not processed (SPEC 8.4, 8.5) */
     wire__in_release(c);
+    if (wire_outq_pending(&c->out) == 0) shut_down(c); /* nothing to send first: FIN now */
     if (c->notify) c->notify(c, c->notify_arg);
 }
 
@@ -348,9 +351,11 @@ wire_err wire_conn_bye(wire_conn *c) {
 
 /* ---- reading ---- */
 
+/* Reads and throws away what came (SPEC 8.4), a bounded amount per call: a peer that keeps sending
+ * cannot keep this call busy, and the drain's deadline ends it. */
 static void drain_read(wire_conn *c) {
     uint8_t junk[JUNK_SIZE];
-    for (;;) {
+    for (int k = 0; k < 16; k++) {
         ssize_t n = read(c->fd, junk, sizeof junk);
         if (n > 0) {
             c->stats.bytes_in += (size_t)n;
@@ -405,8 +410,6 @@ wire_err wire_conn_read(wire_conn *c) {
     }
 }
 
-static void shut_down(wire_conn *c);
-
 /* The end of the stream, once every complete frame before it was taken. */
 static void on_eof(wire_conn *c) {
     if (c->bye_sent) {
@@ -417,7 +420,6 @@ static void on_eof(wire_conn *c) {
     /* the replies already queued still go out (SPEC 8.5: EOF is not an error), then the close */
     wire__conn_closing(c, cut ? WIRE_ETRUNCATED : WIRE_ECLOSED,
                        cut ? "peer closed in the middle of a frame" : "peer closed");
-    if (wire_outq_pending(&c->out) == 0) shut_down(c); /* with nothing to send: FIN now, then CLOSED */
 }
 
 int wire_conn_next(wire_conn *c, wire_frame *f) { return wire__conn_next(c, f, false); }

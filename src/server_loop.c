@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,10 +114,12 @@ static bool adopt(wire__loop *l, int fd, const wire_conn_config *cfg, bool refus
     (void)wire_conn_write(c);
     c->loop_events = wire_conn_events(c);
     if (wire__poller_add(l->p, fd, c, c->loop_events) != 0) {
-        char et[128];
-        /* select cannot watch a descriptor past FD_SETSIZE, for one */
-        wire__conn_end(c, WIRE_ELIMIT, "cannot watch the connection: %s", wire__errno_text(errno, et, sizeof et));
-        wire__poller_del(l->p, fd);
+        /* select cannot watch a descriptor past FD_SETSIZE, for one: refuse it, without waiting */
+        char et[128], text[200];
+        snprintf(text, sizeof text, "the server cannot watch this connection (%s)", wire__errno_text(errno, et, sizeof et));
+        wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, text);
+        (void)wire_conn_write(c);
+        wire__conn_end(c, WIRE_ELIMIT, "%s", text);
         settle(l, c);
         return false;
     }

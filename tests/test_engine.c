@@ -13,8 +13,13 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 enum {
     MSG_INFO = 0x8001,  /* -> INFO_REPLY: bool cloexec, bool nodelay, string peer's HELLO name */
@@ -82,6 +87,9 @@ static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
     }
 }
 
+/* For the select test: the server's descriptors start past FD_SETSIZE (select cannot watch them). */
+static bool g_high_fds;
+
 /* The child's life: serve until SIGTERM; exit 0 if run returned WIRE_OK (and, for fork, left
  * SIGCHLD's handler and the signal mask as they were), 1 otherwise. */
 static void serve(wire_model model, int port_fd) {
@@ -109,6 +117,13 @@ static void serve(wire_model model, int port_fd) {
     signal(SIGCHLD, SIG_DFL);
     sigaction(SIGCHLD, NULL, &before);
     sigprocmask(SIG_SETMASK, NULL, &mask_before);
+    if (g_high_fds) { /* fill every descriptor below FD_SETSIZE: the next accept gets one above it */
+        struct rlimit rl = {FD_SETSIZE + 64, FD_SETSIZE + 64};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(2);
+        int fd;
+        while ((fd = open("/dev/null", O_RDONLY)) >= 0 && fd < FD_SETSIZE) {
+        }
+    }
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(2);
     close(port_fd);
     wire_err e = wire_server_run(g_srv, err, sizeof err);
@@ -128,6 +143,19 @@ typedef struct server {
     wire_model model;
 } server;
 
+/* The server of the current test, killed by the teardown if the test failed before stopping it. */
+static pid_t g_child;
+
+static int teardown(void **state) {
+    (void)state;
+    if (g_child > 0) {
+        kill(g_child, SIGKILL);
+        waitpid(g_child, NULL, 0);
+    }
+    g_child = 0;
+    return 0;
+}
+
 static void start(server *s, wire_model model) {
     int p[2];
     uint16_t port = 0;
@@ -137,9 +165,13 @@ static void start(server *s, wire_model model) {
     s->pid = fork();
     assert_true(s->pid >= 0);
     if (s->pid == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* the test gone, its server goes too */
+#endif
         close(p[0]);
         serve(model, p[1]);
     }
+    g_child = s->pid;
     close(p[1]);
     struct pollfd pf = {p[0], POLLIN, 0};
     assert_int_equal(poll(&pf, 1, 5000), 1);
@@ -159,6 +191,7 @@ static void stop(server *s) {
         waitpid(s->pid, &st, 0);
         fail_msg("--mode %s: the server did not stop within 5 s of wire_server_stop()", wire_model_name(s->model));
     }
+    g_child = 0;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fail_msg("--mode %s: wire_server_run failed or left SIGCHLD changed (status 0x%x)", wire_model_name(s->model),
                  (unsigned)st);
@@ -186,7 +219,7 @@ static void run_info(wire_model model) {
     wire_frame f;
     start(&s, model);
     for (int i = 0; i < 3; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "client-%d", i);
         wire_conn *c = client(&s, name);
         assert_int_equal(wire_conn_request(c, MSG_INFO, NULL, 0, &f, 3000), WIRE_OK);
@@ -278,6 +311,25 @@ EACH_MODEL(info)
 BLOCKING_MODELS(info)
 EACH_MODEL(broadcast)
 
+/* select cannot watch a descriptor at or past FD_SETSIZE: such a connection is refused with
+ * ERROR(LIMIT), and the server goes on (FD_SET past it would write out of bounds). */
+static void test_select_past_fd_setsize(void **state) {
+    (void)state;
+    server s;
+    char err[WIRE_ERRBUF_SIZE + 256];
+    wire_conn *c;
+    g_high_fds = true;
+    start(&s, WIRE_MODEL_SELECT);
+    g_high_fds = false;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wire_conn_connect("127.0.0.1", s.port, NULL, 3000, &c, err, sizeof err), WIRE_EPEER);
+        assert_null(c);
+        assert_non_null(strstr(err, "LIMIT"));
+        assert_non_null(strstr(err, "cannot watch"));
+    }
+    stop(&s);
+}
+
 static void test_models_and_config(void **state) {
     (void)state;
     wire_model m;
@@ -312,15 +364,16 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models_and_config),
-        cmocka_unit_test(test_info_epoll),
-        cmocka_unit_test(test_info_poll),
-        cmocka_unit_test(test_info_select),
-        cmocka_unit_test(test_info_fork),
-        cmocka_unit_test(test_info_thread),
-        cmocka_unit_test(test_info_iterative),
-        cmocka_unit_test(test_broadcast_epoll),
-        cmocka_unit_test(test_broadcast_poll),
-        cmocka_unit_test(test_broadcast_select),
+        cmocka_unit_test_teardown(test_info_epoll, teardown),
+        cmocka_unit_test_teardown(test_info_poll, teardown),
+        cmocka_unit_test_teardown(test_info_select, teardown),
+        cmocka_unit_test_teardown(test_info_fork, teardown),
+        cmocka_unit_test_teardown(test_info_thread, teardown),
+        cmocka_unit_test_teardown(test_info_iterative, teardown),
+        cmocka_unit_test_teardown(test_broadcast_epoll, teardown),
+        cmocka_unit_test_teardown(test_broadcast_poll, teardown),
+        cmocka_unit_test_teardown(test_broadcast_select, teardown),
+        cmocka_unit_test_teardown(test_select_past_fd_setsize, teardown),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
