@@ -52,6 +52,7 @@ extern "C" {
 
 #define WIRE_HELLO_NAME_MAX 255          /* SPEC 9.1: bytes of UTF-8 in a HELLO name */
 #define WIRE_ERROR_TEXT_MAX 1024         /* SPEC 9.1: bytes of UTF-8 in an ERROR message */
+#define WIRE_MIN_MAX_PAYLOAD 1037        /* SPEC 8.1: the smallest max_payload (the largest ERROR) */
 
 /* The field types (SPEC.md section 3): X(NAME, tag, "spec name"). High nibble of the tag: the class;
  * low nibble of numbers: log2(size) + 1. The one table: wire_type_name() and the tests against
@@ -509,11 +510,19 @@ typedef struct wire_error_msg {
     size_t text_len;
 } wire_error_msg;
 
-/* Append the message's fields to w (a fresh writer makes a whole payload). */
+/* Append the message's fields to w (a fresh writer makes a whole payload). What a receiver would
+ * refuse is refused here, as the writer's (sticky) WIRE_ERANGE: a name over WIRE_HELLO_NAME_MAX
+ * bytes, a max_payload under WIRE_MIN_MAX_PAYLOAD, a text over WIRE_ERROR_TEXT_MAX bytes. */
 WIRE_EXPORT wire_err wire_put_hello(wire_writer *w, const wire_hello *h);
 WIRE_EXPORT wire_err wire_put_error_msg(wire_writer *w, const wire_error_msg *e);
-/* Decode a whole payload. Extra trailing fields are allowed (forward compatibility) but must be valid;
- * a missing or wrongly typed field is WIRE_EMESSAGE, an over-long name/text WIRE_EMESSAGE too. */
+/* Decode a whole payload, by SPEC 7.2: first the whole payload must decode (a decoding error keeps
+ * its code and offset); then the fields are checked in order, and the first that does not match is
+ * WIRE_EMESSAGE at its tag byte (a wrong type), at the first byte after its tag (a value not allowed:
+ * a max_payload under WIRE_MIN_MAX_PAYLOAD, a name or text too long), or where it would start (a
+ * missing field). A HELLO whose version is not WIRE_PROTOCOL_VERSION is WIRE_EVERSION at payload
+ * offset 1 and nothing after the version is judged (h->version tells which). Extra trailing fields
+ * are allowed (forward compatibility) but must decode. Offsets count from the payload's first byte
+ * (add WIRE_HEADER_SIZE for an ERROR frame). */
 WIRE_EXPORT WIRE_CHECK wire_err wire_get_hello(const void *payload, size_t len, wire_hello *h, size_t *err_offset);
 WIRE_EXPORT WIRE_CHECK wire_err wire_get_error_msg(const void *payload, size_t len, wire_error_msg *e,
                                                    size_t *err_offset);
@@ -661,12 +670,17 @@ typedef enum wire_conn_state {
 typedef struct wire_conn_config {
     wire_role role;
     const char *name;        /* announced in HELLO (at most WIRE_HELLO_NAME_MAX bytes; copied) */
-    uint32_t max_payload;    /* the largest payload we accept, announced in HELLO (>= 64) */
+    uint32_t max_payload;    /* the largest payload we accept, announced in HELLO (>= WIRE_MIN_MAX_PAYLOAD) */
     size_t max_queued;       /* unsent output past which the peer is not read and sends fail (> 0) */
     int idle_timeout_ms;     /* no complete frame for this long: ERROR(TIMEOUT), close; 0: none */
     int frame_timeout_ms;    /* a frame begun must be complete within this: ERROR(TIMEOUT), close; 0: none */
     int drain_ms;            /* the graceful close reads and discards for at most this long (SPEC 8.4) */
     size_t inbuf_size;       /* the input buffer's first size; it grows to the frame being received */
+    /* The application's types (0x0100..0x01FF, 0x8000..0xFFFF) it serves: any other is answered
+     * ERROR(UNEXPECTED, 2) from its header, without waiting for its payload (SPEC 8.3 step 3). NULL:
+     * every one reaches the application. */
+    bool (*serves)(uint16_t type, void *arg);
+    void *serves_arg;
 } wire_conn_config;
 
 /* Defaults for a role. Server: name "wire-server", max payload 16 MiB, max queued 4 MiB, idle

@@ -26,7 +26,7 @@ void wire_conn_config_init(wire_conn_config *cfg, wire_role role) {
 }
 
 bool wire__conn_config_ok(const wire_conn_config *cfg) {
-    return (cfg->role == WIRE_ROLE_CLIENT || cfg->role == WIRE_ROLE_SERVER) && cfg->max_payload >= 64 &&
+    return (cfg->role == WIRE_ROLE_CLIENT || cfg->role == WIRE_ROLE_SERVER) && cfg->max_payload >= WIRE_MIN_MAX_PAYLOAD &&
            cfg->max_payload <= UINT32_MAX - WIRE_HEADER_SIZE && cfg->max_queued > 0 && cfg->idle_timeout_ms >= 0 &&
            cfg->frame_timeout_ms >= 0 && cfg->drain_ms >= 0 && cfg->inbuf_size >= WIRE_HEADER_SIZE &&
            (!cfg->name || strlen(cfg->name) <= WIRE_HELLO_NAME_MAX) &&
@@ -66,6 +66,8 @@ wire_err wire_conn_new(int fd, const wire_conn_config *cfg, wire_conn **out) {
     c->idle_ms = cfg->idle_timeout_ms;
     c->frame_ms = cfg->frame_timeout_ms;
     c->drain_ms = cfg->drain_ms;
+    c->serves = cfg->serves;
+    c->serves_arg = cfg->serves_arg;
     c->now = wire_now_ms();
     c->last_frame = c->last_write = c->last_read = c->now;
     wire_peer_name(fd, c->peer_addr, sizeof c->peer_addr);
@@ -440,6 +442,11 @@ int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
             wire_conn_fail(c, e, (uint32_t)at, "in the frame header");
             return -1;
         }
+        /* SPEC 8.3 step 3: a type not allowed now is answered from its header, at once: its payload
+         * may be long, or never come */
+        if (rc == 0 && wire_parser_buffered(&c->in) >= WIRE_HEADER_SIZE &&
+            wire__conn_refuse_header(c, wire__load16(c->in.buf + c->in.head + 2)) < 0)
+            return -1;
         if (rc == 0) {
             if (wire_parser_buffered(&c->in) == 0) {
                 c->frame_start = 0;
@@ -547,6 +554,13 @@ static int64_t next_due(const wire_conn *c, due *what) {
     return at;
 }
 
+/* The type of the frame being received, once its header is in (and was accepted); 0 before. */
+static uint16_t pending_type(const wire_conn *c) {
+    if (wire_parser_buffered(&c->in) < WIRE_HEADER_SIZE) return 0;
+    const uint8_t *h = c->in.buf + c->in.head;
+    return (uint16_t)(h[2] << 8 | h[3]);
+}
+
 int64_t wire_conn_deadline(const wire_conn *c) {
     due what;
     return next_due(c, &what);
@@ -567,6 +581,10 @@ void wire_conn_check_time(wire_conn *c, int64_t now) {
             wire__conn_end(c, WIRE_ETIMEOUT, "peer does not read its replies");
             return;
         case DUE_FRAME:
+            if (pending_type(c) == WIRE_MSG_ERROR) { /* its header says ERROR: never answered (SPEC 7.4) */
+                wire__conn_end(c, WIRE_ETIMEOUT, "an ERROR frame was started and not completed in time");
+                return;
+            }
             wire_conn_fail(c, WIRE_ETIMEOUT, WIRE_NO_OFFSET, "a frame was started and not completed in time");
             break;
         case DUE_IDLE: wire_conn_fail(c, WIRE_ETIMEOUT, WIRE_NO_OFFSET, "idle for too long"); break;

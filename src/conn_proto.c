@@ -60,17 +60,17 @@ static bool valid_fields(wire_conn *c, const wire_frame *f) {
 static int on_hello(wire_conn *c, const wire_frame *f) {
     wire_hello h;
     size_t at = 0;
-    if (!valid_fields(c, f)) return -1;
+    /* decoded whole, then the fields in order, the version first (SPEC 7.2, 8.2): all in one place */
     wire_err e = wire_get_hello(f->payload, f->length, &h, &at);
-    if (e) {
-        wire_conn_fail(c, e, (uint32_t)(WIRE_HEADER_SIZE + at), "in HELLO");
-        return -1;
-    }
-    if (h.version != WIRE_PROTOCOL_VERSION) { /* SPEC 8.2: at the first byte of the version's value */
+    if (e == WIRE_EVERSION) {
         char d[80];
         snprintf(d, sizeof d, "peer speaks version %u, this %s %u", (unsigned)h.version,
                  c->role == WIRE_ROLE_SERVER ? "server" : "client", WIRE_PROTOCOL_VERSION);
-        wire_conn_fail(c, WIRE_EVERSION, WIRE_HEADER_SIZE + 1, d);
+        wire_conn_fail(c, e, (uint32_t)(WIRE_HEADER_SIZE + at), d);
+        return -1;
+    }
+    if (e) {
+        wire_conn_fail(c, e, (uint32_t)(WIRE_HEADER_SIZE + at), e == WIRE_EMESSAGE ? "in HELLO" : NULL);
         return -1;
     }
     /* a copy: h.name points into the input buffer, which the next read reuses */
@@ -132,24 +132,38 @@ static int after_bye(wire_conn *c, const wire_frame *f) {
     }
 }
 
+const char *wire__conn_refuses(const wire_conn *c, uint16_t type) {
+    if (type == WIRE_MSG_ERROR) return NULL; /* always: it ends the connection (step 2) */
+    if (c->bye_sent) return NULL;           /* we are leaving: nothing is refused any more */
+    if (c->state == WIRE_CONN_HANDSHAKE) return type == WIRE_MSG_HELLO ? NULL : "the first frame must be HELLO";
+    switch (type) {
+    case WIRE_MSG_HELLO: return "HELLO was already exchanged";
+    case WIRE_MSG_PING:
+    case WIRE_MSG_BYE: return NULL;
+    case WIRE_MSG_PONG: return c->pings ? NULL : "a PONG that answers no PING";
+    default: break;
+    }
+    if (type < 0x0100) return "not a control message of this protocol version";
+    if (type >= 0x0200 && type < WIRE_MSG_APP_FIRST) return "a reserved message type";
+    if (c->serves && !c->serves(type, c->serves_arg)) return "not a message type this side serves";
+    return NULL; /* the interop service's range and the applications' */
+}
+
 int wire__conn_dispatch(wire_conn *c, const wire_frame *f) {
     if (f->type == WIRE_MSG_ERROR) return on_error(c, f);
     if (c->bye_sent) return after_bye(c, f);
-    if (c->state == WIRE_CONN_HANDSHAKE) {
-        if (f->type != WIRE_MSG_HELLO) return unexpected(c, f->type, "the first frame must be HELLO");
-        return on_hello(c, f);
-    }
+    const char *why = wire__conn_refuses(c, f->type); /* (normally refused from its header already) */
+    if (why) return unexpected(c, f->type, why);
     switch (f->type) {
-    case WIRE_MSG_HELLO: return unexpected(c, f->type, "HELLO was already exchanged");
+    case WIRE_MSG_HELLO: return on_hello(c, f);
     case WIRE_MSG_PING: return on_ping(c, f);
-    case WIRE_MSG_PONG:
-        if (c->pings == 0) return unexpected(c, f->type, "a PONG that answers no PING");
-        c->pings--;
-        return 1;
+    case WIRE_MSG_PONG: c->pings--; return 1;
     case WIRE_MSG_BYE: return on_bye(c, f);
-    default: break;
+    default: return 1;
     }
-    if (f->type < 0x0100) return unexpected(c, f->type, "not a control message of this protocol version");
-    if (f->type >= 0x0200 && f->type < WIRE_MSG_APP_FIRST) return unexpected(c, f->type, "a reserved message type");
-    return 1; /* the interop service's range and the applications' */
+}
+
+int wire__conn_refuse_header(wire_conn *c, uint16_t type) {
+    const char *why = wire__conn_refuses(c, type);
+    return why ? unexpected(c, type, why) : 0;
 }

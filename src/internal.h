@@ -25,6 +25,9 @@ static inline size_t wire__min_size(int tag) {
     }
 }
 
+/* writer.c: records WIRE_ERANGE (a value the protocol does not allow) as the writer's error. */
+wire_err wire__put_range_error(wire_writer *w);
+
 /* Writes a formatted message into errbuf (if any); never fails, always NUL-terminates. */
 void wire__errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
@@ -76,6 +79,8 @@ struct wire_conn {
     char *peer_name;      /* the peer's HELLO name */
     size_t peer_name_len;
     void *data;
+    bool (*serves)(uint16_t type, void *arg);
+    void *serves_arg;
     void (*notify)(wire_conn *c, void *arg);
     void *notify_arg;
     char peer_addr[56];
@@ -126,6 +131,11 @@ wire_err wire__in_ref(wire_conn *c, wire_outq *q, uint16_t type, const wire_fram
 /* conn_proto.c: acts on a complete frame: 1 hand it to the application, 0 it was the connection's
  * own (go on), -1 the connection is ending. */
 int wire__conn_dispatch(wire_conn *c, const wire_frame *f);
+/* conn_proto.c: why a frame of this type is not allowed now (SPEC 8.3 step 3), or NULL. */
+const char *wire__conn_refuses(const wire_conn *c, uint16_t type);
+/* conn_proto.c: refuses (ERROR(UNEXPECTED, 2), -1) a frame whose header alone shows its type is not
+ * allowed now; 0 when it is. */
+int wire__conn_refuse_header(wire_conn *c, uint16_t type);
 
 /* ---- the engine (poller.c, timers.c, server*.c) ---- */
 

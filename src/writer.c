@@ -89,6 +89,11 @@ wire_err wire__put_bad_utf8(wire_writer *w) {
     return w->err;
 }
 
+wire_err wire__put_range_error(wire_writer *w) {
+    if (w->err == WIRE_OK) fail(w, WIRE_ERANGE);
+    return w->err;
+}
+
 /* Length-prefixed value (u32 length, then the data) when the inline fast path cannot: inside a list,
  * in sizing mode, near the end of the buffer, or to report what is wrong. Strings arrive checked. */
 wire_err wire__put_blob_slow(wire_writer *w, uint8_t tag, const void *data, size_t len) {

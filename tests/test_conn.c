@@ -35,7 +35,7 @@ static void test_server_handshake(void **state) {
     assert_int_equal(wire_conn_get_state(p.c), WIRE_CONN_HANDSHAKE);
     assert_int_equal(wire_conn_send(p.c, 0x8000, "x", 1), WIRE_EINVAL); /* nothing before the handshake */
     uint8_t buf[300];
-    size_t n = pair_hello_payload(buf, sizeof buf, 1, 1000, "peer-name");
+    size_t n = pair_hello_payload(buf, sizeof buf, 1, 2000, "peer-name");
     pair_send(&p, WIRE_MSG_HELLO, buf, n);
     wire_frame *f = pair_expect(&p, WIRE_MSG_HELLO);
     wire_hello h;
@@ -46,9 +46,9 @@ static void test_server_handshake(void **state) {
     assert_memory_equal(h.name, "srv", 3);
     free(f);
     assert_int_equal(wire_conn_get_state(p.c), WIRE_CONN_OPEN);
-    assert_int_equal(wire_conn_peer_max(p.c), 1000);
+    assert_int_equal(wire_conn_peer_max(p.c), 2000);
     /* the name is the connection's copy: it survives the input buffer being reused */
-    static uint8_t junk[1000];
+    static uint8_t junk[2100];
     pair_send(&p, 0x8000, junk, 900);
     free(pair_expect(&p, 0x8001));
     size_t len;
@@ -56,8 +56,8 @@ static void test_server_handshake(void **state) {
     assert_int_equal(len, 9);
     assert_memory_equal(name, "peer-name", 9);
     assert_string_equal(wire_conn_peer_addr(p.c), "unix");
-    assert_int_equal(wire_conn_send(p.c, 0x8000, junk, 1001), WIRE_ETOOBIG); /* over the peer's max */
-    assert_int_equal(wire_conn_send(p.c, 0x8000, junk, 1000), WIRE_OK);
+    assert_int_equal(wire_conn_send(p.c, 0x8000, junk, 2001), WIRE_ETOOBIG); /* over the peer's max */
+    assert_int_equal(wire_conn_send(p.c, 0x8000, junk, 2000), WIRE_OK);
     pair_close(&p);
 }
 
@@ -98,8 +98,9 @@ static void test_handshake_faults(void **state) {
         {0x8000, {0}, 0, WIRE_EUNEXPECTED, 2},                                             /* nor an application's */
         {WIRE_MSG_HELLO, {0x02, 0, 2, 0x03, 0, 0, 1, 0, 0x40, 0, 0, 0, 0}, 13, WIRE_EVERSION, 9}, /* version 2 */
         {WIRE_MSG_HELLO, {0x03, 0, 0, 0, 1, 0x03, 0, 0, 1, 0, 0x40, 0, 0, 0, 0}, 15, WIRE_EMESSAGE, 8}, /* u32 version */
-        {WIRE_MSG_HELLO, {0x02, 0, 1, 0x03, 0, 0, 1, 0}, 8, WIRE_EMESSAGE, 16},            /* no name */
-        {WIRE_MSG_HELLO, {0x02, 0, 1, 0x03, 0, 0, 1, 0, 0x40, 0, 0, 0, 1, 0xff}, 14, WIRE_EUTF8, 21}, /* bad UTF-8 */
+        {WIRE_MSG_HELLO, {0x02, 0, 1, 0x03, 1, 0, 0, 0}, 8, WIRE_EMESSAGE, 16},            /* no name */
+        {WIRE_MSG_HELLO, {0x02, 0, 1, 0x03, 1, 0, 0, 0, 0x40, 0, 0, 0, 1, 0xff}, 14, WIRE_EUTF8, 21}, /* bad UTF-8 */
+        {WIRE_MSG_HELLO, {0x02, 0, 1, 0x03, 0, 0, 0x04, 0x0c, 0x40, 0, 0, 0, 0}, 13, WIRE_EMESSAGE, 12}, /* max 1036 */
         {WIRE_MSG_HELLO, {0x02, 0, 1, 0x77}, 4, WIRE_EBADTAG, 11},                          /* undecodable */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -175,13 +176,13 @@ static void test_ping_pong_and_unsolicited_pong(void **state) {
 static void test_pong_too_big_for_the_peer(void **state) {
     (void)state;
     pair p;
-    static uint8_t big[100];
+    static uint8_t big[2000];
     wire_conn_config cc = server_cfg();
     pair_open(&p, &cc, echo, NULL);
-    pair_handshake(&p, 64);
-    pair_send(&p, WIRE_MSG_PING, big, 64);
+    pair_handshake(&p, WIRE_MIN_MAX_PAYLOAD);
+    pair_send(&p, WIRE_MSG_PING, big, WIRE_MIN_MAX_PAYLOAD);
     free(pair_expect(&p, WIRE_MSG_PONG));
-    pair_send(&p, WIRE_MSG_PING, big, 65);
+    pair_send(&p, WIRE_MSG_PING, big, WIRE_MIN_MAX_PAYLOAD + 1);
     pair_expect_error(&p, WIRE_ETOOBIG, WIRE_NO_OFFSET);
     pair_close(&p);
 }
@@ -558,6 +559,30 @@ static void test_timeouts(void **state) {
     }
 }
 
+/* An ERROR frame whose payload never completes is not answered either (SPEC 7.4: the header says
+ * ERROR, and an ERROR is never answered): at the frame timeout the connection just ends, sending
+ * nothing, not even the reply it had queued. */
+static void test_incomplete_error_not_answered(void **state) {
+    (void)state;
+    pair p;
+    wire_conn_config cc = server_cfg();
+    cc.frame_timeout_ms = 2000;
+    pair_open(&p, &cc, NULL, NULL);
+    pair_handshake(&p, 1 << 20);
+    pair_send_raw(&p, "\x01\x00\x00\x02\x00\x00\x00\x10\x02\x00", 10); /* ERROR, 16 bytes: 2 came */
+    (void)wire_conn_read(p.c);
+    wire_frame f;
+    assert_int_equal(wire_conn_next(p.c, &f), 0);
+    int64_t d = wire_conn_deadline(p.c), now = wire_now_ms();
+    assert_true(d >= now + 2000 - 50 && d <= now + 2000 + 50);
+    wire_conn_check_time(p.c, d);
+    assert_int_equal(wire_conn_get_state(p.c), WIRE_CONN_CLOSED);
+    assert_int_equal(wire_conn_error(p.c, NULL), WIRE_ETIMEOUT);
+    (void)wire_conn_write(p.c);
+    assert_false(pair_fill(&p, 50) && p.in_len > 0); /* no ERROR(TIMEOUT) */
+    pair_close(&p);
+}
+
 /* wire_conn_close() at a frame boundary: a frame half received is completed and answered first. */
 static void test_close_at_frame_boundary(void **state) {
     (void)state;
@@ -750,8 +775,13 @@ static void test_config(void **state) {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     wire_conn_config_init(&cc, WIRE_ROLE_SERVER);
-    cc.max_payload = 63;
+    cc.max_payload = WIRE_MIN_MAX_PAYLOAD - 1; /* an ERROR might not fit (SPEC 8.1) */
     assert_int_equal(wire_conn_new(sv[0], &cc, &c), WIRE_EINVAL);
+    cc.max_payload = WIRE_MIN_MAX_PAYLOAD;
+    int dup_fd = dup(sv[0]);
+    assert_int_equal(wire_conn_new(dup_fd, &cc, &c), WIRE_OK); /* the smallest allowed */
+    wire_conn_free(c);
+    c = NULL;
     wire_conn_config_init(&cc, WIRE_ROLE_SERVER);
     static char name[300];
     memset(name, 'n', 256);
@@ -789,6 +819,7 @@ int main(void) {
         cmocka_unit_test(test_backpressure_holds_buffered_frames),
         cmocka_unit_test(test_type_ranges),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_incomplete_error_not_answered),
         cmocka_unit_test(test_close_at_frame_boundary),
         cmocka_unit_test(test_blocking_helpers),
         cmocka_unit_test(test_handshake_timeout),

@@ -48,9 +48,24 @@ static void test_table_matches_spec(void **state) {
     free(spec);
 }
 
+/* Encodes a HELLO field by field, bypassing wire_put_hello()'s own checks. */
+static size_t raw_hello(uint8_t *buf, size_t cap, int version_tag, uint32_t max, size_t name_len) {
+    static char name[400];
+    wire_writer w;
+    size_t n = 0;
+    memset(name, 'n', sizeof name);
+    wire_writer_init(&w, buf, cap);
+    if (version_tag == WIRE_T_U16) wire_put_u16(&w, 1);
+    else wire_put_u32(&w, 1);
+    wire_put_u32(&w, max);
+    wire_put_string(&w, name, name_len);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+    return n;
+}
+
 static void test_hello_and_error_messages(void **state) {
     (void)state;
-    uint8_t buf[256];
+    uint8_t buf[512];
     wire_writer w;
     size_t n, at;
     wire_hello h = {1, WIRE_DEFAULT_MAX_PAYLOAD, "c-client", 8}, h2;
@@ -69,17 +84,38 @@ static void test_hello_and_error_messages(void **state) {
     wire_put_u8(&w, 5);
     assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
     assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_OK);
-    /* missing name: MESSAGE; wrong type: MESSAGE at the field */
+    /* SPEC 7.2, field by field in order: missing name: MESSAGE where it would start */
     assert_int_equal(wire_get_hello(buf, 8, &h2, &at), WIRE_EMESSAGE);
     assert_int_equal(at, 8);
-    buf[0] = WIRE_T_U32;
+    /* a version field that is no u16: MESSAGE at its tag */
+    n = raw_hello(buf, sizeof buf, WIRE_T_U32, WIRE_DEFAULT_MAX_PAYLOAD, 3);
     assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EMESSAGE);
     assert_int_equal(at, 0);
-    /* a decoding error keeps its own code */
-    buf[0] = 0x02;
+    /* version 2: VERSION at the value, judged first (the 300-byte name after it is not) */
+    n = raw_hello(buf, sizeof buf, WIRE_T_U16, WIRE_DEFAULT_MAX_PAYLOAD, 300);
+    buf[2] = 2;
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EVERSION);
+    assert_int_equal(at, 1);
+    assert_int_equal(h2.version, 2);
+    /* a decoding error anywhere keeps its own code, before any field is judged */
     buf[8] = 0x77;
     assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EBADTAG);
     assert_int_equal(at, 8);
+    /* values not allowed: MESSAGE at the first byte after the tag */
+    n = raw_hello(buf, sizeof buf, WIRE_T_U16, WIRE_MIN_MAX_PAYLOAD - 1, 3);
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EMESSAGE);
+    assert_int_equal(at, 4);
+    n = raw_hello(buf, sizeof buf, WIRE_T_U16, WIRE_MIN_MAX_PAYLOAD, 3);
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_OK);
+    n = raw_hello(buf, sizeof buf, WIRE_T_U16, WIRE_DEFAULT_MAX_PAYLOAD, 300);
+    assert_int_equal(wire_get_hello(buf, n, &h2, &at), WIRE_EMESSAGE);
+    assert_int_equal(at, 9); /* the name's length word: frame offset 17 */
+    /* and the encoder refuses what the decoder would */
+    wire_hello big = {1, WIRE_DEFAULT_MAX_PAYLOAD, "n", 256}, small = {1, WIRE_MIN_MAX_PAYLOAD - 1, "n", 1};
+    wire_writer_init(&w, buf, sizeof buf);
+    assert_int_equal(wire_put_hello(&w, &big), WIRE_ERANGE);
+    wire_writer_init(&w, buf, sizeof buf);
+    assert_int_equal(wire_put_hello(&w, &small), WIRE_ERANGE);
 
     wire_error_msg e = {WIRE_EUTF8, 13, "bad", 3}, e2;
     wire_writer_init(&w, buf, sizeof buf);
@@ -89,16 +125,6 @@ static void test_hello_and_error_messages(void **state) {
     assert_int_equal(e2.code, WIRE_EUTF8);
     assert_int_equal(e2.offset, 13);
     assert_memory_equal(e2.text, "bad", 3);
-    /* over-long name */
-    char name[300];
-    memset(name, 'n', sizeof name);
-    wire_hello big = {1, 100, name, sizeof name};
-    uint8_t large[512];
-    wire_writer_init(&w, large, sizeof large);
-    wire_put_hello(&w, &big);
-    assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
-    assert_int_equal(wire_get_hello(large, n, &h2, &at), WIRE_EMESSAGE);
-    assert_int_equal(at, 8); /* the name field */
 }
 
 static void test_selfcheck(void **state) {

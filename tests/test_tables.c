@@ -1,6 +1,7 @@
 /* test_tables.c - one truth for every table: the field types (WIRE_TYPES), the message types
- * (WIRE_MESSAGES) and the limits of wire.h against SPEC.md's tables, row by row and both ways (a row
- * SPEC.md has and wire.h lacks fails as well as the reverse). The error table has test_errors.c. */
+ * (WIRE_MESSAGES) and the limits of wire.h against SPEC.md's tables and against proto/messages.txt
+ * and proto/limits.txt, row by row and both ways (a row one has and wire.h lacks fails as well as the
+ * reverse). The error table has test_errors.c. */
 #include "testutil.h"
 
 #include <ctype.h>
@@ -117,6 +118,62 @@ static void test_messages_match_spec(void **state) {
     assert_int_equal(WIRE_MSG_APP_FIRST, 0x8000);
 }
 
+/* proto/messages.txt, the registry every language reads: the same numbers and names as WIRE_MESSAGES. */
+static void test_messages_match_proto(void **state) {
+    (void)state;
+    char path[512], line[1024], name[64];
+    FILE *f = fopen(proto_path("messages.txt", path, sizeof path), "r");
+    assert_non_null(f);
+    unsigned type, seen = 0, last = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (sscanf(line, "0x%4x %63s", &type, name) != 2) fail_msg("messages.txt: bad line: %s", line);
+        const char *ours = wire_msg_name(type);
+        if (!ours) fail_msg("messages.txt has 0x%04x %s, WIRE_MESSAGES does not", type, name);
+        if (strcmp(ours, name) != 0) fail_msg("type 0x%04x: messages.txt calls it %s, wire.h %s", type, name, ours);
+        assert_true(type > last); /* in numeric order, each once */
+        last = type;
+        seen++;
+    }
+    fclose(f);
+    unsigned known = 0;
+    for (unsigned t = 0; t < 0x10000; t++) known += wire_msg_name(t) != NULL;
+    assert_int_equal(seen, known);
+}
+
+/* proto/limits.txt: every limit, as wire.h defines it; and the smallest max payload is the largest
+ * ERROR payload (SPEC 8.1), so that every ERROR fits whatever a peer announced. */
+static void test_limits_match_proto(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        unsigned long value;
+    } ours[] = {{"header_size", WIRE_HEADER_SIZE},
+                {"max_depth", WIRE_MAX_DEPTH},
+                {"default_max_payload", WIRE_DEFAULT_MAX_PAYLOAD},
+                {"min_max_payload", WIRE_MIN_MAX_PAYLOAD},
+                {"hello_name_max", WIRE_HELLO_NAME_MAX},
+                {"error_text_max", WIRE_ERROR_TEXT_MAX},
+                {"no_offset", WIRE_NO_OFFSET}};
+    size_t n = sizeof ours / sizeof ours[0], seen = 0;
+    char path[512], line[256], name[64];
+    unsigned long v;
+    FILE *f = fopen(proto_path("limits.txt", path, sizeof path), "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (sscanf(line, "%63s %lu", name, &v) != 2) fail_msg("limits.txt: bad line: %s", line);
+        size_t k = 0;
+        while (k < n && strcmp(ours[k].name, name) != 0) k++;
+        if (k == n) fail_msg("limits.txt has %s, wire.h has no such limit", name);
+        if (ours[k].value != v) fail_msg("%s: limits.txt says %lu, wire.h %lu", name, v, ours[k].value);
+        seen++;
+    }
+    fclose(f);
+    assert_int_equal(seen, n);
+    assert_int_equal(WIRE_MIN_MAX_PAYLOAD, 3 + 5 + 5 + WIRE_ERROR_TEXT_MAX);
+}
+
 /* The number in the SPEC 9.1 row whose first cell is `limit`. */
 static unsigned long limit_of(const char *text, const char *limit) {
     char key[64];
@@ -135,6 +192,7 @@ static void test_limits_match_spec(void **state) {
     assert_int_equal(limit_of(text, "ERROR message"), WIRE_ERROR_TEXT_MAX);
     assert_int_equal(limit_of(text, "max nesting depth"), WIRE_MAX_DEPTH);
     assert_int_equal(limit_of(text, "max payload"), WIRE_DEFAULT_MAX_PAYLOAD);
+    assert_int_equal(limit_of(text, "min max_payload"), WIRE_MIN_MAX_PAYLOAD);
     free(text);
     /* and 7.3/7.4's largest payloads follow from them */
     char largest[64];
@@ -154,20 +212,28 @@ static void test_limits_are_enforced(void **state) {
     for (size_t len = WIRE_HELLO_NAME_MAX; len <= WIRE_HELLO_NAME_MAX + 1; len++) {
         wire_writer w;
         size_t n;
-        wire_hello h = {1, 100, text, len}, got;
-        wire_writer_init(&w, buf, sizeof buf);
-        (void)wire_put_hello(&w, &h);
+        wire_hello got, h = {1, WIRE_DEFAULT_MAX_PAYLOAD, text, len};
+        wire_writer_init(&w, buf, sizeof buf); /* field by field: wire_put_hello would refuse 256 */
+        wire_put_u16(&w, 1);
+        wire_put_u32(&w, WIRE_DEFAULT_MAX_PAYLOAD);
+        wire_put_string(&w, text, len);
         assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
         assert_int_equal(wire_get_hello(buf, n, &got, NULL), len <= WIRE_HELLO_NAME_MAX ? WIRE_OK : WIRE_EMESSAGE);
+        wire_writer_init(&w, buf, sizeof buf);
+        assert_int_equal(wire_put_hello(&w, &h), len <= WIRE_HELLO_NAME_MAX ? WIRE_OK : WIRE_ERANGE);
     }
     for (size_t len = WIRE_ERROR_TEXT_MAX; len <= WIRE_ERROR_TEXT_MAX + 1; len++) {
         wire_writer w;
         size_t n;
-        wire_error_msg e = {WIRE_ELIMIT, WIRE_NO_OFFSET, text, len}, got;
+        wire_error_msg got, e = {WIRE_ELIMIT, WIRE_NO_OFFSET, text, len};
         wire_writer_init(&w, buf, sizeof buf);
-        (void)wire_put_error_msg(&w, &e);
+        wire_put_u16(&w, WIRE_ELIMIT);
+        wire_put_u32(&w, WIRE_NO_OFFSET);
+        wire_put_string(&w, text, len);
         assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
         assert_int_equal(wire_get_error_msg(buf, n, &got, NULL), len <= WIRE_ERROR_TEXT_MAX ? WIRE_OK : WIRE_EMESSAGE);
+        wire_writer_init(&w, buf, sizeof buf);
+        assert_int_equal(wire_put_error_msg(&w, &e), len <= WIRE_ERROR_TEXT_MAX ? WIRE_OK : WIRE_ERANGE);
     }
 }
 
@@ -175,7 +241,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types_match_spec),
         cmocka_unit_test(test_messages_match_spec),
+        cmocka_unit_test(test_messages_match_proto),
         cmocka_unit_test(test_limits_match_spec),
+        cmocka_unit_test(test_limits_match_proto),
         cmocka_unit_test(test_limits_are_enforced),
     };
     return cmocka_run_group_tests_name("tables", tests, load, unload);
