@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""wire interop client: runs the interop exchange of design §10 against any server.
+"""wire interop client: runs the interop exchange of SPEC 10.10 against any server.
 
 Usage: client.py --host H --port P [--vectors FILE] [--stats FILE] [--timeout S]
 Prints ``ok   <case>`` or ``FAIL <case>: <reason>`` per case, then ``<N> passed, <M> failed``;
@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NoReturn, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -20,6 +20,7 @@ import wire  # noqa: E402
 from wire import Field, MsgType, WireError  # noqa: E402
 
 CLIENT_NAME = "python-client"
+MAX_PAYLOAD = wire.DEFAULT_MAX_PAYLOAD  # what we accept, announced in our HELLO
 ECHO_SIZES = (0, 1, 4096, 1048576)
 PING_PAYLOAD = bytes(range(1, 9))
 UNKNOWN_VECTOR_NAME = "no-such-vector"
@@ -47,8 +48,14 @@ def _first_difference(expected: bytes, got: bytes) -> str:
     return "%d bytes, expected %d" % (len(got), len(expected))
 
 
+class NotSent(CaseFailure):
+    """A case whose request was refused before anything was sent: the connection is still good."""
+
+
 class Connection:
-    """A connected socket that has completed the HELLO exchange."""
+    """A connected socket that has completed the HELLO exchange. Its receive path answers the
+    server's PINGs whenever they come, also while a reply is awaited (SPEC 7.5), and it never sends
+    a payload larger than the server announced (SPEC 8.1)."""
 
     def __init__(self, host: str, port: int, deadline: float) -> None:
         left = max(deadline - time.monotonic(), 0.001)
@@ -57,44 +64,104 @@ class Connection:
         except OSError as exc:
             raise CaseFailure("cannot connect to %s:%d: %s" % (host, port, exc)) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server_max = wire.DEFAULT_MAX_PAYLOAD
+        self.reader = wire.FrameReader(self.sock, MAX_PAYLOAD)
+        self.server_max: Optional[int] = None  # None until the server's HELLO
+        self.pings = 0  # PINGs answered, for the tests
+        self.bye_sent = False  # after our BYE we send nothing more (SPEC 8.5)
         try:
-            self.send(MsgType.HELLO, wire.encode_hello(wire.DEFAULT_MAX_PAYLOAD, CLIENT_NAME), deadline)
-            hello = wire.decode_hello(self.expect(MsgType.HELLO, deadline))
+            wire.send_frame(self.sock, MsgType.HELLO, wire.encode_hello(MAX_PAYLOAD, CLIENT_NAME),
+                            deadline)
+            frame = self.next_frame(deadline)
+            if frame.type != MsgType.HELLO:
+                self.refuse(frame, "HELLO")
+            try:
+                hello = wire.decode_hello(frame.payload)  # the version is judged there, first
+            except WireError as exc:
+                self.error(exc.code, wire.HEADER_SIZE + exc.offset if exc.offset is not None else None,
+                           exc.detail)
+                raise CaseFailure("bad server HELLO: %s" % exc) from None
         except BaseException:
             self.sock.close()
             raise
-        if hello.version != wire.PROTOCOL_VERSION:
-            self.sock.close()
-            raise CaseFailure("server HELLO has version %d" % hello.version)
         self.server_max = hello.max_payload
 
     def send(self, msg_type: int, payload: bytes, deadline: float) -> None:
-        if len(payload) > self.server_max:
-            raise CaseFailure("payload of %d bytes exceeds the server's max payload %d"
-                              % (len(payload), self.server_max))
+        """Send one frame, unless its payload is larger than the server accepts (SPEC 10.10: the
+        case fails with that reason and nothing is sent)."""
+        if self.server_max is not None and len(payload) > self.server_max:
+            raise NotSent("%s payload of %d bytes exceeds the server's max payload %d, not sent"
+                          % (MsgType(msg_type).name, len(payload), self.server_max))
         wire.send_frame(self.sock, msg_type, payload, deadline)
 
+    def error(self, code: int, offset: Optional[int], text: str) -> None:
+        """Tell the server why we stop (best effort: the case fails anyway)."""
+        try:
+            wire.send_frame(self.sock, MsgType.ERROR,
+                            wire.encode_error(code, offset, wire.clip_error_text(text)),
+                            time.monotonic() + 1)
+        except WireError:
+            pass
+
     def receive(self, deadline: float) -> Optional[wire.Frame]:
-        return wire.recv_frame(self.sock, wire.DEFAULT_MAX_PAYLOAD, deadline)
+        """The next frame, None at EOF at a frame boundary. A bad header is answered with its
+        ERROR (SPEC 8.3 step 1), then raised."""
+        try:
+            return self.reader.recv_frame(deadline)
+        except WireError as exc:
+            if exc.offset is not None:
+                self.error(exc.code, exc.offset, exc.detail)
+            raise
+
+    def next_frame(self, deadline: float, take_error: bool = False) -> wire.Frame:
+        """The next frame that is not a PING: a PING is answered with its PONG at once, before
+        anything else is read (SPEC 7.5). EOF and the server's ERROR (unless ``take_error``)
+        become the case's reason."""
+        while True:
+            frame = self.receive(deadline)
+            if frame is None:
+                raise CaseFailure("the server closed the connection")
+            if frame.type == MsgType.ERROR and take_error:
+                return frame
+            if frame.type == MsgType.ERROR:  # never answered, even when malformed (SPEC 7.4)
+                try:
+                    error = wire.decode_error(frame.payload)
+                except WireError as exc:
+                    raise CaseFailure("server sent a malformed ERROR: %s" % exc) from None
+                raise CaseFailure("server sent ERROR %s at %s: %s" % (
+                    wire.error_name(error.code), "none" if error.offset is None else error.offset,
+                    _short(error.message)))
+            if frame.type != MsgType.PING or self.server_max is None:
+                return frame  # (a PING before the server's HELLO is refused by the caller)
+            if self.bye_sent:
+                continue
+            if len(frame.payload) > self.server_max:  # its PONG would be too large (SPEC 7.5)
+                self.error(wire.ErrorCode.TOOBIG, None, "a PONG of %d bytes would exceed your max"
+                           " payload %d" % (len(frame.payload), self.server_max))
+                raise CaseFailure("server sent a PING of %d bytes, over its own max payload %d"
+                                  % (len(frame.payload), self.server_max))
+            wire.send_frame(self.sock, MsgType.PONG, wire.pong_payload(frame.payload), deadline)
+            self.pings += 1
+
+    def refuse(self, frame: wire.Frame, wanted: str) -> NoReturn:
+        """A frame of a type not allowed here: ERROR(UNEXPECTED, 2) (SPEC 8.6), and the case fails."""
+        self.error(wire.ErrorCode.UNEXPECTED, 2, "expected %s, got message type 0x%04x"
+                   % (wanted, frame.type))
+        raise CaseFailure("expected %s, got message type 0x%04x" % (wanted, frame.type))
 
     def expect(self, msg_type: int, deadline: float) -> bytes:
         """Payload of the next frame, which must have type ``msg_type``."""
         return self.expect_one_of((msg_type,), deadline).payload
 
     def expect_one_of(self, msg_types: Sequence[int], deadline: float) -> wire.Frame:
-        """The next frame, whose type must be one of ``msg_types`` (an ERROR becomes the reason)."""
+        """The next frame but PINGs, whose type must be one of ``msg_types``."""
         wanted = " or ".join(MsgType(t).name for t in msg_types)
-        frame = self.receive(deadline)
-        if frame is None:
-            raise CaseFailure("server closed the connection, expected %s" % wanted)
-        if frame.type in msg_types:
-            return frame
-        if frame.type == MsgType.ERROR:
-            error = wire.decode_error(frame.payload)
-            raise CaseFailure("server sent ERROR %s at %s: %s" % (
-                wire.error_name(error.code), error.offset, _short(error.message)))
-        raise CaseFailure("expected %s, got message type 0x%04x" % (wanted, frame.type))
+        try:
+            frame = self.next_frame(deadline)
+        except CaseFailure as exc:
+            raise CaseFailure("expected %s, %s" % (wanted, exc)) from None
+        if frame.type not in msg_types:
+            self.refuse(frame, wanted)
+        return frame
 
     def expect_eof(self, deadline: float) -> None:
         try:
@@ -109,7 +176,7 @@ class Connection:
 
 
 class Exchange:
-    """The §10 cases, in order, over one main connection (re-opened after a failed case)."""
+    """The SPEC 10.10 cases, in order, over one main connection (re-opened after a failed case)."""
 
     def __init__(self, host: str, port: int, cases: List[vectors.Case],
                  stats: List[vectors.StatsCase], timeout: float) -> None:
@@ -121,7 +188,7 @@ class Exchange:
         self.main: Optional[Connection] = None
 
     def plan(self) -> List[Tuple[str, Callable[[float], None]]]:
-        """(case name, action taking the case deadline) in the §10 order."""
+        """(case name, action taking the case deadline) in the SPEC 10.10 order."""
         ok = [case for case in self.cases if case.kind == "ok"]
         rejects = [case for case in self.cases if case.kind == "err"]
         steps: List[Tuple[str, Callable[[float], None]]] = [("hello", self.hello)]
@@ -152,7 +219,8 @@ class Exchange:
                 reason = str(exc) if isinstance(exc, (CaseFailure, WireError)) else repr(exc)
                 out("FAIL %s: %s" % (name, reason.replace("\n", " ")))
                 failed += 1
-                self.drop()  # the connection state is unknown now
+                if not isinstance(exc, NotSent):
+                    self.drop()  # the connection state is unknown now
             else:
                 out("ok   %s" % name)
                 passed += 1
@@ -250,10 +318,12 @@ class Exchange:
         conn = Connection(self.host, self.port, deadline)
         try:
             conn.send(MsgType.ROUNDTRIP, case.data, deadline)
-            frame = conn.receive(deadline)
-            if frame is None or frame.type != MsgType.ERROR:
-                raise CaseFailure("expected ERROR, got %s" % (
-                    "EOF" if frame is None else "message type 0x%04x" % frame.type))
+            try:
+                frame = conn.next_frame(deadline, take_error=True)
+            except CaseFailure as exc:
+                raise CaseFailure("expected ERROR, %s" % exc) from None
+            if frame.type != MsgType.ERROR:
+                raise CaseFailure("expected ERROR, got message type 0x%04x" % frame.type)
             error = wire.decode_error(frame.payload)
             want = (case.code, wire.HEADER_SIZE + case.offset)
             if (error.code, error.offset) != want:
@@ -266,6 +336,7 @@ class Exchange:
     def bye(self, deadline: float) -> None:
         conn = self.connection(deadline)
         conn.send(MsgType.BYE, b"", deadline)
+        conn.bye_sent = True
         conn.expect(MsgType.BYE, deadline)
         conn.expect_eof(deadline)
         self.drop()
@@ -275,13 +346,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="wire interop client (Python)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=wire.port_number(1), required=True)
-    parser.add_argument("--vectors", default=str(vectors.PROTO_DIR / "vectors.txt"))
-    parser.add_argument("--stats", default=str(vectors.PROTO_DIR / "stats.txt"))
+    # Default: found as SPEC 10.10 says ($WIRE_PROTO_DIR, ./proto, this source tree's proto/).
+    parser.add_argument("--vectors", default=None)
+    parser.add_argument("--stats", default=None)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per case")
     args = parser.parse_args(argv)
     try:
-        cases = vectors.load_vectors(args.vectors)
-        stats = vectors.load_stats(args.stats)
+        cases = vectors.load_vectors(args.vectors or vectors.find_proto_file("vectors.txt"))
+        stats = vectors.load_stats(args.stats or vectors.find_proto_file("stats.txt"))
     except (OSError, vectors.NotationError) as exc:
         print("client: cannot load proto files: %s" % exc, file=sys.stderr)
         return 2

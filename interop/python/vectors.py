@@ -1,10 +1,11 @@
-"""The proto/ value notation and files (vectors.txt §8, stats.txt §9).
+"""The proto/ value notation and files (SPEC 10.7 - 10.9; proto/README.md sections 1 - 3).
 
 Parsing gives values in the model of :mod:`wire`; :func:`format_field` writes them back in the
 notation (used for VECTOR_RESULT expected/got strings); :func:`first_mismatch` compares two field
 sequences with floats by bits and reports the first difference as VECTOR_RESULT does.
 """
 
+import os
 import re
 from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
@@ -14,7 +15,7 @@ import wire
 from wire import F32, Field, ListValue
 
 _NAME = re.compile(r"[a-z0-9._-]+\Z")
-# Canonical spellings only (proto/README.md §1): no leading zeros, no "+", no "-0", lowercase hex.
+# Canonical spellings only (proto/README.md section 1): no leading zeros, no "+", no "-0", lowercase hex.
 _HEX_TOKEN = re.compile(r"((?:[0-9a-f]{2})+)(?:\*(0|[1-9][0-9]*))?\Z")
 _UNSIGNED = re.compile(r"(0|[1-9][0-9]*)\Z")
 _SIGNED = re.compile(r"(0|-?[1-9][0-9]*)\Z")
@@ -22,6 +23,18 @@ _FLOAT_DIGITS = {"f32": 8, "f64": 16}
 
 # Repo layout: interop/python/vectors.py -> proto/ at the repository root.
 PROTO_DIR = Path(__file__).resolve().parent.parent.parent / "proto"
+
+
+def find_proto_file(name: str) -> Path:
+    """Where a program looks for a proto/ file it was not given (SPEC 10.10): the directory named
+    by $WIRE_PROTO_DIR, then proto/ under the current directory, then this source tree's proto/.
+    The first that exists is used (the last one when none does, for the error message)."""
+    places = [Path(os.environ["WIRE_PROTO_DIR"])] if os.environ.get("WIRE_PROTO_DIR") else []
+    places += [Path.cwd() / "proto", PROTO_DIR]
+    for place in places:
+        if (place / name).is_file():
+            return place / name
+    return places[-1] / name
 
 
 class NotationError(ValueError):
@@ -47,15 +60,28 @@ def _hex_token(token: str) -> bytes:
     return data * int(match.group(2)) if match.group(2) is not None else data
 
 
-def parse_fields(text: str) -> List[Field]:
-    """Parse a space-separated sequence of fields, e.g. ``"u8:1 list:u8 [ u8:2 ] group { }"``."""
-    return _Parser(text.split()).fields_until(None)
+class _Any:
+    """The value of ``<type>:*`` in an expected payload (proto/README.md section 8): any value of
+    that type matches."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
+
+
+def parse_fields(text: str, wildcards: bool = False) -> List[Field]:
+    """Parse a space-separated sequence of fields, e.g. ``"u8:1 list:u8 [ u8:2 ] group { }"``.
+    With ``wildcards``, a scalar may be ``<type>:*`` (value :data:`ANY`), as in sessions.txt."""
+    return _Parser(text.split(), wildcards).fields_until(None)
 
 
 class _Parser:
-    def __init__(self, tokens: List[str]) -> None:
+    def __init__(self, tokens: List[str], wildcards: bool = False) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.wildcards = wildcards
 
     def fields_until(self, closer: Optional[str]) -> List[Field]:
         """Fields up to ``closer`` (consumed) or, for None, to the end of the tokens."""
@@ -89,6 +115,10 @@ class _Parser:
                     raise NotationError("%s element in a list:%s" % (elem_type, text))
                 items.append(value)
             return "list", ListValue(text, items)
+        if self.wildcards and text == "*" and type_name not in ("list", "group"):
+            if type_name not in wire.TYPE_TAGS:
+                raise NotationError("unknown type %r" % type_name)
+            return type_name, ANY
         return type_name, parse_scalar(type_name, text)
 
     def expect(self, token: str) -> None:
@@ -132,6 +162,8 @@ def parse_scalar(type_name: str, text: str) -> Any:
 
 def format_field(type_name: str, value: Any) -> str:
     """One field (or list element of type ``type_name``) in the notation."""
+    if value is ANY:
+        return "%s:*" % type_name
     if type_name == "list":
         inner = "".join(" " + format_field(value.elem, item) for item in value.items)
         return "list:%s [%s ]" % (value.elem, inner)
@@ -197,6 +229,8 @@ def _sequence_mismatch(expected: Sequence[Field], got: Sequence[Field],
 def _item_mismatch(expected: Field, got: Field, path: Tuple[int, ...]) -> Optional[Mismatch]:
     (exp_type, exp_value), (got_type, got_value) = expected, got
     if exp_type == got_type:
+        if exp_value is ANY:
+            return None
         if exp_type == "group":
             return _sequence_mismatch(exp_value, got_value, path)
         if exp_type == "list":
@@ -317,6 +351,64 @@ def parse_stats(text: str) -> List[StatsCase]:
         except NotationError as exc:
             raise NotationError("line %d (%s): %s" % (lineno, name, exc)) from None
     return cases
+
+
+CONTROL_KINDS = tuple(message + suffix for message in ("hello", "error")
+                      for suffix in ("", "-decode", "-err", "-range"))
+
+
+@dataclass
+class ControlCase:
+    """One control.txt line (proto/README.md section 9). ``fields`` for hello/error, *-decode and
+    *-range (the message's three fields); ``code``/``offset`` (payload offsets) for *-err; ``data``
+    is the hex column (empty for *-range)."""
+
+    kind: str
+    name: str
+    line: int
+    data: bytes
+    fields: List[Field] = dataclass_field(default_factory=list)
+    code: Optional[int] = None
+    offset: Optional[int] = None
+
+    @property
+    def message(self) -> str:
+        """"hello" or "error"."""
+        return self.kind.split("-")[0]
+
+
+def parse_control(text: str) -> List[ControlCase]:
+    """All cases of a control.txt text, in file order. A name is unique per kind: the file uses
+    the same name for a HELLO and an ERROR case (``empty``), or an -err and a -range case."""
+    cases: List[ControlCase] = []
+    seen = set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        split = _split_line(line, lineno, CONTROL_KINDS)
+        if split is None:
+            continue
+        kind, name, middle, last = split
+        if (kind, name) in seen:
+            raise NotationError("line %d: duplicate case %s %s" % (lineno, kind, name))
+        seen.add((kind, name))
+        try:
+            case = ControlCase(kind, name, lineno, parse_hex(last))
+            if kind.endswith("-err"):
+                case.code, case.offset = _code_offset(middle)
+            else:
+                case.fields = parse_fields(middle)
+                if [t for t, _ in case.fields] != ["u16", "u32", "string"]:
+                    raise NotationError("a control case has the fields u16, u32, string")
+            if kind.endswith("-range") and case.data:
+                raise NotationError("a -range case has no hex")
+        except NotationError as exc:
+            raise NotationError("line %d (%s): %s" % (lineno, name, exc)) from None
+        cases.append(case)
+    return cases
+
+
+def load_control(path: Union[str, Path, None] = None) -> List[ControlCase]:
+    """Cases of a control file (default proto/control.txt of this repository)."""
+    return parse_control(Path(path or PROTO_DIR / "control.txt").read_text(encoding="utf-8"))
 
 
 def load_vectors(path: Union[str, Path, None] = None) -> List[Case]:

@@ -29,13 +29,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 PROTOCOL_VERSION = 1
+# The protocol's limits (SPEC 9.1); the names are proto/limits.txt's, upper-cased (a test checks).
 HEADER_SIZE = 8
-DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 MAX_DEPTH = 32
-U32_MAX = 0xFFFFFFFF
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+MIN_MAX_PAYLOAD = 1037  # the largest ERROR payload (SPEC 7.4, 8.1): every HELLO and ERROR fits
+HELLO_NAME_MAX = 255  # bytes of UTF-8 in a HELLO name
+ERROR_TEXT_MAX = 1024  # bytes of UTF-8 in an ERROR message
 NO_OFFSET = 0xFFFFFFFF  # ERROR offset meaning "no offset"
-MAX_PEER_NAME = 255  # bytes of UTF-8 in HELLO
-MAX_ERROR_TEXT = 1024  # bytes of UTF-8 in ERROR
+U32_MAX = 0xFFFFFFFF
+DRAIN_SECONDS = 1.0  # how long a graceful close reads and discards input (SPEC 8.4: about a second)
 
 BytesLike = Union[bytes, bytearray, memoryview]
 Field = Tuple[str, Any]
@@ -156,7 +159,7 @@ class WireError(Exception):
 
 
 class Tag(enum.IntEnum):
-    """Type tags of §2."""
+    """Type tags of SPEC 3.2."""
 
     U8 = 0x01
     U16 = 0x02
@@ -436,16 +439,28 @@ def _put_sized(out: bytearray, data: bytes, path: Tuple[int, ...]) -> None:
 
 
 def decode(payload: BytesLike) -> List[Field]:
-    """Decode a whole payload into fields, strictly (§3): the first problem raises WireError with
+    """Decode a whole payload into fields, strictly (SPEC 5): the first problem raises WireError with
     the offset of the smallest wrong element, counted from the first payload byte."""
     buf = bytes(payload)
     return _decode_fields(buf, 0, len(buf), 0)
 
 
-def _decode_fields(buf: bytes, pos: int, end: int, depth: int) -> List[Field]:
-    """Fields in buf[pos:end]; ``depth`` is the level they are at (payload 0, group contents d)."""
+def decode_with_offsets(payload: BytesLike) -> Tuple[List[Field], List[int]]:
+    """Like :func:`decode`, and also the payload offset of each top-level field's tag byte: what a
+    message's field check (SPEC 7.2) needs to report MESSAGE where the wrong field is."""
+    buf = bytes(payload)
+    starts: List[int] = []
+    return _decode_fields(buf, 0, len(buf), 0, starts), starts
+
+
+def _decode_fields(buf: bytes, pos: int, end: int, depth: int,
+                   starts: Optional[List[int]] = None) -> List[Field]:
+    """Fields in buf[pos:end]; ``depth`` is the level they are at (payload 0, group contents d).
+    ``starts``, if given, receives the offset of each field's tag byte."""
     fields: List[Field] = []
     while pos < end:
+        if starts is not None:
+            starts.append(pos)
         type_name = TAG_TYPES.get(buf[pos])
         if type_name is None:
             raise WireError(ErrorCode.BADTAG, pos, "unknown type tag 0x%02x" % buf[pos])
@@ -537,7 +552,7 @@ def _decode_utf8(buf: bytes, start: int, stop: int) -> str:
     try:
         return chunk.decode("utf-8")
     except UnicodeDecodeError:
-        # CPython's strict codec accepts exactly the Table 3-7 sequences, but §3 defines the error
+        # CPython's strict codec accepts exactly the Table 3-7 sequences, but SPEC 4 defines the error
         # offset, so the position comes from our own validator.
         bad = utf8_error_offset(chunk)
         assert bad is not None, "CPython and Table 3-7 disagree on %r" % (chunk,)
@@ -591,7 +606,7 @@ def utf8_error_offset(data: BytesLike) -> Optional[int]:
 
 
 class MsgType(enum.IntEnum):
-    """Message types of §6 and §7."""
+    """Message types of SPEC 7.1 (control and interop service); must equal proto/messages.txt."""
 
     HELLO = 0x0001
     ERROR = 0x0002
@@ -720,11 +735,11 @@ class FrameParser:
         return len(self._buffer) + (HEADER_SIZE if self._header is not None else 0)
 
     def finish(self) -> None:
-        """Declare the end of input: CLOSED if it cut a frame short."""
+        """Declare the end of input: TRUNCATED if it cut a frame short (SPEC 8.5)."""
         if self._error is not None:
             raise self._error
         if self.pending:
-            raise WireError(ErrorCode.CLOSED, detail="end of input inside a frame (%d bytes pending)"
+            raise WireError(ErrorCode.TRUNCATED, detail="end of input inside a frame (%d bytes pending)"
                             % self.pending)
 
 
@@ -796,33 +811,106 @@ def port_number(lowest: int) -> Callable[[str], int]:
 
 
 def recv_exact(sock: socket.socket, size: int, deadline: Optional[float] = None) -> bytes:
-    """Read exactly ``size`` bytes; EOF first is CLOSED. ``deadline`` is a time.monotonic() value
-    bounding the whole call (it sets the socket timeout)."""
+    """Read exactly ``size`` bytes; EOF first is TRUNCATED (the stream ends inside a frame, SPEC
+    8.5). ``deadline`` is a time.monotonic() value bounding the whole call (it sets the socket
+    timeout)."""
     data = _recv_upto(sock, size, deadline)
     if len(data) < size:
-        raise WireError(ErrorCode.CLOSED, detail="connection closed after %d of %d bytes"
+        raise WireError(ErrorCode.TRUNCATED, detail="connection closed after %d of %d bytes"
                         % (len(data), size))
     return bytes(data)
 
 
 def recv_frame(sock: socket.socket, max_payload: int = DEFAULT_MAX_PAYLOAD,
                deadline: Optional[float] = None) -> Optional[Frame]:
-    """Read one frame. Returns None on EOF at a frame boundary; EOF inside a frame is CLOSED.
-    The header is checked before any payload is read (header errors carry header offsets)."""
+    """Read one frame. Returns None on EOF at a frame boundary; EOF inside a frame is TRUNCATED
+    (SPEC 8.5). The header is checked before any payload is read (header errors carry header
+    offsets). Reads exact counts, so frames may arrive cut or coalesced in any way (SPEC 2.5)."""
     header = _recv_upto(sock, HEADER_SIZE, deadline)
     if not header:
         return None
     if len(header) < HEADER_SIZE:
-        raise WireError(ErrorCode.CLOSED, detail="connection closed inside a frame header")
+        raise WireError(ErrorCode.TRUNCATED, detail="connection closed inside a frame header")
     msg_type, length = decode_header(header, max_payload)
     return Frame(msg_type, recv_exact(sock, length, deadline))
 
 
-def close_gracefully(sock: socket.socket, drain_seconds: float = 2.0,
+class FrameReader:
+    """Frames from a blocking socket, buffered: one read may bring part of a header or several
+    frames (SPEC 2.5). The steps are separate so that a receiver can act between them: wait for a
+    frame's first byte (its idle time), read and check its header, judge its type from the header
+    alone (SPEC 8.3 step 3), then read its payload -- each with its own deadline (a
+    time.monotonic() value). A header is checked before its payload is waited for, and no more
+    than one read's worth of bytes past it is ever buffered before that check."""
+
+    CHUNK = 256 * 1024  # bytes asked of one recv
+
+    def __init__(self, sock: socket.socket, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.sock = sock
+        self.max_payload = max_payload
+        self.bytes_in = 0
+        self._buffer = bytearray()
+        self._scratch = bytearray(self.CHUNK)
+
+    def _fill(self, deadline: Optional[float]) -> bool:
+        """Read what comes, waiting until ``deadline`` (TIMEOUT); False at EOF."""
+        view = memoryview(self._scratch)
+        try:
+            _set_deadline(self.sock, deadline)
+            count = self.sock.recv_into(view)
+        except OSError as exc:
+            raise _os_error(exc) from exc
+        finally:
+            view.release()
+        self._buffer += self._scratch[:count]
+        self.bytes_in += count
+        return count > 0
+
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed as frames (a frame begun, or more)."""
+        return len(self._buffer)
+
+    def wait_start(self, deadline: Optional[float]) -> bool:
+        """Wait for the next frame's first byte: False at EOF (at a frame boundary)."""
+        while not self._buffer:
+            if not self._fill(deadline):
+                return False
+        return True
+
+    def _need(self, size: int, deadline: Optional[float], what: str) -> None:
+        while len(self._buffer) < size:
+            if not self._fill(deadline):
+                raise WireError(ErrorCode.TRUNCATED, detail="the stream ended inside a frame %s" % what)
+
+    def read_header(self, deadline: Optional[float]) -> Tuple[int, int]:
+        """The next frame's ``(type, length)``, its header checked (decode_header: header offsets);
+        EOF inside it is TRUNCATED. The header stays buffered until :meth:`read_payload`."""
+        self._need(HEADER_SIZE, deadline, "header")
+        return decode_header(self._buffer[:HEADER_SIZE], self.max_payload)
+
+    def read_payload(self, length: int, deadline: Optional[float]) -> bytes:
+        """The payload of the frame whose header :meth:`read_header` returned, which is then
+        consumed. EOF inside it is TRUNCATED."""
+        end = HEADER_SIZE + length
+        self._need(end, deadline, "payload")
+        payload = bytes(self._buffer[HEADER_SIZE:end])
+        # CPython deletes a bytearray prefix in O(1), so consuming frames is not quadratic.
+        del self._buffer[:end]
+        return payload
+
+    def recv_frame(self, deadline: Optional[float] = None) -> Optional[Frame]:
+        """The next whole frame, or None at EOF at a frame boundary."""
+        if not self.wait_start(deadline):
+            return None
+        msg_type, length = self.read_header(deadline)
+        return Frame(msg_type, self.read_payload(length, deadline))
+
+
+def close_gracefully(sock: socket.socket, drain_seconds: float = DRAIN_SECONDS,
                      drain_bytes: int = 4 * DEFAULT_MAX_PAYLOAD) -> None:
     """shutdown(SHUT_WR), then read and discard input until EOF or a bounded time/volume, then
-    close. Unread input at close() would make the kernel send RST, which can destroy data (such
-    as an ERROR frame) still in flight to the peer."""
+    close (SPEC 8.4). Unread input at close() would make the kernel send RST, which can destroy
+    data (such as an ERROR frame) still in flight to the peer."""
     try:
         sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + drain_seconds
@@ -843,7 +931,7 @@ def close_gracefully(sock: socket.socket, drain_seconds: float = 2.0,
 
 
 # --------------------------------------------------------------------------------------------
-# Control messages (§6)
+# Control messages (SPEC 7.2 - 7.6)
 
 
 class Hello(NamedTuple):
@@ -862,59 +950,130 @@ class ErrorMessage(NamedTuple):
     message: str
 
 
-def _expect(fields: Sequence[Field], index: int, type_name: str, message: str) -> Any:
-    """Field ``index`` of a control message, which must exist and have type ``type_name``."""
-    if index >= len(fields):
-        raise WireError(ErrorCode.MESSAGE, detail="%s: field %d (%s) missing" % (message, index, type_name))
-    if fields[index][0] != type_name:
-        raise WireError(ErrorCode.MESSAGE, detail="%s: field %d is %s, expected %s"
-                        % (message, index, fields[index][0], type_name))
-    return fields[index][1]
+class MessageFields:
+    """A payload of fields, decoded whole (codec errors at their payload offsets), with the offset
+    of every top-level field, for checking it against a message's definition in field order
+    (SPEC 7.2). MESSAGE offsets count from the payload's first byte: a receiver answering the frame
+    adds HEADER_SIZE (WireError.shifted)."""
+
+    def __init__(self, payload: BytesLike, message: str) -> None:
+        self.message = message  # the message's name, for the error texts
+        self.fields, self.starts = decode_with_offsets(payload)
+        self.size = len(payload)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def take(self, index: int, type_name: str, name: str) -> Any:
+        """The value of field ``index``, which must be there with this type: else MESSAGE at its
+        tag byte, or where it would have started when it is missing."""
+        if index >= len(self.fields):
+            raise WireError(ErrorCode.MESSAGE, self.size, "%s: field %d (%s %s) is missing"
+                            % (self.message, index, type_name, name))
+        got = self.fields[index][0]
+        if got != type_name:
+            raise WireError(ErrorCode.MESSAGE, self.starts[index], "%s: field %d (%s) is %s, not %s"
+                            % (self.message, index, name, got, type_name))
+        return self.fields[index][1]
+
+    def take_list(self, index: int, elem: str, name: str) -> "ListValue":
+        """Field ``index``, a list of ``elem``; another element type is a value not allowed."""
+        value: ListValue = self.take(index, "list", name)
+        if value.elem != elem:
+            raise self.not_allowed(index, "field %d (%s) is a list of %s, not of %s"
+                                   % (index, name, value.elem, elem))
+        return value
+
+    def not_allowed(self, index: int, detail: str, code: int = ErrorCode.MESSAGE) -> WireError:
+        """The error for field ``index`` of the right type holding a value the message does not
+        allow: at the value's first byte, right after the tag (a string's length word)."""
+        return WireError(code, self.starts[index] + 1, "%s: %s" % (self.message, detail))
+
+    def no_more(self, count: int) -> None:
+        """A request has exactly ``count`` fields: an extra one is MESSAGE at its tag byte."""
+        if len(self.fields) > count:
+            raise WireError(ErrorCode.MESSAGE, self.starts[count], "%s has %d fields, not %d"
+                            % (self.message, len(self.fields), count))
+
+
+def _utf8_size(text: str) -> int:
+    return len(_as_utf8(text, ()))
 
 
 def encode_hello(max_payload: int = DEFAULT_MAX_PAYLOAD, name: str = "python",
                  version: int = PROTOCOL_VERSION) -> bytes:
-    """HELLO payload. The name is at most 255 bytes of UTF-8 (else RANGE)."""
-    if len(_as_utf8(name, ())) > MAX_PEER_NAME:
-        raise WireError(ErrorCode.RANGE, detail="peer name longer than %d bytes" % MAX_PEER_NAME)
+    """HELLO payload. What a receiver would refuse is RANGE here, so it is never sent (SPEC 7.2):
+    a name over HELLO_NAME_MAX bytes of UTF-8, a max_payload under MIN_MAX_PAYLOAD. (``version``
+    is for tests that play a peer of another version.)"""
+    if _utf8_size(name) > HELLO_NAME_MAX:
+        raise WireError(ErrorCode.RANGE, detail="peer name longer than %d bytes" % HELLO_NAME_MAX)
+    if type(max_payload) is int and max_payload < MIN_MAX_PAYLOAD:
+        raise WireError(ErrorCode.RANGE, detail="max_payload %d is under the minimum %d"
+                        % (max_payload, MIN_MAX_PAYLOAD))
     return encode([("u16", version), ("u32", max_payload), ("string", name)])
 
 
 def decode_hello(payload: BytesLike) -> Hello:
-    """Parse a HELLO payload (extra trailing fields ignored). Codec errors keep payload offsets;
-    missing/mistyped fields or an over-long name are MESSAGE. The version is not judged here."""
-    fields = decode(payload)
-    hello = Hello(_expect(fields, 0, "u16", "HELLO"), _expect(fields, 1, "u32", "HELLO"),
-                  _expect(fields, 2, "string", "HELLO"))
-    if len(hello.name.encode("utf-8")) > MAX_PEER_NAME:
-        raise WireError(ErrorCode.MESSAGE, detail="HELLO peer name longer than %d bytes" % MAX_PEER_NAME)
-    return hello
+    """Parse a HELLO payload with the whole SPEC 7.2 check, so a caller never judges anything
+    itself: the payload decodes whole first (codec errors at their payload offsets), then the
+    fields in order. The version comes first and is judged alone: not 1 is VERSION at its value
+    (offset 1), and nothing after it is looked at (another version's HELLO may differ). Then
+    max_payload >= MIN_MAX_PAYLOAD and a name of at most HELLO_NAME_MAX bytes (else MESSAGE at the
+    value). Extra trailing fields are ignored (a control message)."""
+    fields = MessageFields(payload, "HELLO")
+    version = fields.take(0, "u16", "version")
+    if version != PROTOCOL_VERSION:
+        raise fields.not_allowed(0, "version %d, this side speaks %d" % (version, PROTOCOL_VERSION),
+                                 ErrorCode.VERSION)
+    max_payload = fields.take(1, "u32", "max_payload")
+    if max_payload < MIN_MAX_PAYLOAD:
+        raise fields.not_allowed(1, "max_payload %d is under the minimum %d"
+                                 % (max_payload, MIN_MAX_PAYLOAD))
+    name = fields.take(2, "string", "name")
+    if _utf8_size(name) > HELLO_NAME_MAX:
+        raise fields.not_allowed(2, "the name has %d bytes, more than %d"
+                                 % (_utf8_size(name), HELLO_NAME_MAX))
+    return Hello(version, max_payload, name)
+
+
+def clip_error_text(text: str) -> str:
+    """``text`` cut to ERROR_TEXT_MAX bytes of UTF-8 at a character boundary: for error texts
+    built from untrusted input, which the ERROR encoder would otherwise refuse."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= ERROR_TEXT_MAX:
+        return data.decode("utf-8")
+    return data[:ERROR_TEXT_MAX].decode("utf-8", "ignore")
 
 
 def encode_error(code: int, offset: Optional[int], message: str) -> bytes:
-    """ERROR payload. The message is cut to 1024 bytes at a character boundary, because error
-    texts are often built from untrusted input and an error report must not fail."""
-    text = message.encode("utf-8", "replace")[:MAX_ERROR_TEXT].decode("utf-8", "ignore")
+    """ERROR payload (``offset`` None: NO_OFFSET). A message over ERROR_TEXT_MAX bytes is RANGE,
+    never sent (SPEC 7.2): :func:`clip_error_text` shortens one that may be too long."""
+    if _utf8_size(message) > ERROR_TEXT_MAX:
+        raise WireError(ErrorCode.RANGE, detail="ERROR message longer than %d bytes" % ERROR_TEXT_MAX)
     return encode([("u16", code), ("u32", NO_OFFSET if offset is None else offset),
-                   ("string", text)])
+                   ("string", message)])
 
 
 def decode_error(payload: BytesLike) -> ErrorMessage:
-    """Parse an ERROR payload (extra trailing fields ignored; the text length is not policed, so
-    a diagnostic is never lost)."""
-    fields = decode(payload)
-    code = _expect(fields, 0, "u16", "ERROR")
-    offset = _expect(fields, 1, "u32", "ERROR")
-    return ErrorMessage(code, None if offset == NO_OFFSET else offset,
-                        _expect(fields, 2, "string", "ERROR"))
+    """Parse an ERROR payload (SPEC 7.2, 7.4): decoded whole, then code u16, offset u32, a message
+    of at most ERROR_TEXT_MAX bytes (else MESSAGE at its length word); extra fields ignored. A
+    malformed ERROR is still never answered: the caller just closes."""
+    fields = MessageFields(payload, "ERROR")
+    code = fields.take(0, "u16", "code")
+    offset = fields.take(1, "u32", "offset")
+    message = fields.take(2, "string", "message")
+    if _utf8_size(message) > ERROR_TEXT_MAX:
+        raise fields.not_allowed(2, "the message has %d bytes, more than %d"
+                                 % (_utf8_size(message), ERROR_TEXT_MAX))
+    return ErrorMessage(code, None if offset == NO_OFFSET else offset, message)
 
 
 def decode_bye(payload: BytesLike) -> None:
-    """Check a BYE payload: empty, or fields a newer peer added (decoded, then ignored)."""
+    """Check a BYE payload: empty, or fields a newer peer added, which must decode (SPEC 7.2:
+    extra trailing fields of a control message are ignored)."""
     decode(payload)
 
 
 def pong_payload(ping_payload: BytesLike) -> bytes:
     """The PONG answering a PING carries the PING's opaque payload unchanged."""
     return bytes(ping_payload)
-

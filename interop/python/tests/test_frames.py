@@ -113,14 +113,14 @@ class IncrementalParser(unittest.TestCase):
             parser.next_frame()
         self.assertEqual(caught.exception.name, "VERSION")
 
-    def test_finish_inside_a_frame_is_closed(self):
+    def test_finish_inside_a_frame_is_truncated(self):
         parser = FrameParser()
         parser.feed(STREAM[:10])
         self.assertEqual(list(parser), [])
         self.assertEqual(parser.pending, 10)
         with self.assertRaises(WireError) as caught:
             parser.finish()
-        self.assertEqual(caught.exception.name, "CLOSED")
+        self.assertEqual(caught.exception.name, "TRUNCATED")  # SPEC 6, 8.5: EOF inside a frame
 
 
 class Sockets(unittest.TestCase):
@@ -146,7 +146,7 @@ class Sockets(unittest.TestCase):
         self.left.close()
         self.assertIsNone(wire.recv_frame(self.right))
 
-    def test_eof_inside_header_or_payload_is_closed(self):
+    def test_eof_inside_header_or_payload_is_truncated(self):
         for partial in (header(length=4)[:5], header(length=4) + b"ab"):
             left, right = socket.socketpair()
             with left, right:
@@ -154,12 +154,12 @@ class Sockets(unittest.TestCase):
                 left.close()
                 with self.assertRaises(WireError) as caught:
                     wire.recv_frame(right)
-                self.assertEqual(caught.exception.name, "CLOSED")
+                self.assertEqual(caught.exception.name, "TRUNCATED")
         with self.assertRaises(WireError) as caught:
             self.left.sendall(b"abc")
             self.left.shutdown(socket.SHUT_WR)
             wire.recv_exact(self.right, 4)
-        self.assertEqual(caught.exception.name, "CLOSED")
+        self.assertEqual(caught.exception.name, "TRUNCATED")
 
     def test_header_checked_before_reading_the_payload(self):
         # No payload follows and the socket stays open: reading it would block until the deadline.
@@ -188,6 +188,73 @@ class Sockets(unittest.TestCase):
         self.left.shutdown(socket.SHUT_WR)
         closer.join(5)
         self.assertFalse(closer.is_alive())
+
+
+class Reader(unittest.TestCase):
+    """wire.FrameReader: the buffered receive path of the server and the client."""
+
+    def setUp(self):
+        self.left, self.right = socket.socketpair()
+        self.addCleanup(self.left.close)
+        self.addCleanup(self.right.close)
+        self.reader = wire.FrameReader(self.right)
+
+    def deadline(self, seconds=5.0):
+        return time.monotonic() + seconds
+
+    def test_coalesced_frames_in_one_write(self):
+        self.left.sendall(STREAM)
+        self.left.shutdown(socket.SHUT_WR)
+        frames = []
+        while True:
+            frame = self.reader.recv_frame(self.deadline())
+            if frame is None:
+                break
+            frames.append(frame)
+        self.assertEqual(frames, STREAM_FRAMES)
+        self.assertEqual(self.reader.bytes_in, len(STREAM))
+
+    def test_one_byte_per_write(self):
+        def trickle():
+            for index in range(len(STREAM)):
+                self.left.sendall(STREAM[index:index + 1])
+            self.left.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=trickle)
+        sender.start()
+        self.addCleanup(sender.join)
+        frames = [self.reader.recv_frame(self.deadline()) for _ in STREAM_FRAMES]
+        self.assertEqual(frames, STREAM_FRAMES)
+        self.assertIsNone(self.reader.recv_frame(self.deadline()))
+
+    def test_header_is_judged_before_its_payload_comes(self):
+        self.left.sendall(header(msg_type=3, length=1000))  # the payload never comes
+        started = time.monotonic()
+        self.assertTrue(self.reader.wait_start(self.deadline()))
+        self.assertEqual(self.reader.read_header(self.deadline()), (3, 1000))
+        self.assertLess(time.monotonic() - started, 1)
+        with self.assertRaises(WireError) as caught:
+            self.reader.read_payload(1000, time.monotonic() + 0.2)
+        self.assertEqual(caught.exception.name, "TIMEOUT")
+
+    def test_header_errors_carry_header_offsets(self):
+        self.left.sendall(header(length=101) + b"x" * 50)
+        reader = wire.FrameReader(self.right, max_payload=100)
+        with self.assertRaises(WireError) as caught:
+            reader.read_header(self.deadline())
+        self.assertEqual((caught.exception.name, caught.exception.offset), ("TOOBIG", 4))
+
+    def test_eof_inside_a_frame_is_truncated(self):
+        self.left.sendall(header(length=4)[:5])
+        self.left.shutdown(socket.SHUT_WR)
+        self.assertTrue(self.reader.wait_start(self.deadline()))
+        with self.assertRaises(WireError) as caught:
+            self.reader.read_header(self.deadline())
+        self.assertEqual((caught.exception.name, caught.exception.offset), ("TRUNCATED", None))
+
+    def test_idle_wait_times_out(self):
+        with self.assertRaises(WireError) as caught:
+            self.reader.wait_start(time.monotonic() + 0.1)
+        self.assertEqual(caught.exception.name, "TIMEOUT")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """End to end: server.py as a process, client.py and raw sockets against it, and the client
 against broken servers."""
 
+import contextlib
+import io
 import os
 import re
 import signal
@@ -15,12 +17,14 @@ import unittest
 import support
 
 import client
+import server
 import vectors
 import wire
 from wire import MsgType
 
-SERVER = str(support.PYTHON_DIR / "server.py")
-CLIENT = str(support.PYTHON_DIR / "client.py")
+SERVER = support.SERVER
+CLIENT = support.CLIENT
+ServerProcess = support.ServerProcess
 
 SMALL_VECTORS = """\
 ok s.u16 | u16:258 | 02 0102
@@ -31,32 +35,6 @@ SMALL_STATS = """\
 stats s.one | list:i64 [ i64:1 ] list:f64 [ ] bytes:313233343536373839 | \
 i64:1 i64:1 i64:1 f64:0x0000000000000000 f64:0x7ff0000000000000 f64:0xfff0000000000000 u32:3421780262
 """
-
-
-class ServerProcess:
-    """server.py in a subprocess; stderr goes to a file (a full pipe would block the server)."""
-
-    def __init__(self, *args):
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, SERVER, "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        self.first_line = self.proc.stdout.readline()
-        self.port = int(self.first_line)
-
-    def stop(self, signum=signal.SIGTERM):
-        self.proc.send_signal(signum)
-        try:
-            return self.proc.wait(10)
-        finally:
-            self.proc.stdout.close()
-            self.log.close()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
 
 
 def write_temp(test, text):
@@ -129,8 +107,50 @@ class AgainstOwnServer(unittest.TestCase):
 
     def test_hello_with_wrong_version(self):
         sock = self.connect(hello=False)
-        wire.send_frame(sock, MsgType.HELLO, wire.encode_hello(100, "x", version=2))
+        wire.send_frame(sock, MsgType.HELLO, wire.encode_hello(1037, "x", version=2))
         self.assert_error_then_eof(sock, "VERSION", 9)
+
+    def test_hello_errors_carry_frame_offsets(self):
+        for fields, name, offset in (
+                ([("u16", 2), ("u32", 5), ("string", "n" * 300)], "VERSION", 9),  # version first
+                ([("u32", 1), ("u32", 5000), ("string", "x")], "MESSAGE", 8),
+                ([("u16", 1), ("u32", 1036), ("string", "x")], "MESSAGE", 12),
+                ([("u16", 1), ("u32", 5000), ("string", "n" * 256)], "MESSAGE", 17),
+                ([("u16", 1), ("u32", 5000)], "MESSAGE", 16)):
+            with self.subTest(fields=fields[:2], name=name):
+                sock = self.connect(hello=False)
+                wire.send_fields(sock, MsgType.HELLO, fields)
+                self.assert_error_then_eof(sock, name, offset)
+
+    def test_type_not_allowed_is_answered_from_the_header(self):
+        for hello in (False, True):  # a PING before HELLO; a reply type after it
+            with self.subTest(hello=hello):
+                sock = self.connect(hello=hello)
+                msg_type = MsgType.ECHO_REPLY if hello else MsgType.PING
+                sock.sendall(wire.encode_header(msg_type, 1000))  # and no payload
+                started = time.monotonic()
+                self.assert_error_then_eof(sock, "UNEXPECTED", 2)
+                self.assertLess(time.monotonic() - started, 1.5)
+
+    def test_peer_error_is_never_answered(self):
+        for hello, payload in ((False, wire.encode_error(19, None, "no")), (True, b"\x7f"),
+                               (True, b"")):
+            with self.subTest(hello=hello, payload=payload):
+                sock = self.connect(hello=hello)
+                wire.send_frame(sock, MsgType.ERROR, payload)
+                self.assertIsNone(wire.recv_frame(sock, deadline=time.monotonic() + 5))
+
+    def test_bad_header_is_answered_even_for_an_error_type(self):
+        sock = self.connect()
+        sock.sendall(b"\x01\x01\x00\x02\x00\x00\x00\x00")  # flags 1, type ERROR
+        self.assert_error_then_eof(sock, "HEADER", 1)
+
+    def test_bye_payload_must_decode(self):
+        sock = self.connect()
+        wire.send_frame(sock, MsgType.BYE, b"\x7f")
+        self.assert_error_then_eof(sock, "BADTAG", 8)
+        sock = self.connect()
+        self.assertEqual(request(sock, MsgType.BYE, b"\x01\x07"), wire.Frame(MsgType.BYE, b""))
 
     def test_header_errors_carry_header_offsets(self):
         for raw, name, offset in ((b"\x02\x00\x00\x01\x00\x00\x00\x00", "VERSION", 0),
@@ -165,19 +185,27 @@ class AgainstOwnServer(unittest.TestCase):
                 wire.send_frame(sock, msg_type, b"")
                 self.assert_error_then_eof(sock, "UNEXPECTED", 2)
 
-    def test_malformed_request_is_message_error(self):
-        sock = self.connect()
-        wire.send_fields(sock, MsgType.VECTOR_GET, [("u8", 1)])
-        self.assert_error_then_eof(sock, "MESSAGE", None)
+    def test_malformed_requests_are_message_errors_at_the_field(self):
+        i64s, f64s = ("list", wire.ListValue("i64", [])), ("list", wire.ListValue("f64", []))
+        for msg_type, fields, offset in (
+                (MsgType.VECTOR_GET, [("u8", 1)], 8),
+                (MsgType.VECTOR_GET, [("string", "a"), ("u8", 1)], 14),
+                (MsgType.VECTOR_GET, [], 8),
+                (MsgType.VECTOR_CHECK, [("u32", 1)], 8),
+                (MsgType.STATS, [("list", wire.ListValue("u8", [])), f64s, ("bytes", b"")], 9),
+                (MsgType.STATS, [i64s, i64s, ("bytes", b"")], 15),
+                (MsgType.STATS, [i64s, f64s, ("string", "")], 20),
+                (MsgType.STATS, [i64s, f64s], 20),
+                (MsgType.STATS, [i64s, f64s, ("bytes", b""), ("u8", 1)], 25)):
+            with self.subTest(msg_type=msg_type, fields=fields):
+                sock = self.connect()
+                wire.send_fields(sock, msg_type, fields)
+                self.assert_error_then_eof(sock, "MESSAGE", offset)
 
     def test_reply_larger_than_peer_limit(self):
-        sock = self.connect(max_payload=30)  # the server's HELLO (26 bytes) fits, the echo not
-        wire.send_frame(sock, MsgType.ECHO, b"x" * 31)
-        self.assert_error_then_eof(sock, "TOOBIG", None)
-
-    def test_peer_limit_too_small_for_hello(self):
-        sock = self.connect(hello=False)
-        wire.send_frame(sock, MsgType.HELLO, wire.encode_hello(10, "tiny"))
+        sock = self.connect(max_payload=wire.MIN_MAX_PAYLOAD)
+        self.assertEqual(request(sock, MsgType.ECHO, b"x" * 1037).payload, b"x" * 1037)
+        wire.send_frame(sock, MsgType.ECHO, b"x" * 1038)
         self.assert_error_then_eof(sock, "TOOBIG", None)
 
     def test_requests_answered_in_order(self):
@@ -252,29 +280,144 @@ class ServerOptions(unittest.TestCase):
                 self.addCleanup(sock.close)
                 self.assertEqual(server.stop(signum), 0)
 
-    def test_slow_peer_gets_timeout(self):
-        server = self.start("--timeout", "0.3")
+    def test_sigterm_answers_the_frame_in_flight(self):
+        # SPEC 9.3: stop accepting, answer the frames in flight, close every connection, exit 0.
+        server = self.start("--frame-timeout", "5")
+        busy = connect(server.port)
+        idle = connect(server.port)
+        self.addCleanup(busy.close)
+        self.addCleanup(idle.close)
+        frame = wire.encode_header(MsgType.ECHO, 4) + b"wire"
+        busy.sendall(frame[:6])  # a frame in flight when the signal comes
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        busy.sendall(frame[6:])
+        reply = wire.recv_frame(busy, deadline=time.monotonic() + 5)
+        self.assertEqual((reply.type, reply.payload), (MsgType.ECHO_REPLY, b"wire"))
+        self.assertIsNone(wire.recv_frame(busy, deadline=time.monotonic() + 5))  # then EOF
+        self.assertIsNone(wire.recv_frame(idle, deadline=time.monotonic() + 5))  # closed, no ERROR
+        self.assertEqual(server.proc.wait(10), 0)
+        with self.assertRaises(OSError):  # and it accepts no one any more
+            connect(server.port)
+
+    def test_defaults_are_spec_9_3(self):
+        args = server.parse_args([])
+        self.assertEqual((args.host, args.port, args.max_payload, args.max_conns, args.idle_timeout,
+                          args.frame_timeout, args.vectors, args.quiet),
+                         ("127.0.0.1", 0, 16777216, 1024, 60, 10, None, False))
+
+    def test_bad_options_and_values_exit_2(self):
+        for argv in (["--timeout", "1"], ["--max-connections", "5"], ["--linger", "1"],
+                     ["--bogus"], ["--max-p", "2000"], ["--max-payload", "1036"],
+                     ["--max-payload", "4294967288"], ["--max-conns", "0"], ["--max-conns", "x"],
+                     ["--idle-timeout", "0"], ["--frame-timeout", "-1"], ["--frame-timeout"],
+                     ["stray"]):
+            with self.subTest(argv=argv):
+                stderr = io.StringIO()
+                with self.assertRaises(SystemExit) as caught, contextlib.redirect_stderr(stderr):
+                    server.parse_args(argv)
+                self.assertEqual(caught.exception.code, 2)
+                self.assertIn("error", stderr.getvalue())
+        # and as a process: a message on stderr, nothing on stdout, status 2
+        proc = subprocess.run([sys.executable, SERVER, "--max-conns", "0"], capture_output=True,
+                              text=True, timeout=20)
+        self.assertEqual((proc.returncode, proc.stdout), (2, ""))
+        self.assertIn("--max-conns", proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+
+    def test_help_and_version(self):
+        proc = subprocess.run([sys.executable, SERVER, "--help"], capture_output=True, text=True,
+                              timeout=20)
+        self.assertEqual(proc.returncode, 0)
+        for option in ("--host", "--port", "--max-payload", "--max-conns", "--idle-timeout",
+                       "--frame-timeout", "--vectors", "--quiet", "--version", "--help"):
+            self.assertIn(option, proc.stdout)
+        proc = subprocess.run([sys.executable, SERVER, "--version"], capture_output=True, text=True,
+                              timeout=20)
+        self.assertEqual(proc.returncode, 0)
+        self.assertRegex(proc.stdout, r"\Apython-server [0-9.]+, protocol version 1\n\Z")
+
+    def test_idle_timeout_before_and_after_hello(self):
+        # longer than the frame timeout: the idle wait is the idle timeout's alone
+        server = self.start("--idle-timeout", "2", "--frame-timeout", "1")
+        started = time.monotonic()
+        socks = [connect(server.port, hello=hello) for hello in (False, True)]  # waiting together
+        for hello, sock in zip((False, True), socks):
+            self.addCleanup(sock.close)
+            with self.subTest(hello=hello):
+                AgainstOwnServer.assert_error_then_eof(self, sock, "TIMEOUT", None)
+                self.assertGreater(time.monotonic() - started, 1.8)
+
+    def test_frame_timeout_from_the_first_byte(self):
+        server = self.start("--idle-timeout", "30", "--frame-timeout", "1")
         sock = connect(server.port)
         self.addCleanup(sock.close)
+        sock.sendall(wire.encode_header(MsgType.PING, 4)[:5])  # slowloris: and nothing more
+        started = time.monotonic()
         AgainstOwnServer.assert_error_then_eof(self, sock, "TIMEOUT", None)
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_idle_timeout_does_not_run_inside_a_frame(self):
+        server = self.start("--idle-timeout", "1", "--frame-timeout", "4")
+        sock = connect(server.port)
+        self.addCleanup(sock.close)
+        frame = wire.encode_frame(MsgType.PING, b"abcd")
+        sock.sendall(frame[:3])
+        time.sleep(1.6)  # past the idle timeout, within the frame timeout
+        sock.sendall(frame[3:])
+        self.assertEqual(wire.recv_frame(sock, deadline=time.monotonic() + 5),
+                         wire.Frame(MsgType.PONG, b"abcd"))
 
     def test_connection_limit(self):
-        server = self.start("--max-connections", "1")
+        server = self.start("--max-conns", "1")
         first = connect(server.port)
-        self.addCleanup(first.close)
         second = connect(server.port, hello=False)
         self.addCleanup(second.close)
         AgainstOwnServer.assert_error_then_eof(self, second, "LIMIT", None)
+        # the slot comes back when the first connection ends
+        self.assertEqual(request(first, MsgType.BYE, b""), wire.Frame(MsgType.BYE, b""))
+        first.close()
+        deadline = time.monotonic() + 5
+        while True:
+            third = connect(server.port, hello=False)
+            self.addCleanup(third.close)
+            wire.send_frame(third, MsgType.HELLO, wire.encode_hello(wire.MIN_MAX_PAYLOAD, "t"))
+            frame = wire.recv_frame(third, deadline=time.monotonic() + 5)
+            if frame.type == MsgType.HELLO or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # the first session's thread may still be closing
+        self.assertEqual(frame.type, MsgType.HELLO)
 
     def test_max_payload_option(self):
-        server = self.start("--max-payload", "100")
+        server = self.start("--max-payload", "1037")
         sock = connect(server.port, hello=False)
         self.addCleanup(sock.close)
-        hello = wire.decode_hello(request(sock, MsgType.HELLO, wire.encode_hello(1000, "t")).payload)
-        self.assertEqual(hello.max_payload, 100)
-        self.assertEqual(request(sock, MsgType.ECHO, b"x" * 100).payload, b"x" * 100)
-        wire.send_frame(sock, MsgType.ECHO, b"x" * 101)
+        hello = wire.decode_hello(request(sock, MsgType.HELLO, wire.encode_hello(5000, "t")).payload)
+        self.assertEqual(hello.max_payload, 1037)
+        self.assertEqual(request(sock, MsgType.ECHO, b"x" * 1037).payload, b"x" * 1037)
+        wire.send_frame(sock, MsgType.ECHO, b"x" * 1038)
         AgainstOwnServer.assert_error_then_eof(self, sock, "TOOBIG", 4)
+
+    def test_one_log_line_per_connection_and_quiet(self):
+        for quiet in (False, True):
+            with self.subTest(quiet=quiet):
+                server = self.start(*(["--quiet"] if quiet else []))
+                sock = connect(server.port)
+                local = "127.0.0.1:%d" % sock.getsockname()[1]
+                self.assertEqual(request(sock, MsgType.BYE, b""), wire.Frame(MsgType.BYE, b""))
+                self.assertIsNone(wire.recv_frame(sock, deadline=time.monotonic() + 5))
+                sock.close()
+                pattern = (r"python-server: %s: closed after 2 frames in \(\d+ bytes\), 2 frames"
+                           r" out \(\d+ bytes\): BYE\n" % re.escape(local))
+                # the line is written once the server's graceful close is over: soon after our close
+                deadline = time.monotonic() + (0.5 if quiet else 5)
+                while not re.search(pattern, server.log_text()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if quiet:
+                    self.assertEqual(server.log_text(), "")
+                else:
+                    self.assertRegex(server.log_text(), pattern)
 
     def test_missing_vectors_file_is_an_error(self):
         result = subprocess.run([sys.executable, SERVER, "--vectors", "/nonexistent/vectors.txt"],

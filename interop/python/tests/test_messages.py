@@ -9,10 +9,10 @@ from wire import ErrorMessage, Hello, WireError
 
 
 class Messages(unittest.TestCase):
-    def assert_message_error(self, function, fields):
+    def assert_message_error(self, function, fields, offset):
         with self.assertRaises(WireError) as caught:
             function(wire.encode(fields))
-        self.assertEqual(caught.exception.name, "MESSAGE")
+        self.assertEqual((caught.exception.name, caught.exception.offset), ("MESSAGE", offset))
 
     def test_hello(self):
         payload = wire.encode_hello(16777216, "c-client")
@@ -20,14 +20,23 @@ class Messages(unittest.TestCase):
         self.assertEqual(wire.decode_hello(payload), Hello(1, 16777216, "c-client"))
 
     def test_hello_ignores_extra_fields_rejects_missing_or_mistyped(self):
-        self.assertEqual(wire.decode_hello(wire.encode_hello(5, "x") + b"\x01\x07"), Hello(1, 5, "x"))
-        self.assert_message_error(wire.decode_hello, [("u16", 1), ("u32", 5)])
-        self.assert_message_error(wire.decode_hello, [("u8", 1), ("u32", 5), ("string", "x")])
-        self.assert_message_error(wire.decode_hello, [("u16", 1), ("u32", 5), ("string", "n" * 256)])
-        self.assertEqual(wire.decode_hello(wire.encode_hello(1, "n" * 255)).name, "n" * 255)
+        self.assertEqual(wire.decode_hello(wire.encode_hello(1037, "x") + b"\x01\x07"),
+                         Hello(1, 1037, "x"))
+        self.assert_message_error(wire.decode_hello, [("u16", 1), ("u32", 5000)], 8)
+        self.assert_message_error(wire.decode_hello, [("u8", 1), ("u32", 5000), ("string", "x")], 0)
+        self.assert_message_error(wire.decode_hello, [("u16", 1), ("u32", 5000), ("string", "n" * 256)], 9)
+        self.assert_message_error(wire.decode_hello, [("u16", 1), ("u32", 1036), ("string", "n")], 4)
+        self.assertEqual(wire.decode_hello(wire.encode_hello(1037, "n" * 255)).name, "n" * 255)
+        for max_payload, name in ((1037, "é" * 128), (1036, "x")):  # 256 bytes of UTF-8; too small
+            with self.assertRaises(WireError) as caught:
+                wire.encode_hello(max_payload, name)
+            self.assertEqual(caught.exception.name, "RANGE")
+
+    def test_hello_version_is_judged_first_and_alone(self):
+        # version 2 with a name too long and no max_payload at all: only the version is judged
         with self.assertRaises(WireError) as caught:
-            wire.encode_hello(1, "é" * 128)
-        self.assertEqual(caught.exception.name, "RANGE")
+            wire.decode_hello(wire.encode([("u16", 2), ("string", "n" * 300)]))
+        self.assertEqual((caught.exception.name, caught.exception.offset), ("VERSION", 1))
 
     def test_hello_codec_errors_keep_payload_offsets(self):
         with self.assertRaises(WireError) as caught:
@@ -41,12 +50,16 @@ class Messages(unittest.TestCase):
         none = wire.encode_error(wire.ErrorCode.VERSION, None, "v")
         self.assertEqual(none[4:8], b"\xff\xff\xff\xff")
         self.assertEqual(wire.decode_error(none).offset, None)
-        self.assert_message_error(wire.decode_error, [("u16", 1), ("string", "x")])
+        self.assert_message_error(wire.decode_error, [("u16", 1), ("string", "x")], 3)
 
-    def test_error_text_cut_at_a_character_boundary(self):
-        message = wire.decode_error(wire.encode_error(1, 0, "é" * 600)).message
-        self.assertEqual(message, "é" * 512)
-        self.assertEqual(len(wire.decode_error(wire.encode_error(1, 0, "x" * 5000)).message), 1024)
+    def test_error_text_over_the_limit_is_refused_or_clipped(self):
+        self.assertEqual(wire.decode_error(wire.encode_error(1, 0, "x" * 1024)).message, "x" * 1024)
+        with self.assertRaises(WireError) as caught:
+            wire.encode_error(1, 0, "é" * 513)  # 1026 bytes
+        self.assertEqual(caught.exception.name, "RANGE")
+        self.assertEqual(wire.clip_error_text("é" * 600), "é" * 512)  # cut at a character boundary
+        self.assertEqual(wire.clip_error_text("x" * 5000), "x" * 1024)
+        self.assertEqual(wire.clip_error_text("short"), "short")
 
     def test_ping_pong_and_bye(self):
         self.assertEqual(wire.pong_payload(bytearray(b"\x01\x02")), b"\x01\x02")

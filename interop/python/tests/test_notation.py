@@ -11,7 +11,7 @@ from wire import F32, ListValue
 
 
 class Parse(unittest.TestCase):
-    def test_examples_from_the_design(self):
+    def test_examples_from_spec_10_7(self):
         self.assertEqual(vectors.parse_fields("list:u8 [ u8:1 u8:2 ]"), [("list", ListValue("u8", [1, 2]))])
         self.assertEqual(vectors.parse_fields("list:list [ list:u8 [ ] list:u8 [ u8:7 ] ]"),
                          [("list", ListValue("list", [ListValue("u8", []), ListValue("u8", [7])]))])
