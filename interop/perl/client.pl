@@ -1,5 +1,8 @@
 #!/usr/bin/env perl
-# The wire interop exchange of design §10, against any server.
+# The wire interop exchange of SPEC 10.10, against any server. Throughout, the client behaves as SPEC
+# 8.6 lets a server expect: it answers the server's PINGs at any time (Wire::IO::expect_frame), takes
+# frames however the stream cuts them (Wire::IO reads exact byte counts), and never sends a payload
+# larger than the server announced (such a case fails and is not sent).
 use strict;
 use warnings;
 
@@ -15,12 +18,12 @@ use Wire::Error qw(wire_error);
 use Wire::Interop qw(echo_pattern);
 use Wire::IO qw(connect_to client_hello deadline expect_frame write_frame wait_eof ping bye);
 use Wire::Notation qw(compare_fields format_hex);
-use Wire::Vectors qw(load_vectors load_stats);
+use Wire::Vectors qw(load_vectors load_stats find_proto_file);
 
 my %opt = (
     host    => '127.0.0.1',
-    vectors => "$FindBin::Bin/../../proto/vectors.txt",
-    stats   => "$FindBin::Bin/../../proto/stats.txt",
+    vectors => find_proto_file('vectors.txt', $FindBin::Bin),
+    stats   => find_proto_file('stats.txt', $FindBin::Bin),
     timeout => 10,
 );
 GetOptions(\%opt, 'host=s', 'port=i', 'vectors=s', 'stats=s', 'timeout=f', 'help') or usage(2);
@@ -37,8 +40,13 @@ sub usage {
     exit $_[0];
 }
 
-my $vectors = eval { load_vectors($opt{vectors}) } or die "client.pl: $@\n";
-my $stats   = eval { load_stats($opt{stats}) }     or die "client.pl: $@\n";
+for my $file (qw(vectors stats)) {
+    next if defined $opt{$file};
+    print STDERR "client.pl: no proto/$file.txt found (use --$file)\n";
+    exit 2;
+}
+my $vectors = eval { load_vectors($opt{vectors}) } or do { print STDERR "client.pl: $@\n"; exit 2 };
+my $stats   = eval { load_stats($opt{stats}) }     or do { print STDERR "client.pl: $@\n"; exit 2 };
 my @ok  = grep { $_->{kind} eq 'ok' } @$vectors;
 my @err = grep { $_->{kind} eq 'err' } @$vectors;
 
@@ -89,11 +97,18 @@ sub open_conn {
 
 sub main_conn { $main //= open_conn($_[0]) }
 
-# Sends one request and returns the reply payload, which must be of type $want.
+# Sends one request and returns the reply payload, which must be of type $want; the server's PINGs
+# that come first are answered. A request larger than the server's max_payload is not sent: the
+# case fails, and the connection stays in step.
 sub request {
     my ($c, $type, $payload, $want, $dl) = @_;
-    write_frame($c->{sock}, $type, $payload, deadline => $dl, peer_max => $c->{peer}{max_payload});
-    return expect_frame($c->{sock}, $want, deadline => $dl, max_payload => DEFAULT_MAX_PAYLOAD);
+    my $max = $c->{peer}{max_payload};
+    mismatch(sprintf '%d byte %s payload exceeds the server\'s max_payload %d: not sent',
+                     length $payload, message_name($type) // $type, $max)
+        if length $payload > $max;
+    write_frame($c->{sock}, $type, $payload, deadline => $dl, peer_max => $max);
+    return expect_frame($c->{sock}, $want, deadline => $dl, max_payload => DEFAULT_MAX_PAYLOAD,
+                        peer_max => $max);
 }
 
 sub short_hex {
@@ -181,7 +196,7 @@ case('ping', sub {
     my ($dl) = @_;
     my $c = main_conn($dl);
     my $data = pack 'C*', 1 .. 8;
-    same_bytes('PONG', $data, ping($c->{sock}, $data, deadline => $dl,
+    same_bytes('PONG', $data, ping($c->{sock}, $data, deadline => $dl, max_payload => DEFAULT_MAX_PAYLOAD,
                                    peer_max => $c->{peer}{max_payload}));
 });
 
@@ -233,11 +248,14 @@ client.pl - the Perl wire interop client
     perl interop/perl/client.pl --host 127.0.0.1 --port P [--vectors FILE] [--stats FILE]
                                 [--timeout 10]
 
-Runs the interop exchange of design section 10 and prints C<ok   E<lt>caseE<gt>> or
+Runs the interop exchange of SPEC.md 10.10 and prints C<ok   E<lt>caseE<gt>> or
 C<FAIL E<lt>caseE<gt>: E<lt>reasonE<gt>> per case, then C<N passed, M failed>; exits 0 iff no case
 failed (1 otherwise, 2 for bad arguments or unreadable proto files). C<--timeout> bounds each case
 (seconds). After a failure that may have left the shared connection out of step (an ERROR, a
 timeout, an unexpected message), the next case opens a new connection with a new HELLO, so one
-failure does not fail the rest.
+failure does not fail the rest. The server's PINGs are answered whenever they come, also while a
+reply is awaited; a request larger than the max_payload the server announced fails its case and is
+not sent. Without C<--vectors> / C<--stats> the files are looked for as SPEC 10.10 says
+(C<$WIRE_PROTO_DIR>, F<proto/> here, the source tree's F<proto/>).
 
 =cut

@@ -1,12 +1,14 @@
 #!/usr/bin/env perl
-# The wire interop service (design §7) with the connection lifecycle of §6.
+# The wire interop server: the interop service (SPEC 10) with the connection lifecycle of SPEC 8 and
+# the options of SPEC 9.3.
 #
 # Concurrency: one forked child per connection. Each connection is a strictly sequential
 # conversation (one reply per request, in order), so a child can use plain blocking I/O with
-# deadlines and mirror the lifecycle step by step; a slow or broken peer can only stall or crash
-# its own child; and a 16 MiB payload in one connection does not delay the others, which a
-# single-threaded event loop would have to avoid with explicit buffering on both directions.
-# The parent only accepts, reaps children on SIGCHLD, and on SIGTERM/SIGINT stops them all.
+# deadlines and mirror SPEC 8.3 step by step; a slow or broken peer can only stall or crash its own
+# child; and a 16 MiB payload in one connection does not delay the others, which a single-threaded
+# event loop would have to avoid with explicit buffering on both directions. The parent only
+# accepts (refusing connections over --max-conns itself, without blocking), reaps children on
+# SIGCHLD, and on SIGTERM/SIGINT stops them all.
 use strict;
 use warnings;
 
@@ -14,7 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Errno qw(EINTR EAGAIN EWOULDBLOCK);
-use Getopt::Long qw(GetOptions);
+use Getopt::Long qw(GetOptionsFromArray);
 use IO::Handle;
 use IO::Select;
 use IO::Socket::IP;
@@ -25,36 +27,102 @@ use Time::HiRes qw(time sleep);
 use Wire qw(:all);
 use Wire::Error;
 use Wire::Interop;
-use Wire::IO qw(deadline read_frame write_frame close_gracefully);
-use Wire::Vectors qw(load_vectors);
+use Wire::IO qw(deadline read_exact write_all close_gracefully);
+use Wire::Vectors qw(load_vectors find_proto_file);
+
+use constant {
+    NAME          => 'perl-server',
+    DRAIN_SECONDS => 1,      # the bounded drain of a graceful close (SPEC 8.4: "about a second")
+    POLL_SECONDS  => 0.25,   # how often a child waiting for a frame looks at the stop flag
+    MAX_DRAINING  => 64,     # refused connections the parent drains at once; more are just closed
+};
 
 my %opt = (
-    host          => '127.0.0.1',
-    port          => 0,
-    vectors       => "$FindBin::Bin/../../proto/vectors.txt",
-    'max-payload' => DEFAULT_MAX_PAYLOAD,
-    timeout       => 60,
+    host            => '127.0.0.1',
+    port            => 0,
+    'max-payload'   => DEFAULT_MAX_PAYLOAD,
+    'max-conns'     => 1024,
+    'idle-timeout'  => 60,
+    'frame-timeout' => 10,
 );
-GetOptions(\%opt, 'host=s', 'port=i', 'vectors=s', 'max-payload=i', 'timeout=f', 'help')
-    or usage(2);
-usage(0) if $opt{help};
-die "server.pl: --max-payload must be 0..4294967295\n"
-    unless $opt{'max-payload'} >= 0 && $opt{'max-payload'} <= 0xFFFFFFFF;
-# IO::Socket::IP would take 99999 and listen on 99999 mod 65536
-unless ($opt{port} =~ /\A[0-9]+\z/ && $opt{port} <= 65535) {
-    print STDERR "server.pl: --port must be 0..65535, not $opt{port}\n";
+parse_options(@ARGV);
+
+sub usage_text {
+    return <<"END";
+usage: server.pl [options]
+Serves the wire interop service (SPEC.md section 10) over TCP, one process per connection.
+
+  --host H             address to listen on (default 127.0.0.1; '::' = IPv6 and IPv4)
+  --port P             TCP port, 0..65535 (default 0: the system picks one); the port is printed
+                       alone on the first line of stdout
+  --max-payload BYTES  largest payload accepted, announced in HELLO (default 16777216, at least
+                       @{[ MIN_MAX_PAYLOAD ]}); a larger frame is refused from its header: ERROR(TOOBIG), close
+  --max-conns N        connections at once (default 1024); one more gets ERROR(LIMIT), close
+  --idle-timeout SEC   no complete frame for SEC s: ERROR(TIMEOUT), close (default 60)
+  --frame-timeout SEC  a started frame must be complete within SEC s, else ERROR(TIMEOUT), close
+                       (slowloris defence; default 10)
+  --vectors FILE       golden vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt
+                       from \$WIRE_PROTO_DIR, the current directory, or next to the program)
+  --quiet              no per-connection log lines on stderr
+  --version            the program's and the protocol's versions
+  --help               this text
+END
+}
+
+sub bad_usage {
+    print STDERR "server.pl: $_[0] (see --help)\n";
     exit 2;
 }
 
-sub usage {
-    print STDERR "usage: server.pl [--host H] [--port P] [--vectors FILE] [--max-payload N] "
-               . "[--timeout SECONDS]\n";
-    exit $_[0];
+# SPEC 9.3: exactly its options; a bad option or value is a message on stderr and exit status 2.
+sub parse_options {
+    my @args = @_;
+    my %got;
+    Getopt::Long::Configure(qw(no_auto_abbrev no_ignore_case no_getopt_compat pass_through),
+                            'prefix_pattern=--', 'long_prefix_pattern=--');
+    GetOptionsFromArray(\@args, \%got, 'host=s', 'port=s', 'max-payload=s', 'max-conns=s',
+                        'idle-timeout=s', 'frame-timeout=s', 'vectors=s', 'quiet', 'version', 'help')
+        or bad_usage('bad options');
+    if (@args) {    # pass_through leaves an option without its value here too
+        bad_usage("$args[0] needs a value")
+            if $args[0] =~ /\A--(?:host|port|max-payload|max-conns|idle-timeout|frame-timeout|vectors)\z/;
+        bad_usage("unknown argument '$args[0]'");
+    }
+    if ($got{help}) {
+        print usage_text();
+        exit 0;
+    }
+    if ($got{version}) {
+        printf "server.pl (Perl Wire %s), protocol version %d\n", $Wire::VERSION, PROTOCOL_VERSION;
+        exit 0;
+    }
+    my %range = (port => [ 0, 65535 ], 'max-payload' => [ MIN_MAX_PAYLOAD, 0xFFFFFFFF - HEADER_SIZE ],
+                 'max-conns' => [ 1, 1000000 ], 'idle-timeout' => [ 1, 86400 ],
+                 'frame-timeout' => [ 1, 86400 ]);
+    for my $name (sort keys %range) {
+        next unless defined $got{$name};
+        my ($lo, $hi) = @{ $range{$name} };
+        bad_usage("--$name must be an integer in $lo..$hi, not '$got{$name}'")
+            unless $got{$name} =~ /\A[0-9]{1,10}\z/ && $got{$name} >= $lo && $got{$name} <= $hi;
+        $got{$name} += 0;
+    }
+    %opt = (%opt, %got);
+    return;
 }
 
-sub logline { printf STDERR "perl-server[%d]: %s\n", $$, $_[0] }
+sub logline { printf STDERR "%s[%d]: %s\n", NAME, $$, $_[0] }
 
-my $cases = eval { load_vectors($opt{vectors}) } or die "server.pl: $@\n";
+my $vectors = $opt{vectors} // find_proto_file('vectors.txt', $FindBin::Bin);
+my $cases = [];
+if (defined $vectors) {
+    $cases = eval { load_vectors($vectors) } or do {
+        print STDERR "server.pl: $@\n";
+        exit 2;
+    };
+}
+else {
+    logline('no proto/vectors.txt found (use --vectors): VECTOR_* answer "unknown"');
+}
 my $service = Wire::Interop->new(vectors => $cases);
 
 my $listener = IO::Socket::IP->new(
@@ -65,9 +133,11 @@ my $listener = IO::Socket::IP->new(
 ) or die "server.pl: cannot listen on [$opt{host}]:$opt{port}: " . ($@ || $!) . "\n";
 
 $SIG{PIPE} = 'IGNORE';    # a write to a vanished peer is an IO error, not death
+$SIG{HUP}  = 'IGNORE';    # closing the terminal does not stop the server: SIGTERM does (SPEC 9.3)
 STDOUT->autoflush(1);
 print $listener->sockport, "\n";
-logline("listening on [$opt{host}]:" . $listener->sockport . ', ' . scalar(@$cases) . ' vectors');
+logline("listening on [$opt{host}]:" . $listener->sockport . ", max payload $opt{'max-payload'}, "
+        . scalar(@$cases) . ' vectors');
 
 my %children;
 my $stop = 0;
@@ -81,16 +151,41 @@ $SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
 # when a connection is aborted between select and accept.
 $listener->blocking(0);
 my $select = IO::Select->new($listener);
+my %draining;    # refused connections: fileno => { sock, until }
 until ($stop) {
-    next unless $select->can_read(1);
+    my @ready = $select->can_read(next_wait());
+    for my $fh (@ready) {
+        if ($fh == $listener) { accept_one() }
+        else { drain_some($fh) }
+    }
+    for my $d (values %draining) { end_drain($d->{sock}) if time >= $d->{until} }
+}
+
+close $listener;
+end_drain($_->{sock}) for values %draining;
+stop_children();
+logline('stopped');
+exit 0;
+
+sub next_wait {
+    my $wait = 1;
+    for my $d (values %draining) {
+        my $left = $d->{until} - time;
+        $wait = $left if $left < $wait;
+    }
+    return $wait > 0 ? $wait : 0;
+}
+
+sub accept_one {
     my $conn = $listener->accept;
     if (!$conn) {
         logline("accept: $!") unless $! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK;
-        next;
+        return;
     }
+    return refuse_conn($conn) if keys %children >= $opt{'max-conns'};
     # Signals wait until the fork is done: SIGCHLD so that a child that ends at once is not reaped
     # before it is in %children (it would stay there forever); SIGTERM/SIGINT so that the child
-    # gets them only with the default action restored (else it would ignore them and live on).
+    # gets them only with its own handlers in place.
     my $blocked = POSIX::SigSet->new(SIGCHLD, SIGTERM, SIGINT);
     sigprocmask(SIG_BLOCK, $blocked);
     my $pid = fork;
@@ -98,30 +193,67 @@ until ($stop) {
         sigprocmask(SIG_UNBLOCK, $blocked);
         logline("fork: $!");
         close $conn;
-        next;
+        return;
     }
     if (!$pid) {
-        $SIG{$_} = 'DEFAULT' for qw(CHLD TERM INT);
+        my $stopping = 0;
+        $SIG{CHLD} = 'DEFAULT';
+        $SIG{TERM} = $SIG{INT} = sub { $stopping = 1 };
         sigprocmask(SIG_UNBLOCK, $blocked);
         close $listener;
-        serve($conn);
-        exit 0;
+        end_drain($_->{sock}) for values %draining;
+        serve($conn, \$stopping);
+        POSIX::_exit(0);    # the log line is out (STDERR is unbuffered): skip global destruction
     }
     $children{$pid} = 1;
     sigprocmask(SIG_UNBLOCK, $blocked);
     close $conn;
+    return;
 }
 
-close $listener;
-stop_children();
-logline('stopped');
-exit 0;
+# One connection over --max-conns: ERROR(LIMIT, none), then the graceful close of SPEC 8.4, drained
+# by this loop so that accepting never waits for it.
+sub refuse_conn {
+    my ($conn) = @_;
+    my $peer  = peer_name($conn);
+    my $frame = encode_frame(MSG_ERROR, error_payload('LIMIT', undef,
+                                                      "too many connections ($opt{'max-conns'})"));
+    $conn->blocking(0);
+    my $n = syswrite $conn, $frame;    # a new socket's buffer takes these few bytes at once
+    shutdown $conn, 1;
+    logline(sprintf '%s: closed after 0 frames in (0 bytes), %d frames out (%d bytes): LIMIT',
+                    $peer, ($n // 0) == length $frame ? 1 : 0, $n // 0)
+        unless $opt{quiet};
+    if (keys %draining >= MAX_DRAINING) {
+        close $conn;
+        return;
+    }
+    $draining{ fileno $conn } = { sock => $conn, until => time + DRAIN_SECONDS };
+    $select->add($conn);
+    return;
+}
 
-# Ends every connection child: SIGTERM, up to 5 s to go, then SIGKILL.
+sub drain_some {
+    my ($fh) = @_;
+    my $n = sysread $fh, my $junk, 65536;
+    end_drain($fh) if !defined $n && !($! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK) || defined $n && $n == 0;
+    return;
+}
+
+sub end_drain {
+    my ($fh) = @_;
+    delete $draining{ fileno $fh };
+    $select->remove($fh);
+    close $fh;
+    return;
+}
+
+# Ends every connection child: SIGTERM (each answers what it has received and closes), up to the
+# frame timeout and a drain to go, then SIGKILL.
 sub stop_children {
     local $SIG{CHLD} = 'DEFAULT';
     kill TERM => keys %children;
-    my $until = time + 5;
+    my $until = time + $opt{'frame-timeout'} + DRAIN_SECONDS + 1;
     while (%children && time < $until) {
         my $pid = waitpid -1, WNOHANG;
         if ($pid > 0) { delete $children{$pid} }
@@ -135,107 +267,194 @@ sub stop_children {
     return;
 }
 
-# One connection, from HELLO to close; logs one line.
-sub serve {
+sub peer_name {
     my ($sock) = @_;
-    my $peer = '[' . ($sock->peerhost // '?') . ']:' . ($sock->peerport // '?');
+    my $host = $sock->peerhost // '?';
+    return ($host =~ /:/ ? "[$host]" : $host) . ':' . ($sock->peerport // '?');
+}
+
+# ---------------------------------------------------------------------------------------------
+# One connection (in its child), from accept to close; logs one line when it ends.
+
+sub serve {
+    my ($sock, $stopping) = @_;
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
     $sock->blocking(0);    # so that deadlines bound writes too
-    my %conn = (sock => $sock, requests => 0, peer_max => undef, graceful => 0);
-    my $t0 = time;
-    my $outcome = eval { session(\%conn) } // do {
+    my %c = (sock => $sock, stopping => $stopping, peer => peer_name($sock), peer_max => undef,
+             frames_in => 0, bytes_in => 0, frames_out => 0, bytes_out => 0, graceful => 0);
+    my $why = eval { session(\%c) } // do {
         my $e = $@;
-        close $sock;
-        ref $e ? "ended: $e" : "ended: internal error: $e";
+        $c{graceful} = 0;
+        ref $e && $e->isa('Wire::Error') ? $e->name . ': ' . $e->message : "internal error: $e";
     };
-    $outcome =~ s/\s+\z//;
-    logline(sprintf '%s %s; %d requests in %.3f s', $peer, $outcome, $conn{requests}, time - $t0);
-    # The drain comes after the log line: a stop signal during it ends this child at once.
-    close_gracefully($sock, 2) if $conn{graceful};
+    $why =~ s/\s+\z//;
+    if ($c{graceful}) { close_gracefully($sock, DRAIN_SECONDS) }
+    else { close $sock }
+    logline(sprintf '%s: closed after %d frames in (%d bytes), %d frames out (%d bytes): %s', $c{peer},
+                    @c{qw(frames_in bytes_in frames_out bytes_out)}, $why)
+        unless $opt{quiet};
     return;
 }
 
+# SPEC 8.6: what may come now. Before the handshake HELLO (and ERROR); after it the requests the
+# service serves, PING, BYE (and ERROR). A PONG is never valid: this server sends no PING.
+sub allowed {
+    my ($c, $type) = @_;
+    return 1 if $type == MSG_ERROR;
+    return $type == MSG_HELLO unless defined $c->{peer_max};
+    return $type == MSG_PING || $type == MSG_BYE || $service->handles($type);
+}
+
+# The frames of one connection, in the order of SPEC 8.3. Returns why the connection ended.
 sub session {
     my ($c) = @_;
     my $sock = $c->{sock};
     while (1) {
-        my ($type, $payload);
-        my $read = eval {
-            ($type, $payload) = read_frame($sock, max_payload => $opt{'max-payload'},
-                                           deadline => deadline($opt{timeout}));
-            1;
-        };
-        if (!$read) {
-            my $e = $@;
-            die $e unless ref $e && $e->isa('Wire::Error');
-            if ($e->name eq 'CLOSED' || $e->name eq 'IO') {
-                close $sock;
-                return 'closed: ' . $e->message;
-            }
-            # A bad header (offset 0, 1, 2 or 4) or an idle/slow peer (TIMEOUT, no offset).
-            return refuse($c, $e, $e->offset);
-        }
-        $c->{requests}++;
+        # Idle: no frame in progress. Its timeout runs from accept or the last reply sent.
+        my $state = wait_first_byte($c, time + $opt{'idle-timeout'});
+        return 'shutdown' if $state eq 'stop';
+        return refuse($c, 'TIMEOUT', undef, "no frame within $opt{'idle-timeout'} s (idle timeout)")
+            if $state eq 'timeout';
 
-        my ($rtype, $rpayload);
-        if (!defined $c->{peer_max}) {
-            return refuse($c, unexpected($type, 'HELLO first'), 2) if $type != MSG_HELLO;
-            my $hello = eval { parse_hello($payload) } or return refuse_payload($c, $@);
+        # A frame has begun: the frame timeout runs until its last byte.
+        my $frame_dl = time + $opt{'frame-timeout'};
+        my ($header, $e) = receive($c, HEADER_SIZE, $frame_dl, 1);
+        return $e if defined $e;
+        my ($type, $length) = eval { decode_header($header, $opt{'max-payload'}) };
+        return refuse($c, $@->name, $@->offset, $@->message) unless defined $type;    # step 1
+        return refuse($c, 'UNEXPECTED', 2, unexpected_text($c, $type))                 # step 3
+            unless allowed($c, $type);
+        my $payload = '';
+        if ($length) {
+            ($payload, $e) = receive($c, $length, $frame_dl, 0, $type == MSG_ERROR);
+            return $e if defined $e;
+        }
+        $c->{frames_in}++;
+
+        if ($type == MSG_ERROR) {    # step 2: the connection is over; never answered
+            my $peer_e = eval { parse_error($payload) };
+            $c->{graceful} = 1;
+            return $peer_e ? sprintf('peer sent ERROR %s at %s', $peer_e->name, $peer_e->offset // 'none')
+                           : 'peer sent a malformed ERROR (' . $@->name . ')';
+        }
+        if ($type == MSG_HELLO) {
+            my $hello = eval { parse_hello($payload) } or return refuse_payload($c, $@);    # steps 4, 5
             $c->{peer_max} = $hello->{max_payload};
-            ($rtype, $rpayload) = (MSG_HELLO, hello_payload('perl-server', $opt{'max-payload'}));
+            reply($c, MSG_HELLO, hello_payload(NAME, $opt{'max-payload'})) or return $c->{why};
+            next;
         }
-        elsif ($type == MSG_BYE) {
-            ($rtype, $rpayload) = (MSG_BYE, '');
+        if ($type == MSG_BYE) {    # a control message: its payload must decode, extra fields ignored
+            eval { decode_fields($payload); 1 } or return refuse_payload($c, $@);
+            reply($c, MSG_BYE, '') or return $c->{why};
+            $c->{graceful} = 1;    # frames after a BYE are discarded by the drain (SPEC 8.5)
+            return 'BYE';
         }
-        elsif ($type == MSG_PING) {
-            ($rtype, $rpayload) = (MSG_PONG, $payload);
+        if ($type == MSG_PING) {
+            reply($c, MSG_PONG, $payload) or return $c->{why};
+            next;
         }
-        elsif ($service->handles($type)) {
-            ($rtype, $rpayload) = eval { $service->handle($type, $payload) };
-            return refuse_payload($c, $@) unless defined $rtype;
-        }
-        elsif ($type == MSG_ERROR) {
-            my $e = eval { parse_error($payload) } // $@;
-            close $sock;
-            return "peer sent ERROR: $e";
-        }
-        else {
-            return refuse($c, unexpected($type, 'a request'), 2);
-        }
-
-        # A reply the peer cannot accept is not sent: the peer gets an ERROR instead.
-        return refuse($c, Wire::Error->new(code => 'TOOBIG', message => length($rpayload)
-                          . " byte reply exceeds your max_payload $c->{peer_max}"), undef)
-            if length $rpayload > $c->{peer_max};
-        write_frame($sock, $rtype, $rpayload, deadline => deadline($opt{timeout}));
-        if ($rtype == MSG_BYE) {
-            $c->{graceful} = 1;    # serve() logs, then closes gracefully
-            return 'bye';
-        }
+        my ($rtype, $rpayload) = eval { $service->handle($type, $payload) };
+        return refuse_payload($c, $@) unless defined $rtype;
+        reply($c, $rtype, $rpayload) or return $c->{why};
     }
 }
 
-sub unexpected {
-    my ($type, $want) = @_;
-    return Wire::Error->new(code => 'UNEXPECTED',
-                            message => sprintf 'message type 0x%04x is not expected here (want %s)',
-                                               $type, $want);
+# Waits for the first byte of the next frame: 'ready', 'timeout' (the idle timeout) or 'stop' (a
+# stop signal came while no frame was in progress; what has arrived already is served first).
+sub wait_first_byte {
+    my ($c, $deadline) = @_;
+    my $sel = IO::Select->new($c->{sock});
+    while (1) {
+        return 'ready' if $sel->can_read(0);
+        return 'stop' if ${ $c->{stopping} };
+        my $left = $deadline - time;
+        return 'timeout' if $left <= 0;
+        return 'ready' if $sel->can_read($left < POLL_SECONDS ? $left : POLL_SECONDS);
+    }
 }
 
-# An error in a payload: its offset counts from the payload, the ERROR's from the frame.
+# $n bytes of the current frame before $deadline: ($bytes, undef), or (undef, why the connection
+# ended) once it has been dealt with: EOF (at a frame boundary when $first, else the partial frame
+# is lost), a reset, or the frame timeout (ERROR(TIMEOUT), except for an ERROR frame: never
+# answered).
+sub receive {
+    my ($c, $n, $deadline, $first, $is_error) = @_;
+    my $bytes = '';
+    if ($first) {    # the first byte alone, so that EOF at a frame boundary is told apart
+        my ($b, $e) = receive($c, 1, $deadline);
+        return (undef, $e =~ /\ATRUNCATED/ ? 'EOF' : $e) if defined $e;
+        $bytes = $b;
+        $n--;
+    }
+    my $more = eval { read_exact($c->{sock}, $n, $deadline) };
+    if (!defined $more) {
+        my $e = $@;
+        die $e unless ref $e && $e->isa('Wire::Error');
+        return (undef, 'TRUNCATED: EOF in the middle of a frame') if $e->name eq 'CLOSED';
+        return (undef, 'IO: ' . $e->message) if $e->name ne 'TIMEOUT';
+        if ($is_error) {
+            $c->{graceful} = 1;
+            return (undef, 'TIMEOUT: an ERROR frame that never ended (not answered)');
+        }
+        return (undef, refuse($c, 'TIMEOUT', undef, "frame not complete within $opt{'frame-timeout'} s"));
+    }
+    $c->{bytes_in} += $n;
+    return ($bytes . $more, undef);
+}
+
+sub unexpected_text {
+    my ($c, $type) = @_;
+    my $name = message_name($type) // sprintf '0x%04x', $type;
+    return "message type $name is not expected " . (defined $c->{peer_max} ? 'here' : 'before HELLO');
+}
+
+# Sends a reply, unless the peer could not accept it (SPEC 10.1): then ERROR(TOOBIG, none). False
+# when the connection is over ($c->{why} says why).
+sub reply {
+    my ($c, $type, $payload) = @_;
+    if (length $payload > $c->{peer_max}) {
+        $c->{why} = refuse($c, 'TOOBIG', undef, length($payload)
+                           . " byte reply exceeds your max_payload $c->{peer_max}");
+        return 0;
+    }
+    # A peer that does not read its replies within the idle timeout is closed, without an ERROR
+    # (which could not get past the unread replies).
+    my $ok = eval { send_frame($c, $type, $payload, $opt{'idle-timeout'}); 1 };
+    return 1 if $ok;
+    my $e = $@;
+    die $e unless ref $e && $e->isa('Wire::Error');
+    $c->{why} = $e->name eq 'TIMEOUT' ? 'TIMEOUT: the peer does not read its replies' : 'IO: ' . $e->message;
+    return 0;
+}
+
+sub send_frame {
+    my ($c, $type, $payload, $seconds) = @_;
+    my $frame = encode_frame($type, $payload);
+    write_all($c->{sock}, $frame, deadline($seconds));
+    $c->{frames_out}++;
+    $c->{bytes_out} += length $frame;
+    return;
+}
+
+# An error in a payload: its offset counts from the payload, the ERROR's from the frame (SPEC 5.1).
 sub refuse_payload {
     my ($c, $e) = @_;
     die $e unless ref $e && $e->isa('Wire::Error');
-    return refuse($c, $e, defined $e->offset ? HEADER_SIZE + $e->offset : undef);
+    return refuse($c, $e->name, defined $e->offset ? HEADER_SIZE + $e->offset : undef, $e->message);
 }
 
-# Design §6: send ERROR(code, offset, text); serve() then shuts down our side, drains briefly, closes.
+# SPEC 8.4: send ERROR(code, offset, text); serve() then shuts down our side, drains briefly, closes.
 sub refuse {
-    my ($c, $e, $offset) = @_;
-    my $payload = eval { error_payload($e->code, $offset, $e->message, $c->{peer_max}) };
-    eval { write_frame($c->{sock}, MSG_ERROR, $payload, deadline => deadline(5)) } if defined $payload;
-    $c->{graceful} = 1;    # serve() logs, then closes gracefully
-    return sprintf 'sent ERROR %s at %s: %s', $e->name, $offset // 'none', $e->message;
+    my ($c, $code, $offset, $text) = @_;
+    utf8::encode(my $t = $text);    # our texts are short, but never send what a receiver refuses
+    if (length $t > ERROR_TEXT_MAX) {
+        $t = substr $t, 0, ERROR_TEXT_MAX;
+        $t = substr $t, 0, utf8_error_offset($t) // length $t;    # not half a character
+    }
+    utf8::decode($t);
+    eval { send_frame($c, MSG_ERROR, error_payload($code, $offset, $t), $opt{'frame-timeout'}) };
+    $c->{graceful} = 1;
+    return sprintf 'sent ERROR %s at %s: %s', $code, $offset // 'none', $text;
 }
 
 __END__
@@ -246,12 +465,28 @@ server.pl - the Perl wire interop server
 
 =head1 SYNOPSIS
 
-    perl interop/perl/server.pl [--host 127.0.0.1] [--port 0] [--vectors proto/vectors.txt]
-                                [--max-payload 16777216] [--timeout 60]
+    perl interop/perl/server.pl [--host 127.0.0.1] [--port 0] [--max-payload 16777216]
+        [--max-conns 1024] [--idle-timeout 60] [--frame-timeout 10] [--vectors FILE]
+        [--quiet] [--version] [--help]
 
-Prints the listening port alone on the first line of stdout, logs one line per connection on
-stderr, serves connections concurrently (a process each) and exits 0 on SIGTERM or SIGINT after
-stopping its children. C<--timeout> is the idle/slow-peer limit in seconds for each frame read or
-write; a peer that exceeds it gets ERROR(TIMEOUT) and is closed.
+=head1 DESCRIPTION
+
+The options, defaults and behaviour of SPEC.md 9.3, common to the four interop servers. Prints the
+listening port alone on the first line of stdout, serves connections concurrently (a process
+each), logs one line per connection on stderr when it ends (peer address, frames and bytes in and
+out, why it ended; C<--quiet> silences them), and on SIGTERM or SIGINT stops accepting, lets every
+connection answer the frames it has received, closes them and exits 0. SIGHUP is ignored.
+
+Every frame is handled in the order of SPEC 8.3: the header checks (answered from the 8 header
+bytes), an ERROR closes the connection without an answer, a type not allowed now is
+ERROR(UNEXPECTED, 2) as soon as its header is in, the payload is decoded whole and then checked
+field by field (the errors at their frame offsets), then answered.
+
+C<--max-conns>: a connection beyond that many gets ERROR(LIMIT, 0xFFFFFFFF) from the accepting
+process and is closed gracefully, without holding up the others. C<--idle-timeout>: no frame begun
+for that many seconds (from accept or the last reply) is ERROR(TIMEOUT, 0xFFFFFFFF); a peer that
+does not read its replies within it is closed. C<--frame-timeout>: a frame whose first byte has
+arrived must be complete within that many seconds, else ERROR(TIMEOUT, 0xFFFFFFFF). Timeouts are
+whole seconds. A bad option or value is a message on stderr and exit status 2.
 
 =cut

@@ -24,43 +24,41 @@ sub _require_64bit {
 }
 BEGIN { _require_64bit($Config{ivsize}) }
 
+# The protocol's limits: proto/limits.txt, name for name (t/05-tables.t checks them).
 use constant {
     PROTOCOL_VERSION    => 1,
     HEADER_SIZE         => 8,
     MAX_DEPTH           => 32,
     DEFAULT_MAX_PAYLOAD => 16777216,
+    MIN_MAX_PAYLOAD     => 1037,          # the largest ERROR payload (SPEC 7.4, 8.1)
+    HELLO_NAME_MAX      => 255,
+    ERROR_TEXT_MAX      => 1024,
     NO_OFFSET           => 0xFFFFFFFF,
-    MAX_NAME_BYTES      => 255,
-    MAX_MESSAGE_BYTES   => 1024,
-
-    MSG_HELLO           => 0x0001,
-    MSG_ERROR           => 0x0002,
-    MSG_PING            => 0x0003,
-    MSG_PONG            => 0x0004,
-    MSG_BYE             => 0x0005,
-    MSG_ECHO            => 0x0100,
-    MSG_ECHO_REPLY      => 0x0101,
-    MSG_ROUNDTRIP       => 0x0102,
-    MSG_ROUNDTRIP_REPLY => 0x0103,
-    MSG_VECTOR_CHECK    => 0x0104,
-    MSG_VECTOR_RESULT   => 0x0105,
-    MSG_VECTOR_GET      => 0x0106,
-    MSG_VECTOR_DATA     => 0x0107,
-    MSG_STATS           => 0x0108,
-    MSG_STATS_REPLY     => 0x0109,
 };
 
-my @CONSTANTS = qw(
-    PROTOCOL_VERSION HEADER_SIZE MAX_DEPTH DEFAULT_MAX_PAYLOAD NO_OFFSET MAX_NAME_BYTES
-    MAX_MESSAGE_BYTES MSG_HELLO MSG_ERROR MSG_PING MSG_PONG MSG_BYE MSG_ECHO MSG_ECHO_REPLY
-    MSG_ROUNDTRIP MSG_ROUNDTRIP_REPLY MSG_VECTOR_CHECK MSG_VECTOR_RESULT MSG_VECTOR_GET
-    MSG_VECTOR_DATA MSG_STATS MSG_STATS_REPLY
-);
+# The message types of SPEC 7.1 (proto/messages.txt): one MSG_<NAME> constant per row.
+my @MESSAGES;
+BEGIN {
+    @MESSAGES = (
+        [ 0x0001, 'HELLO' ],        [ 0x0002, 'ERROR' ],         [ 0x0003, 'PING' ],
+        [ 0x0004, 'PONG' ],         [ 0x0005, 'BYE' ],           [ 0x0100, 'ECHO' ],
+        [ 0x0101, 'ECHO_REPLY' ],   [ 0x0102, 'ROUNDTRIP' ],     [ 0x0103, 'ROUNDTRIP_REPLY' ],
+        [ 0x0104, 'VECTOR_CHECK' ], [ 0x0105, 'VECTOR_RESULT' ], [ 0x0106, 'VECTOR_GET' ],
+        [ 0x0107, 'VECTOR_DATA' ],  [ 0x0108, 'STATS' ],         [ 0x0109, 'STATS_REPLY' ],
+    );
+}
+use constant { map { ("MSG_$_->[1]" => $_->[0]) } @MESSAGES };
+my %MESSAGE_NAME = map { ($_->[0] => $_->[1]) } @MESSAGES;
+
+my @CONSTANTS = (qw(
+    PROTOCOL_VERSION HEADER_SIZE MAX_DEPTH DEFAULT_MAX_PAYLOAD MIN_MAX_PAYLOAD HELLO_NAME_MAX
+    ERROR_TEXT_MAX NO_OFFSET
+), map { "MSG_$_->[1]" } @MESSAGES);
 my @FUNCTIONS = qw(
     encode_fields encode_value decode_fields decode_fields_with_offsets utf8_error_offset
     encode_header decode_header encode_frame decode_frame
     hello_payload parse_hello error_payload parse_error
-    tag_of type_of is_type
+    tag_of type_of is_type message_name message_types
 );
 our @EXPORT_OK = (@CONSTANTS, @FUNCTIONS);
 our %EXPORT_TAGS = (all => [@EXPORT_OK], constants => [@CONSTANTS], functions => [@FUNCTIONS]);
@@ -101,6 +99,9 @@ my %FIXED_SIZE = ((map { ($_ => $MIN_SIZE{$_}) } keys %FIXED_PACK), f32 => 4, bo
 sub tag_of  { $TAG{ $_[0] } }
 sub type_of { $TYPE{ $_[0] } }
 sub is_type { defined $_[0] && exists $TAG{ $_[0] } }
+
+sub message_name  { defined $_[0] ? $MESSAGE_NAME{ $_[0] } : undef }
+sub message_types { map { [@$_] } @MESSAGES }
 
 # ---------------------------------------------------------------------------------------------
 # Encoder
@@ -314,7 +315,7 @@ sub utf8_error_offset {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Decoder (design §3: the first problem found, at the first byte of the smallest wrong element)
+# Decoder (SPEC 5.2: the first problem found, at the first byte of the smallest wrong element)
 
 sub decode_fields {
     my ($fields) = _decode_payload($_[0], 0);
@@ -453,7 +454,7 @@ sub encode_frame {
     return encode_header($type, length $p) . $p;
 }
 
-# Checks in the order of design §1: version, flags, type, length. Only the first 8 bytes are read.
+# Checks in the order of SPEC 2.3: version, flags, type, length. Only the first 8 bytes are read.
 sub decode_header {
     my ($bytes, $max_payload) = @_;
     $max_payload //= DEFAULT_MAX_PAYLOAD;
@@ -480,69 +481,78 @@ sub decode_frame {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Control messages (design §6). Parsers report MESSAGE at the offending field (its tag byte, or
-# the end of the payload when it is missing), with payload offsets like every codec error.
+# Control messages (SPEC 7.2-7.4, proto/control.txt). The payload is decoded whole first (its errors
+# at their SPEC 5 offsets), then the fields are judged in order; offsets count from the payload, like
+# every codec error. Extra trailing fields are ignored (they have been decoded, so they are valid).
+
+# 13 = u16 field (3) + u32 field (5) + string tag and length word (5): what precedes the text.
+use constant _CONTROL_HEAD => 13;
 
 sub hello_payload {
     my ($name, $max_payload) = @_;
-    my $p = encode_fields([
-        [ u16 => PROTOCOL_VERSION ], [ u32 => $max_payload // DEFAULT_MAX_PAYLOAD ], [ string => $name ],
-    ]);
-    # 13 = u16 field (3) + u32 field (5) + string tag and length word (5): the rest is the name.
-    wire_error('RANGE', undef, 'HELLO peer name longer than 255 bytes')
-        if length($p) - 13 > MAX_NAME_BYTES;
+    $max_payload //= DEFAULT_MAX_PAYLOAD;
+    my $p = encode_fields([ [ u16 => PROTOCOL_VERSION ], [ u32 => $max_payload ], [ string => $name ] ]);
+    # What a receiver would refuse (SPEC 7.2) is never sent.
+    wire_error('RANGE', undef, "HELLO max_payload $max_payload is below " . MIN_MAX_PAYLOAD)
+        if $max_payload < MIN_MAX_PAYLOAD;
+    wire_error('RANGE', undef, 'HELLO peer name longer than ' . HELLO_NAME_MAX . ' bytes')
+        if length($p) - _CONTROL_HEAD > HELLO_NAME_MAX;
     return $p;
 }
 
 sub parse_hello {
     my ($payload) = @_;
-    my ($f, $off) = _control_fields($payload, 'HELLO', qw(u16 u32 string));
-    wire_error('VERSION', $off->[0] + 1, "HELLO announces protocol version $f->[0][1]")
-        if $f->[0][1] != PROTOCOL_VERSION;
-    my $name = $f->[2][1];
-    utf8::encode(my $name_bytes = $name);
-    wire_error('MESSAGE', $off->[2], 'HELLO peer name longer than 255 bytes')
-        if length $name_bytes > MAX_NAME_BYTES;
-    return { version => $f->[0][1], max_payload => $f->[1][1], name => $name };
+    my ($f, $off) = decode_fields_with_offsets($payload);
+    my $version = _control_field($f, $off, $payload, 'HELLO', 0, 'u16', 'version');
+    # Judged first and alone: another version's HELLO may define the other fields differently.
+    wire_error('VERSION', $off->[0] + 1, "HELLO announces protocol version $version")
+        if $version != PROTOCOL_VERSION;
+    my $max = _control_field($f, $off, $payload, 'HELLO', 1, 'u32', 'max_payload');
+    wire_error('MESSAGE', $off->[1] + 1, "HELLO max_payload $max is below " . MIN_MAX_PAYLOAD)
+        if $max < MIN_MAX_PAYLOAD;
+    my $name = _control_field($f, $off, $payload, 'HELLO', 2, 'string', 'name');
+    my $len = _string_length($payload, $off->[2]);
+    wire_error('MESSAGE', $off->[2] + 1, "HELLO peer name of $len bytes, longer than " . HELLO_NAME_MAX)
+        if $len > HELLO_NAME_MAX;
+    return { version => $version, max_payload => $max, name => $name };
 }
 
 sub error_payload {
-    my ($code, $offset, $message, $max_payload) = @_;
+    my ($code, $offset, $message) = @_;
     $code = Wire::Error->code_of($code) // $code;
-    $message //= Wire::Error->name_of($code) // 'error';
-    # 13 = u16 field (3) + u32 field (5) + string tag and length word (5).
-    my $room = MAX_MESSAGE_BYTES;
-    $room = $max_payload - 13 if defined $max_payload && $max_payload - 13 < $room;
-    wire_error('RANGE', undef, "an ERROR payload cannot fit in $max_payload bytes") if $room < 0;
-    utf8::encode(my $m = $message);
-    if (length $m > $room) {    # cut, then drop a character the cut split
-        $m = substr $m, 0, $room;
-        my $bad = utf8_error_offset($m);
-        $m = substr $m, 0, $bad if defined $bad;
-    }
-    utf8::decode($m);
-    return encode_fields([ [ u16 => $code ], [ u32 => $offset // NO_OFFSET ], [ string => $m ] ]);
+    $message //= eval { Wire::Error->new(code => $code)->message } // 'error';
+    my $p = encode_fields([ [ u16 => $code ], [ u32 => $offset // NO_OFFSET ], [ string => $message ] ]);
+    wire_error('RANGE', undef, 'ERROR message longer than ' . ERROR_TEXT_MAX . ' bytes')
+        if length($p) - _CONTROL_HEAD > ERROR_TEXT_MAX;
+    return $p;
 }
 
 # An ERROR message as a Wire::Error (its offset undef for 0xFFFFFFFF).
 sub parse_error {
     my ($payload) = @_;
-    my ($f) = _control_fields($payload, 'ERROR', qw(u16 u32 string));
-    my $offset = $f->[1][1] == NO_OFFSET ? undef : $f->[1][1];
-    return Wire::Error->new(code => $f->[0][1], offset => $offset, message => $f->[2][1]);
+    my ($f, $off) = decode_fields_with_offsets($payload);
+    my $code   = _control_field($f, $off, $payload, 'ERROR', 0, 'u16', 'code');
+    my $offset = _control_field($f, $off, $payload, 'ERROR', 1, 'u32', 'offset');
+    my $text   = _control_field($f, $off, $payload, 'ERROR', 2, 'string', 'message');
+    my $len = _string_length($payload, $off->[2]);
+    wire_error('MESSAGE', $off->[2] + 1, "ERROR message of $len bytes, longer than " . ERROR_TEXT_MAX)
+        if $len > ERROR_TEXT_MAX;
+    return Wire::Error->new(code => $code, offset => $offset == NO_OFFSET ? undef : $offset,
+                            message => $text);
 }
 
-sub _control_fields {
-    my ($payload, $what, @types) = @_;
-    my ($f, $off) = decode_fields_with_offsets($payload);
-    for my $i (0 .. $#types) {
-        wire_error('MESSAGE', length $payload, "$what field $i ($types[$i]) is missing")
-            if $i > $#$f;
-        wire_error('MESSAGE', $off->[$i], "$what field $i is $f->[$i][0], expected $types[$i]")
-            if $f->[$i][0] ne $types[$i];
-    }
-    return ($f, $off);
+# Field $i's value, which must be of $type: else MESSAGE at its tag byte, or at the end of the
+# payload, where it would have started, when it is missing.
+sub _control_field {
+    my ($f, $off, $payload, $what, $i, $type, $label) = @_;
+    wire_error('MESSAGE', length $payload, "$what $label ($type) is missing") if $i > $#$f;
+    wire_error('MESSAGE', $off->[$i], "$what $label is $f->[$i][0], expected $type")
+        if $f->[$i][0] ne $type;
+    return $f->[$i][1];
 }
+
+# The byte length of the (valid) string field whose tag is at $at: its length word.
+sub _string_length { unpack 'N', substr $_[0], $_[1] + 1, 4 }
 
 1;
 
@@ -570,7 +580,7 @@ Wire - the wire protocol v1 codec for Perl: typed fields, frames, control messag
 
 =head1 DESCRIPTION
 
-Implements the wire protocol v1 design: the 8-byte frame header, the 15 field types, the canonical
+Implements the wire protocol v1 of SPEC.md: the 8-byte frame header, the 15 field types, the canonical
 encoding, the strict decoder with the error codes and offsets every implementation reports, and
 the HELLO/ERROR control messages. Companion modules: L<Wire::FrameParser> (incremental frame
 parsing), L<Wire::IO> (blocking socket I/O with deadlines), L<Wire::Notation> (the proto/ value
@@ -663,7 +673,7 @@ One value without its tag (as a list element is encoded).
 
 =item C<decode_fields($payload)>
 
-Decodes a whole payload to an array reference of fields. Strict, following design §3: walks the
+Decodes a whole payload to an array reference of fields. Strict, following SPEC 5: walks the
 fields in order and throws the first problem found with the offset (from the first payload byte) of
 the first byte of the smallest wrong element: BADTAG (unknown tag or list element tag), TRUNCATED
 (a fixed-size value, list element tag, or u32 length/count cut short), LENGTH (a string, bytes or
@@ -698,7 +708,7 @@ The 8-byte header (version 1, flags 0), or header plus payload. Type must be 1..
 
 =item C<decode_header($bytes, $max_payload)>
 
-Checks the first 8 bytes in the design's order and returns C<($type, $length)>: version E<ne> 1 is
+Checks the first 8 bytes in the order of SPEC 2.3 and returns C<($type, $length)>: version E<ne> 1 is
 VERSION at 0, flags E<ne> 0 HEADER at 1, type 0 HEADER at 2, length E<gt> C<$max_payload> (default
 16777216) TOOBIG at 4. Fewer than 8 bytes: TRUNCATED at the number of bytes given.
 
@@ -714,42 +724,68 @@ error offset to get the frame offset used in ERROR messages.
 
 =head2 Control messages
 
+The HELLO and ERROR codec of SPEC 7.2-7.4, checked against every case of F<proto/control.txt>
+(t/04-control.t). The parsers decode the whole payload first (its errors, as C<decode_fields> reports them, at
+their payload offsets), then judge the fields in order; a field of the wrong type is MESSAGE at its
+tag byte, a missing one MESSAGE at the payload's end (where it would start), a value not allowed
+MESSAGE at the first byte of the value (right after the tag). Extra trailing fields are ignored. A
+server answering the frame adds 8 (the header) to the offset.
+
 =over 4
 
 =item C<hello_payload($name, $max_payload)>
 
-HELLO: u16 version 1, u32 max_payload (default 16777216), string name (E<lt>= 255 bytes, else RANGE).
+HELLO: u16 version 1, u32 max_payload (default 16777216), string name. Refuses with RANGE what a
+receiver would refuse: a name over C<HELLO_NAME_MAX> (255) bytes, a max_payload under
+C<MIN_MAX_PAYLOAD> (1037).
 
 =item C<parse_hello($payload)>
 
-Returns C<{ version, max_payload, name }>. Missing or wrongly typed fields are MESSAGE (at the
-field's tag byte, or at the payload end when missing); a version E<ne> 1 is VERSION at the version
-value (payload offset 1); a name longer than 255 bytes is MESSAGE. Extra trailing fields are
-ignored.
+Returns C<{ version, max_payload, name }>. The version is judged first and alone: a u16 other than
+1 is VERSION at payload offset 1, whatever follows. Then max_payload E<lt> 1037 is MESSAGE at 4 (its
+value), a name over 255 bytes MESSAGE at its length word (9 for a HELLO whose fields are in the
+usual order).
 
-=item C<error_payload($code_or_name, $offset, $message, $max_payload)>
+=item C<error_payload($code_or_name, $offset, $message)>
 
-ERROR: u16 code, u32 offset (C<undef> gives 0xFFFFFFFF), string message (cut on a character
-boundary to 1024 bytes, or less so that the whole payload fits in the optional C<$max_payload>, the
-peer's limit; RANGE if not even an empty message fits, i.e. C<$max_payload> E<lt> 13).
+ERROR: u16 code, u32 offset (C<undef> gives C<NO_OFFSET>, 0xFFFFFFFF), string message (default:
+the errors.txt text of the code). A message over C<ERROR_TEXT_MAX> (1024) bytes is RANGE. With the
+smallest max_payload a peer may announce (1037, the largest ERROR payload), every ERROR fits.
 
 =item C<parse_error($payload)>
 
-The ERROR as a L<Wire::Error> (offset C<undef> for 0xFFFFFFFF). Application codes 256..65535 are
-named C<APP>I<code>.
+The ERROR as a L<Wire::Error> (offset C<undef> for 0xFFFFFFFF). A message over 1024 bytes is
+MESSAGE at its length word: the ERROR is malformed (and, SPEC 7.4, still not answered). Application
+codes 256..65535 are named C<APP>I<code>.
 
 =back
 
-PING/PONG payloads are opaque bytes and BYE is empty, so they need no helper; L<Wire::IO> sends
-and receives all of them.
+PING/PONG payloads are opaque bytes and BYE is empty (a BYE payload must still decode as fields),
+so they need no helper; L<Wire::IO> sends and receives all of them.
+
+=head2 Message types
+
+=over 4
+
+=item C<message_name($type)>
+
+The SPEC 7.1 name of a message type (C<"STATS"> for 0x0108), or C<undef>.
+
+=item C<message_types>
+
+The table as a list of C<[number, NAME]>, in numeric order (t/05-tables.t checks it equals
+F<proto/messages.txt>).
+
+=back
 
 =head1 CONSTANTS
 
-C<PROTOCOL_VERSION> (1), C<HEADER_SIZE> (8), C<MAX_DEPTH> (32), C<DEFAULT_MAX_PAYLOAD> (16777216),
-C<NO_OFFSET> (0xFFFFFFFF), C<MAX_NAME_BYTES> (255), C<MAX_MESSAGE_BYTES> (1024), and the message
-types C<MSG_HELLO> (1), C<MSG_ERROR>, C<MSG_PING>, C<MSG_PONG>, C<MSG_BYE> (5), C<MSG_ECHO> (0x100),
-C<MSG_ECHO_REPLY>, C<MSG_ROUNDTRIP>, C<MSG_ROUNDTRIP_REPLY>, C<MSG_VECTOR_CHECK>,
-C<MSG_VECTOR_RESULT>, C<MSG_VECTOR_GET>, C<MSG_VECTOR_DATA>, C<MSG_STATS>, C<MSG_STATS_REPLY>
-(0x109).
+The limits of F<proto/limits.txt>, named after it: C<HEADER_SIZE> (8), C<MAX_DEPTH> (32),
+C<DEFAULT_MAX_PAYLOAD> (16777216), C<MIN_MAX_PAYLOAD> (1037), C<HELLO_NAME_MAX> (255),
+C<ERROR_TEXT_MAX> (1024), C<NO_OFFSET> (0xFFFFFFFF); C<PROTOCOL_VERSION> (1); and one
+C<MSG_>I<NAME> per message type: C<MSG_HELLO> (1), C<MSG_ERROR>, C<MSG_PING>, C<MSG_PONG>,
+C<MSG_BYE> (5), C<MSG_ECHO> (0x100), C<MSG_ECHO_REPLY>, C<MSG_ROUNDTRIP>, C<MSG_ROUNDTRIP_REPLY>,
+C<MSG_VECTOR_CHECK>, C<MSG_VECTOR_RESULT>, C<MSG_VECTOR_GET>, C<MSG_VECTOR_DATA>, C<MSG_STATS>,
+C<MSG_STATS_REPLY> (0x109).
 
 =cut

@@ -56,7 +56,7 @@ for my $bad ('u8:256', 'i8:-129', 'u8:-1', 'u8:x', 'u8:', 'f32:0x123', 'f64:1.5'
 is(format_value(f64 => -0.0), 'f64:0x8000000000000000', 'format -0.0 by bits');
 is(format_value(i16 => -2), 'i16:-2', 'format negative');
 
-# compare_fields: the path and the items of design §7
+# compare_fields: the path and the items of SPEC 10.4
 sub cmp_text {
     my $d = compare_fields(parse_fields($_[0]), parse_fields($_[1]));
     return $d ? "$d->{path}|$d->{expected}|$d->{got}" : 'equal';

@@ -55,9 +55,12 @@ is(unpack('H*', echo_pattern(4)), '078a0d90', 'echo pattern starts 07 8a 0d 90')
 is(length echo_pattern(1048576), 1048576, 'echo pattern length');
 is(substr(echo_pattern(600), 256, 4), substr(echo_pattern(4), 0, 4), 'echo pattern period 256');
 
-# The service refuses STATS payloads that are not (list of i64, list of f64, bytes).
+# The service refuses STATS payloads that are not (list of i64, list of f64, bytes). A list of the
+# wrong element type is MESSAGE at its element tag, the first byte of the value (SPEC 7.2).
 for my $bad ([ 'list:i64 [ ] list:f64 [ ]', 'MESSAGE', 12, 'bytes missing' ],
-             [ 'list:u64 [ ] list:f64 [ ] bytes:', 'MESSAGE', 0, 'list of u64' ],
+             [ 'list:u64 [ ] list:f64 [ ] bytes:', 'MESSAGE', 1, 'list of u64 (at the element tag)' ],
+             [ 'list:i64 [ ] list:i64 [ ] bytes:', 'MESSAGE', 7, 'two lists of i64 (at the element tag)' ],
+             [ 'u64:1 list:f64 [ ] bytes:', 'MESSAGE', 0, 'a u64 instead of the list (at its tag)' ],
              [ 'list:i64 [ ] bytes: bytes:', 'MESSAGE', 6, 'bytes instead of the f64 list' ],
              [ 'list:i64 [ ] list:f64 [ ] bytes: u8:1', 'MESSAGE', 17, 'an extra field' ]) {
     my ($text, $code, $offset, $label) = @$bad;

@@ -14,7 +14,7 @@ use Test::More;
 use WireTest;
 use Wire qw(:all);
 use Wire::IO qw(deadline connect_to write_all read_exact read_frame write_frame wait_eof
-                close_gracefully expect_frame ping bye);
+                close_gracefully expect_frame ping bye client_hello);
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -154,6 +154,57 @@ for my $case ([ 'select with a deadline', deadline(10), 0 ],
     ($s, $pid) = with_child(sub { read_frame($_[0]); close $_[0] });
     is_deeply([ bye($s, deadline => deadline(5)) ], [ 0, 1 ], 'bye: EOF instead of an answer');
     waitpid $pid, 0;
+}
+
+{    # the receive path answers PINGs that come before the reply (SPEC 7.5): coalesced, byte by byte
+    my ($s, $pid) = with_child(sub {
+        my ($fh) = @_;
+        read_frame($fh);    # the request
+        my $burst = join '', map { encode_frame(MSG_PING, $_) } 'p1', 'p2';
+        syswrite $fh, $_ for split //, $burst . encode_frame(MSG_ECHO_REPLY, 'reply');
+        my @pongs = map { join ':', eval { read_frame($fh, deadline => deadline(2)) } } 1, 2;
+        write_frame($fh, MSG_ECHO_REPLY, "@pongs");
+        eval { read_frame($fh, deadline => deadline(5)) } or return;    # the PING of ping()
+        syswrite $fh, encode_frame(MSG_PING, 'p3') . encode_frame(MSG_PONG, 'mine');
+        eval { write_frame($fh, MSG_ECHO_REPLY, join ':', eval { read_frame($fh, deadline => deadline(2)) }) };
+    });
+    write_frame($s, MSG_ECHO, 'q');
+    my $got = sub { my $v = eval { $_[0]->() }; defined $v ? $v : "died: $@" };
+    is($got->(sub { expect_frame($s, MSG_ECHO_REPLY, deadline => deadline(5)) }), 'reply',
+       'two PINGs then the reply, one byte per write: the reply comes');
+    is($got->(sub { expect_frame($s, MSG_ECHO_REPLY, deadline => deadline(2)) }), '4:p1 4:p2',
+       '... and both PINGs were answered with their payloads, in order');
+    is($got->(sub { ping($s, 'mine', deadline => deadline(5)) }), 'mine',
+       'ping: a PING of the peer first, then our PONG');
+    is($got->(sub { expect_frame($s, MSG_ECHO_REPLY, deadline => deadline(2)) }), '4:p3',
+       '... and that PING was answered');
+    close $s;
+    waitpid $pid, 0;
+
+    ($s, $pid) = with_child(sub { write_frame($_[0], MSG_PING, 'early'); eval { read_frame($_[0]) } });
+    throws_wire { expect_frame($s, MSG_HELLO, deadline => deadline(5), pings => 0) } 'UNEXPECTED',
+        'pings => 0: a PING is UNEXPECTED';
+    close $s;
+    waitpid $pid, 0;
+    ($s, $pid) = with_child(sub { read_frame($_[0]); write_frame($_[0], MSG_PING, 'early'); eval { read_frame($_[0]) } });
+    throws_wire { client_hello($s, name => 't', deadline => deadline(5)) } 'UNEXPECTED',
+        'client_hello: a PING before the server HELLO is UNEXPECTED (SPEC 8.6)';
+    close $s;
+    waitpid $pid, 0;
+
+    # A PONG the peer could not accept is not sent: ERROR(TOOBIG, none) instead.
+    ($s, $pid) = with_child(sub {
+        my ($fh) = @_;
+        write_frame($fh, MSG_PING, 'x' x 11);
+        my ($type, $p) = read_frame($fh, deadline => deadline(5));
+        my $e = $type == MSG_ERROR ? parse_error($p) : undef;
+        exit($e && $e->name eq 'TOOBIG' && !defined $e->offset ? 0 : 1);
+    });
+    throws_wire { expect_frame($s, MSG_ECHO_REPLY, deadline => deadline(5), peer_max => 10) } 'TOOBIG',
+        'a PING whose PONG exceeds the peer\'s max_payload is TOOBIG';
+    close $s;
+    waitpid $pid, 0;
+    is($? >> 8, 0, '... and the peer got ERROR(TOOBIG, none), not the PONG');
 }
 
 {    # graceful close: the peer sees EOF while we still drain what it sends

@@ -9,12 +9,12 @@ use IO::Socket::IP;
 use Socket qw(IPPROTO_TCP TCP_NODELAY SOCK_STREAM getaddrinfo);
 use Time::HiRes ();
 
-use Wire qw(decode_header encode_frame hello_payload parse_hello parse_error
+use Wire qw(decode_header encode_frame hello_payload parse_hello parse_error error_payload
             HEADER_SIZE DEFAULT_MAX_PAYLOAD MSG_HELLO MSG_ERROR MSG_PING MSG_PONG MSG_BYE);
 use Wire::Error qw(wire_error);
 
 our @EXPORT_OK = qw(deadline connect_to write_all read_exact read_frame write_frame
-                    wait_eof close_gracefully client_hello expect_frame ping bye);
+                    wait_eof close_gracefully client_hello expect_frame answer_ping ping bye);
 
 sub deadline {
     my ($seconds) = @_;
@@ -133,7 +133,7 @@ sub wait_eof {
     }
 }
 
-# Design §6: after a last message (ERROR, BYE), shut down our side, then drain the peer's input
+# SPEC 8.4: after a last message (ERROR, BYE), shut down our side, then drain the peer's input
 # for a bounded time so unread data does not turn into an RST that destroys what we sent.
 sub close_gracefully {
     my ($fh, $seconds) = @_;
@@ -143,24 +143,47 @@ sub close_gracefully {
     return;
 }
 
-# Reads one frame that must be of type $want: an ERROR instead is thrown as the Wire::Error it
-# carries, any other type is UNEXPECTED. Returns the payload.
+# Reads frames until one of type $want and returns its payload. After the handshake (pings => 1, the
+# default) a PING may come at any time, also while a reply is awaited (SPEC 7.5): it is answered at
+# once, the PONG going out before the reply is read, and the wait goes on. An ERROR instead is thrown
+# as the Wire::Error it carries; any other type is UNEXPECTED.
 sub expect_frame {
     my ($fh, $want, %opt) = @_;
-    my ($type, $payload) = read_frame($fh, deadline => $opt{deadline},
-                                      max_payload => $opt{max_payload});
-    die parse_error($payload) if $type == MSG_ERROR && $want != MSG_ERROR;
-    wire_error('UNEXPECTED', undef, sprintf 'expected message type 0x%04x, got 0x%04x', $want, $type)
-        if $type != $want;
-    return $payload;
+    my $pings = $opt{pings} // 1;
+    while (1) {
+        my ($type, $payload) = read_frame($fh, deadline => $opt{deadline},
+                                          max_payload => $opt{max_payload});
+        if ($pings && $type == MSG_PING && $want != MSG_PING) {
+            answer_ping($fh, $payload, %opt);
+            next;
+        }
+        die parse_error($payload) if $type == MSG_ERROR && $want != MSG_ERROR;
+        wire_error('UNEXPECTED', undef, sprintf 'expected message type 0x%04x, got 0x%04x', $want, $type)
+            if $type != $want;
+        return $payload;
+    }
+}
+
+# PONG with the PING's payload; one the peer could not accept (over its announced peer_max) is
+# ERROR(TOOBIG, none) instead, and thrown (SPEC 7.5, 10.1): what the peer refuses is never sent.
+sub answer_ping {
+    my ($fh, $payload, %opt) = @_;
+    if (defined $opt{peer_max} && length $payload > $opt{peer_max}) {
+        my $why = length($payload) . " byte PONG exceeds the peer's max_payload $opt{peer_max}";
+        eval { write_frame($fh, MSG_ERROR, error_payload('TOOBIG', undef, $why), deadline => $opt{deadline}) };
+        wire_error('TOOBIG', undef, $why);
+    }
+    write_frame($fh, MSG_PONG, $payload, deadline => $opt{deadline});
+    return;
 }
 
 # Client side of the HELLO exchange: returns the server's HELLO as { version, max_payload, name }.
+# Before the handshake only HELLO (or ERROR) may come: a PING then is UNEXPECTED (SPEC 8.6).
 sub client_hello {
     my ($fh, %opt) = @_;
     write_frame($fh, MSG_HELLO, hello_payload($opt{name}, $opt{max_payload}),
                 deadline => $opt{deadline});
-    return parse_hello(expect_frame($fh, MSG_HELLO, %opt));
+    return parse_hello(expect_frame($fh, MSG_HELLO, %opt, pings => 0));
 }
 
 # PING with $payload; returns the PONG's payload (the caller compares).
@@ -171,11 +194,15 @@ sub ping {
 }
 
 # BYE, the answering BYE, then the peer's EOF; closes the handle. Returns (answered, closed):
-# whether the BYE answer came (rather than EOF at once), and whether EOF followed in time.
+# whether the BYE answer came (rather than EOF at once), and whether EOF followed in time. After its
+# BYE a side sends nothing more (SPEC 8.5): a PING that still comes is skipped, not answered.
 sub bye {
     my ($fh, %opt) = @_;
     write_frame($fh, MSG_BYE, '', deadline => $opt{deadline});
-    my $answered = eval { expect_frame($fh, MSG_BYE, %opt); 1 };
+    my $answered = eval {
+        1 while (_bye_frame($fh, \%opt))[0] == MSG_PING;
+        1;
+    };
     if (!$answered) {
         my $e = $@;
         die $e unless ref $e && $e->isa('Wire::Error') && $e->name eq 'CLOSED';
@@ -183,6 +210,17 @@ sub bye {
     my $closed = $answered ? wait_eof($fh, $opt{deadline}) : 1;
     close $fh;
     return ($answered ? 1 : 0, $closed ? 1 : 0);
+}
+
+# One frame for bye(): PING or BYE; ERROR is thrown as its error, anything else is UNEXPECTED.
+sub _bye_frame {
+    my ($fh, $opt) = @_;
+    my ($type, $payload) = read_frame($fh, deadline => $opt->{deadline},
+                                      max_payload => $opt->{max_payload});
+    die parse_error($payload) if $type == MSG_ERROR;
+    wire_error('UNEXPECTED', undef, sprintf 'expected message type 0x%04x, got 0x%04x', MSG_BYE, $type)
+        unless $type == MSG_BYE || $type == MSG_PING;
+    return ($type, $payload);
 }
 
 1;
@@ -247,23 +285,33 @@ Reads and discards input; true if the peer closed before the deadline.
 
 C<shutdown(SHUT_WR)>, drain input until EOF or C<$seconds> (default 2) have passed, close.
 
-=item C<expect_frame($fh, $type, deadline =E<gt> $d, max_payload =E<gt> $n)>
+=item C<expect_frame($fh, $type, deadline =E<gt> $d, max_payload =E<gt> $n, peer_max =E<gt> $m, pings =E<gt> 1)>
 
-Reads one frame of type C<$type> and returns its payload. An ERROR instead is thrown as the
-L<Wire::Error> it carries (see L<Wire/parse_error>); another type is UNEXPECTED.
+Reads frames until one of type C<$type> and returns its payload. A PING that comes first (the peer
+may PING at any time after the handshake, also while a reply is awaited: SPEC 7.5) is answered at
+once with C<answer_ping>, and the wait goes on: the PONG goes out before the reply is read. C<pings
+=E<gt> 0> turns that off (before the handshake a PING is UNEXPECTED). An ERROR instead is thrown as
+the L<Wire::Error> it carries (see L<Wire/parse_error>); another type is UNEXPECTED.
+
+=item C<answer_ping($fh, $payload, deadline =E<gt> $d, peer_max =E<gt> $m)>
+
+Sends the PONG. One larger than C<peer_max> (the max_payload the peer announced) is not sent: the
+peer gets ERROR(TOOBIG, none) instead, and TOOBIG is thrown.
 
 =item C<client_hello($fh, name =E<gt> $name, max_payload =E<gt> $n, deadline =E<gt> $d)>
 
-Sends HELLO and returns the server's HELLO (see L<Wire/parse_hello>); answers as C<expect_frame>.
+Sends HELLO and returns the server's HELLO (see L<Wire/parse_hello>): any other frame (a PING too)
+is an error, as C<expect_frame> with C<pings =E<gt> 0>.
 
 =item C<ping($fh, $payload, deadline =E<gt> $d, peer_max =E<gt> $n)>
 
-Sends PING and returns the PONG's payload.
+Sends PING and returns the PONG's payload (answering the peer's own PINGs meanwhile).
 
 =item C<bye($fh, deadline =E<gt> $d)>
 
-Sends BYE, reads the answering BYE (EOF instead is accepted, as design §6 allows), waits for EOF,
-closes the handle. Returns C<(answered, closed)>: 1/0 each.
+Sends BYE, reads the answering BYE (EOF instead is accepted, as SPEC 8.5 allows; a PING that comes
+first is skipped, since after its BYE a side sends nothing more), waits for EOF, closes the handle.
+Returns C<(answered, closed)>: 1/0 each.
 
 =back
 

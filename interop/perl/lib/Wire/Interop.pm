@@ -15,7 +15,7 @@ our @EXPORT_OK = qw(echo_pattern crc32 stats_fields f64_add);
 
 my $PATTERN = pack 'C*', map { ($_ * 131 + 7) % 256 } 0 .. 255;
 
-# Echo payload of design §10: byte i = (i * 131 + 7) mod 256 (period 256).
+# Echo payload of SPEC 10.10 (case 6): byte i = (i * 131 + 7) mod 256 (period 256).
 sub echo_pattern {
     my ($n) = @_;
     return substr $PATTERN x (int($n / 256) + 1), 0, $n;
@@ -36,7 +36,7 @@ sub f64_add {
     return POSIX::fma($x, 1.0, $s);
 }
 
-# The 7 STATS_REPLY fields (design §7) for a list of i64, a list of f64 and bytes.
+# The 7 STATS_REPLY fields (SPEC 10.6) for a list of i64, a list of f64 and bytes.
 sub stats_fields {
     my ($i64s, $f64s, $bytes) = @_;
     my ($isum, $imin, $imax) = (0, 9223372036854775807, -9223372036854775807 - 1);
@@ -131,14 +131,17 @@ sub _stats {
             encode_fields(stats_fields($fields->[0][1][1], $fields->[1][1][1], $fields->[2][1])));
 }
 
-# MESSAGE at the field's tag byte, or at the payload end when the field is missing.
+# SPEC 7.2: MESSAGE at the field's tag byte (wrong type), at the first byte of its value, right
+# after the tag (a list of the wrong element type: the element tag), or at the payload end (missing).
 sub _want {
     my ($fields, $off, $payload, $i, $type, $what, $elem) = @_;
     wire_error('MESSAGE', length $payload, "$what is missing") if $i > $#$fields;
     my $f = $fields->[$i];
     wire_error('MESSAGE', $off->[$i], "$what must be " . ($elem ? "a list of $elem" : $type)
-                                      . ", got $f->[0]" . ($f->[0] eq 'list' ? " of $f->[1][0]" : ''))
-        if $f->[0] ne $type || (defined $elem && $f->[1][0] ne $elem);
+                                      . ", got $f->[0]")
+        if $f->[0] ne $type;
+    wire_error('MESSAGE', $off->[$i] + 1, "$what must be a list of $elem, got a list of $f->[1][0]")
+        if defined $elem && $f->[1][0] ne $elem;
     return;
 }
 
@@ -156,7 +159,7 @@ __END__
 
 =head1 NAME
 
-Wire::Interop - the interop service of design §7, and its helpers
+Wire::Interop - the interop service of SPEC 10, and its helpers
 
 =head1 SYNOPSIS
 
@@ -180,7 +183,8 @@ The cases as returned by L<Wire::Vectors/load_vectors>; only C<ok> cases can be 
 The request types ECHO, ROUNDTRIP, VECTOR_CHECK, VECTOR_GET and STATS. C<handle> returns the reply
 C<($type, $payload)> or throws a L<Wire::Error> whose offset counts from the first payload byte:
 decoding errors as L<Wire/decode_fields>, MESSAGE for a missing, wrongly typed or extra field (at
-its tag byte, or the payload end when missing). VECTOR_CHECK accepts any fields after the name
+its tag byte, or the payload end when missing; a list of the wrong element type at its element
+tag, SPEC 7.2). VECTOR_CHECK accepts any fields after the name
 and compares the decoded values with the parsed vector (L<Wire::Notation/compare_fields>);
 VECTOR_GET takes exactly the name; STATS exactly a list of i64, a list of f64 and bytes. An
 unknown vector name gives VECTOR_RESULT with status 2 and three empty strings.
@@ -199,7 +203,7 @@ that NaN, quiet (what C's C<s + x> does on x86-64).
 
 =item C<crc32($bytes)>, C<echo_pattern($n)>
 
-The IEEE CRC-32, and the n-byte ECHO payload of design §10.
+The IEEE CRC-32, and the n-byte ECHO payload of SPEC 10.10.
 
 =back
 

@@ -9,7 +9,7 @@ use Wire::Error qw(wire_error);
 use Wire::F32;
 
 our @EXPORT_OK = qw(parse_hex format_hex parse_fields format_fields format_field format_value
-                    compare_fields);
+                    compare_fields is_any);
 
 sub _bad { wire_error('INVAL', undef, "notation: $_[0]") }
 
@@ -26,8 +26,15 @@ sub parse_hex {
 
 sub format_hex { unpack 'H*', $_[0] }
 
+# The value of a "TYPE:*" token (sessions.txt expect steps): any value of that type matches it.
+our $ANY = bless \(my $any = '*'), 'Wire::Notation::Any';
+our $WILDCARDS = 0;
+
+sub is_any { ref $_[0] && ref $_[0] eq 'Wire::Notation::Any' }
+
 sub parse_fields {
-    my ($text) = @_;
+    my ($text, %opt) = @_;
+    local $WILDCARDS = $opt{wildcards} ? 1 : 0;
     my @tok = split ' ', $text;
     my $i = 0;
     return _fields(\@tok, \$i, undef);
@@ -87,6 +94,7 @@ sub _expect {
 
 sub _scalar {
     my ($type, $text, $t) = @_;
+    return $ANY if $WILDCARDS && $text eq '*' && is_type($type) && $type ne 'list' && $type ne 'group';
     if ($type =~ /\A[ui](?:8|16|32|64)\z/) {
         # Canonical spelling only: no '+', no leading zeros, no '-0'.
         my $re = $type =~ /\Ai/ ? qr/\A(?:0|-?[1-9][0-9]*)\z/ : qr/\A(?:0|[1-9][0-9]*)\z/;
@@ -131,6 +139,7 @@ sub format_field {
 sub format_value {
     my ($type, $v) = @_;
     wire_error('INVAL', undef, 'unknown type ' . ($type // 'undef')) unless is_type($type);
+    return "$type:*" if is_any($v);
     if ($type eq 'group') {
         my $inner = format_fields($v);
         return $inner eq '' ? 'group { }' : "group { $inner }";
@@ -152,7 +161,7 @@ sub format_value {
     return "$type:" . unpack $fmt{$type}, $b;
 }
 
-# First difference between two field sequences, as VECTOR_RESULT reports it (design §7):
+# First difference between two field sequences, as VECTOR_RESULT reports it (SPEC 10.4):
 # undef when equal, else { path, expected, got }.
 sub compare_fields {
     my ($expected, $got) = @_;
@@ -177,6 +186,7 @@ sub _compare_seq {
 sub _compare_item {
     my ($e, $g, $path) = @_;
     if ($e->[0] eq $g->[0]) {
+        return undef if is_any($e->[1]);
         return _compare_seq($e->[1], $g->[1], $path) if $e->[0] eq 'group';
         if ($e->[0] eq 'list') {
             my ($et, $gt) = ($e->[1][0], $g->[1][0]);
@@ -214,7 +224,7 @@ Wire::Notation - the proto/ value notation: parse, format, compare
 
 =head1 DESCRIPTION
 
-The text notation of F<proto/vectors.txt> and F<proto/stats.txt> (design §8), mapped to the value
+The text notation of F<proto/vectors.txt> and F<proto/stats.txt> (SPEC 10.7, proto/README.md 1.2), mapped to the value
 model of L<Wire>:
 
     u8:N .. u64:N, i8:N .. i64:N   decimal (signed with optional -)   integer
@@ -227,9 +237,11 @@ model of L<Wire>:
 
 =over 4
 
-=item C<parse_fields($text)>
+=item C<parse_fields($text)>, C<parse_fields($text, wildcards =E<gt> 1)>
 
-Array reference of fields. Only the canonical spelling of proto/README.md is accepted (decimal
+Array reference of fields. With C<wildcards>, a scalar written C<TYPE:*> (as in the C<expect> steps
+of F<proto/sessions.txt>) is the value C<$Wire::Notation::ANY> (C<is_any> tells it), which
+C<compare_fields> matches with any value of that type. Only the canonical spelling of proto/README.md is accepted (decimal
 without C<+>, leading zeros or C<-0>; lowercase hex). Errors (bad token, value out of range, a string that is not valid UTF-8,
 an element of the wrong type, unbalanced brackets) are INVAL (RANGE for out-of-range numbers).
 
@@ -246,7 +258,7 @@ C<*n> (repeat n times, n E<gt>= 0, no leading zeros); and lowercase hex without 
 =item C<compare_fields(\@expected, \@got)>
 
 C<undef> when equal (floats compared by bits, everything by its canonical encoding), else a hash
-reference C<{ path, expected, got }> for the first difference in the order of design §7: the path
+reference C<{ path, expected, got }> for the first difference in the order of SPEC 10.4: the path
 is the 0-based index of the top-level field, then C<.i> per level (list element or group field);
 expected and got are the differing items in this notation, C<(missing)> for got when it has fewer
 items, C<(none)> for expected when it has more. A list whose element type differs mismatches as a

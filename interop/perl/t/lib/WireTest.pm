@@ -1,16 +1,37 @@
 package WireTest;
 
-# Shared by the tests: where proto/ is, and a way to look at a thrown Wire::Error.
+# Shared by the tests: where proto/ is, a way to look at a thrown Wire::Error, and server.pl as a
+# child process.
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use File::Spec;
+use File::Temp qw(tempdir);
 use FindBin;
+use POSIX qw(WNOHANG);
 use Test::More;
+use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(proto_file error_of throws_wire);
+our @EXPORT = qw(proto_file error_of throws_wire start_server stop_server);
+
+my $PERL_DIR = File::Spec->catdir($FindBin::Bin, File::Spec->updir);
+my $TMP;
+my %RUNNING;    # servers started and not stopped: pid => the test process that started them
+
+# A test that dies half-way must not leave its servers running (only the process that started them
+# stops them: a forked helper that exits does not).
+END {
+    local $?;    # the test's own exit status
+    for my $pid (grep { $RUNNING{$_} == $$ } keys %RUNNING) {
+        kill TERM => $pid;    # it stops its connection processes too
+        my $until = time + 5;
+        sleep 0.05 while !waitpid($pid, WNOHANG) && time < $until;
+        kill KILL => $pid;
+        waitpid $pid, 0;
+    }
+}
 
 sub proto_file {
     my ($name) = @_;
@@ -41,6 +62,49 @@ sub throws_wire(&$$;$) {
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     ok($ok, $label) or diag("want $want, got $got");
     return $e;
+}
+
+# Starts server.pl with @args, its stderr in a log file; returns { pid, port, log, out } once it has
+# printed its port (port undef if it did not within 10 s).
+sub start_server {
+    my (@args) = @_;
+    $TMP //= tempdir(CLEANUP => 1);
+    my $log = "$TMP/server-" . time . "-$$-" . int(rand 1e6) . '.log';
+    pipe my $r, my $w or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        close $r;
+        open STDOUT, '>&', $w or die;
+        open STDERR, '>', $log or die;
+        exec $^X, "-I$PERL_DIR/lib", "$PERL_DIR/server.pl", @args or die "exec: $!";
+    }
+    close $w;
+    my $port;
+    {
+        local $SIG{ALRM} = sub { die "server did not print its port\n" };
+        alarm 10;
+        $port = eval { <$r> };
+        alarm 0;
+    }
+    chomp $port if defined $port;
+    $RUNNING{$pid} = $$;
+    return { pid => $pid, port => $port, log => $log, out => $r };
+}
+
+# Signals the server (TERM by default) and waits up to 10 s: its wait status, or 'still running'.
+sub stop_server {
+    my ($s, $signal) = @_;
+    kill $signal // 'TERM', $s->{pid};
+    my $until = time + 10;
+    my $got = 0;
+    while (time < $until) {
+        $got = waitpid $s->{pid}, WNOHANG;
+        last if $got;
+        sleep 0.02;
+    }
+    return 'still running' unless $got == $s->{pid};
+    delete $RUNNING{ $s->{pid} };
+    return $?;
 }
 
 1;
