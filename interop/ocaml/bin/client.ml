@@ -1,5 +1,8 @@
-(* wire interop client: runs the exchange of design §10 against a server
-   and prints one line per case. *)
+(* wire interop client: runs the exchange of SPEC 10.10 against a server
+   and prints one line per case.  Throughout it behaves as SPEC 8.6 lets a
+   server expect: it answers the server's PINGs (also while waiting for a
+   reply), takes frames however the stream cuts them, and never sends a
+   payload larger than the server announced. *)
 
 open Wire
 
@@ -60,10 +63,13 @@ let connect () =
       | exception Error e -> go (string_of_error e) rest in
   go "no address" ais
 
+(* A request the server could not accept is not sent: the case fails with
+   the reason (SPEC 8.1, 10.10). *)
 let send fd ?(limit = default_max_payload) ty payload =
   if String.length payload > limit then
-    failc "request of %d bytes exceeds the server's max_payload %d" (String.length payload) limit;
-  write_frame ~deadline:!deadline fd ty payload
+    failc "%s payload of %d bytes exceeds the server's max_payload %d (not sent)"
+      (Msg.name ty) (String.length payload) limit;
+  write_frame ~deadline:!deadline ~max_payload:limit fd ty payload
 
 let describe_error_frame payload =
   match parse_error_message payload with
@@ -73,18 +79,25 @@ let describe_error_frame payload =
       m.err_text
   | exception Error e -> "server sent a malformed ERROR: " ^ string_of_error e
 
-let recv fd = read_frame ~deadline:!deadline ~max_payload:our_max fd
+(* After the handshake: the next frame that is not a PING, each PING
+   having been answered first (SPEC 7.5). *)
+let recv c =
+  read_frame_answering_pings ~deadline:!deadline ~max_payload:our_max ~peer_max:c.server_max c.fd
 
 (* The reply must have type [want]; an ERROR frame or another type fails. *)
-let expect fd want =
-  let ty, payload = recv fd in
+let expect c want =
+  let ty, payload = recv c in
   if ty = want then payload
   else if ty = Msg.error then failc "%s" (describe_error_frame payload)
   else failc "expected %s, got %s" (Msg.name want) (Msg.name ty)
 
+(* Before the handshake only HELLO (or ERROR) may come (SPEC 8.6): no PING
+   is answered yet. *)
 let hello fd =
   send fd Msg.hello (hello_payload ~max_payload:our_max lang_name);
-  let payload = expect fd Msg.hello in
+  let ty, payload = read_frame ~deadline:!deadline ~max_payload:our_max fd in
+  if ty = Msg.error then failc "%s" (describe_error_frame payload);
+  if ty <> Msg.hello then failc "expected HELLO, got %s" (Msg.name ty);
   let h =
     try parse_hello payload
     with Error e -> failc "bad HELLO reply: %s" (string_of_error e) in
@@ -122,7 +135,7 @@ let with_main f =
 
 let request c ty payload want =
   send c.fd ~limit:c.server_max ty payload;
-  try expect c.fd want
+  try expect c want
   with Case_failed _ as e -> drop_main (); raise e
 
 (* Waits for the server to close: EOF is success. *)
@@ -185,7 +198,7 @@ let case_get name values data =
   with_main (fun c ->
       let ty, payload =
         send c.fd ~limit:c.server_max Msg.vector_get (encode_fields [ String name ]);
-        recv c.fd in
+        recv c in
       if ty = Msg.error then (drop_main (); failc "%s" (describe_error_frame payload));
       if ty = Msg.vector_result then
         failc "server answered VECTOR_RESULT status %d"
@@ -231,7 +244,7 @@ let case_reject code offset data =
   let c = open_session () in
   Fun.protect ~finally:(fun () -> close_fd c.fd) (fun () ->
       send c.fd ~limit:c.server_max Msg.roundtrip data;
-      let ty, payload = recv c.fd in
+      let ty, payload = recv c in
       if ty <> Msg.error then failc "expected ERROR, got %s" (Msg.name ty);
       let m = parse_error_message payload in
       let want = code_number code and want_off = header_size + offset in
@@ -240,10 +253,18 @@ let case_reject code offset data =
           (describe_error_frame payload);
       expect_eof c.fd)
 
+(* After its BYE a side sends nothing more (SPEC 8.5): a PING that comes
+   before the answering BYE is not answered. *)
 let case_bye () =
   with_main (fun c ->
-      send c.fd Msg.bye "";
-      let _ = expect c.fd Msg.bye in
+      send c.fd ~limit:c.server_max Msg.bye "";
+      let rec answer () =
+        match read_frame ~deadline:!deadline ~max_payload:our_max c.fd with
+        | ty, _ when ty = Msg.bye -> ()
+        | ty, _ when ty = Msg.ping -> answer ()
+        | ty, payload when ty = Msg.error -> failc "%s" (describe_error_frame payload)
+        | ty, _ -> failc "expected BYE, got %s" (Msg.name ty) in
+      answer ();
       expect_eof c.fd);
   drop_main ()
 

@@ -1,4 +1,4 @@
-(* wire interop server (design §6, §7, §10).
+(* wire interop server (SPEC 8, 9.3, 10).
 
    Concurrency: one forked process per connection, reaped by the parent.
    Why fork rather than a select loop: each connection then runs simple
@@ -10,13 +10,19 @@
 open Wire
 
 let prog = "ocaml-server"
-let log fmt = Printf.ksprintf (fun s -> prerr_endline (prog ^ ": " ^ s)) fmt
+let prog_version = "1.1"
+
+(* --quiet silences the informational lines (one per connection, start,
+   stop); problems that stop the server are always reported. *)
+let quiet = ref false
+let info fmt = Printf.ksprintf (fun s -> if not !quiet then prerr_endline (prog ^ ": " ^ s)) fmt
+let warn fmt = Printf.ksprintf (fun s -> prerr_endline (prog ^ ": " ^ s)) fmt
 
 type config = {
   max_payload : int;
   max_conns : int;
-  idle : float;  (* seconds a connection may stay silent, or stall a write *)
-  linger : float;  (* bounded drain after the last frame *)
+  idle_timeout : float;  (* no frame in progress and none completed for that long *)
+  frame_timeout : float;  (* from a frame's first byte to its last *)
 }
 
 (* ------------------------------------------------------------------ *)
@@ -25,13 +31,20 @@ type config = {
 type conn = {
   fd : Unix.file_descr;
   cfg : config;
-  mutable peer_name : string;
+  peer : string;  (* its address, for the log *)
   mutable peer_max : int option;  (* None until the peer's HELLO *)
-  mutable frames : int;
+  mutable frames_in : int;
+  mutable bytes_in : int;
+  mutable frames_out : int;
+  mutable bytes_out : int;
 }
 
-(* Ends the connection; the string is the outcome for the log line. *)
+(* Ends the connection; the string is why, for the log line. *)
 exception Finish of string
+
+(* Set by SIGTERM/SIGINT in a connection process: finish the frame in
+   flight, then close (SPEC 9.3). *)
+let stopping = ref false
 
 let describe_error code offset msg =
   match offset with
@@ -40,27 +53,24 @@ let describe_error code offset msg =
 
 let peer_limit c = match c.peer_max with Some m -> m | None -> default_max_payload
 
-(* §6: send ERROR, shutdown(SHUT_WR), drain for a bounded time, close.
-   [offset] is already a frame offset (8 + payload offset, or a header
-   offset). *)
+let write_deadline c = Unix.gettimeofday () +. c.cfg.idle_timeout
+
+let count_out c payload =
+  c.frames_out <- c.frames_out + 1;
+  c.bytes_out <- c.bytes_out + header_size + String.length payload
+
+(* SPEC 8.4: send ERROR, shutdown(SHUT_WR), drain for a bounded time,
+   close.  [offset] is already a frame offset (8 + payload offset, or a
+   header offset).  An ERROR payload is at most min_max_payload bytes, so
+   it fits whatever the peer announced (SPEC 8.1). *)
 let reject c code offset msg =
-  let payload = error_payload ~code:(code_number code) ?offset msg in
-  (* Never exceed the peer's limit, not even with ERROR: shorten the text
-     (13 bytes are the fields without text), or send nothing. *)
   let payload =
-    let over = String.length payload - peer_limit c in
-    if over > 0 && over <= String.length msg then
-      error_payload ~code:(code_number code) ?offset
-        (String.sub msg 0 (String.length msg - over))
-    else payload in
+    error_payload ~code:(code_number code) ?offset (utf8_prefix msg max_error_text) in
   let sent =
-    String.length payload <= peer_limit c
-    && (try
-          write_frame ~deadline:(Unix.gettimeofday () +. c.cfg.idle) c.fd Msg.error payload;
-          true
-        with Error _ -> false) in
-  shutdown_and_close ~linger:c.cfg.linger c.fd;
-  raise (Finish ((if sent then "sent ERROR " else "closed, could not send ERROR ")
+    try write_frame ~deadline:(write_deadline c) c.fd Msg.error payload; count_out c payload; true
+    with Error _ -> false in
+  shutdown_and_close c.fd;
+  raise (Finish ((if sent then "sent ERROR " else "could not send ERROR ")
                  ^ describe_error code offset msg))
 
 let reject_payload_error c (e : error) =
@@ -74,96 +84,152 @@ let send c ty payload =
     reject c TOOBIG None
       (Printf.sprintf "reply of %d bytes exceeds your max_payload %d"
          (String.length payload) limit);
-  try write_frame ~deadline:(Unix.gettimeofday () +. c.cfg.idle) c.fd ty payload
-  with Error e ->
+  match write_frame ~deadline:(write_deadline c) c.fd ty payload with
+  | () -> count_out c payload
+  | exception Error e ->
     (try Unix.close c.fd with Unix.Unix_error _ -> ());
     raise (Finish ("write failed: " ^ string_of_error e))
 
-let handle c table ty payload =
+(* SPEC 8.6: what the server may receive now (ERROR, always allowed, is
+   handled before this is asked). *)
+let allowed_now c ty =
   match c.peer_max with
-  | None ->
-    if ty <> Msg.hello then
-      reject c UNEXPECTED (Some 2)
-        (Printf.sprintf "expected HELLO first, got %s" (Msg.name ty));
-    (match parse_hello payload with
-     | h ->
-       c.peer_max <- Some h.max_payload;
-       c.peer_name <- h.peer_name;
-       send c Msg.hello (hello_payload ~max_payload:c.cfg.max_payload prog)
-     | exception Error e -> reject_payload_error c e)
-  | Some _ ->
-    if ty = Msg.hello then reject c UNEXPECTED (Some 2) "HELLO was already received"
-    else if ty = Msg.error then begin
-      let what =
-        match parse_error_message payload with
-        | m ->
-          Printf.sprintf "peer sent ERROR %s%s: %s" (code_number_name m.err_code)
-            (match m.err_offset with Some o -> Printf.sprintf " at %d" o | None -> "")
-            m.err_text
-        | exception Error e -> "peer sent a malformed ERROR: " ^ string_of_error e in
-      shutdown_and_close ~linger:c.cfg.linger c.fd;
-      raise (Finish what)
-    end
-    else if ty = Msg.ping then send c Msg.pong payload
-    else if ty = Msg.bye then begin
-      (* Control messages ignore extra fields, but they must still be
-         well-formed fields. *)
-      (match decode_fields payload with
-       | _ -> ()
-       | exception Error e -> reject_payload_error c e);
-      send c Msg.bye "";
-      shutdown_and_close ~linger:c.cfg.linger c.fd;
-      raise (Finish "bye")
-    end
-    else if Wire_interop.is_service_request ty then
-      match Wire_interop.serve table ty payload with
-      | rt, rp -> send c rt rp
-      | exception Error e -> reject_payload_error c e
-    else
-      reject c UNEXPECTED (Some 2)
-        (Printf.sprintf "message type %s is not expected here" (Msg.name ty))
+  | None -> ty = Msg.hello
+  | Some _ -> ty = Msg.ping || ty = Msg.bye || Wire_interop.is_service_request ty
 
-let serve_connection cfg table fd =
-  let c = { fd; cfg; peer_name = "?"; peer_max = None; frames = 0 } in
+let unexpected c ty =
+  reject c UNEXPECTED (Some 2)
+    (match c.peer_max with
+     | None -> Printf.sprintf "expected HELLO first, got %s" (Msg.name ty)
+     | Some _ when ty = Msg.hello -> "HELLO was already received"
+     | Some _ -> Printf.sprintf "message type %s is not expected here" (Msg.name ty))
+
+(* SPEC 7.4, 8.3 step 2: an ERROR ends the connection and is never
+   answered, even before HELLO and even when malformed. *)
+let peer_error c payload =
+  let what =
+    match parse_error_message payload with
+    | m ->
+      Printf.sprintf "peer sent ERROR %s%s: %s" (code_number_name m.err_code)
+        (match m.err_offset with Some o -> Printf.sprintf " at %d" o | None -> "")
+        m.err_text
+    | exception Error e -> "peer sent a malformed ERROR: " ^ string_of_error e in
+  shutdown_and_close c.fd;
+  raise (Finish what)
+
+(* SPEC 8.3 steps 2-6, for a complete frame whose header passed. *)
+let handle c table ty payload =
+  if ty = Msg.error then peer_error c payload
+  else if not (allowed_now c ty) then unexpected c ty
+  else if ty = Msg.hello then begin
+    match parse_hello payload with
+    | h ->
+      c.peer_max <- Some h.max_payload;
+      send c Msg.hello (hello_payload ~max_payload:c.cfg.max_payload prog)
+    | exception Error e -> reject_payload_error c e
+  end
+  else if ty = Msg.ping then send c Msg.pong payload
+  else if ty = Msg.bye then begin
+    (* Control messages ignore extra fields, but they must still be
+       well-formed fields (SPEC 7.2). *)
+    (match decode_fields payload with
+     | _ -> ()
+     | exception Error e -> reject_payload_error c e);
+    send c Msg.bye "";
+    shutdown_and_close c.fd;
+    raise (Finish "BYE")
+  end
+  else
+    match Wire_interop.serve table ty payload with
+    | rt, rp -> send c rt rp
+    | exception Error e -> reject_payload_error c e
+
+(* The longest a wait lasts before the stop flag is looked at again: a
+   signal that lands just before select would otherwise wait out the
+   whole idle timeout. *)
+let max_wait = 1.0
+
+let serve_connection table c =
+  let cfg = c.cfg in
   let parser = Parser.create ~max_payload:cfg.max_payload () in
   let buf = Bytes.create 65536 in
-  (* When the current partial frame began: a peer dribbling one byte at a
-     time must still complete each frame within the idle time. *)
+  (* Idle: from accept, then from the last complete frame (its reply was
+     sent before we wait again).  Frame: from the read that brought the
+     first byte of the frame in progress (SPEC 9.3). *)
+  let idle_since = ref (Unix.gettimeofday ()) in
+  let last_read = ref !idle_since in
   let frame_start = ref None in
+  let close_quietly why =
+    (try Unix.close c.fd with Unix.Unix_error _ -> ());
+    raise (Finish why) in
   let rec loop () =
     match Parser.next parser with
     | Parser.Frame (ty, payload) ->
-      c.frames <- c.frames + 1;
+      c.frames_in <- c.frames_in + 1;
+      c.bytes_in <- c.bytes_in + header_size + String.length payload;
       handle c table ty payload;
+      idle_since := Unix.gettimeofday ();
       loop ()
     | Parser.Failed e ->
       (* Header errors: offsets 0/1/2/4 are already frame offsets. *)
       reject c e.code e.offset e.message
-    | Parser.Await ->
-      let now = Unix.gettimeofday () in
-      (match Parser.in_frame parser, !frame_start with
-       | false, _ -> frame_start := None
-       | true, None -> frame_start := Some now
-       | true, Some _ -> ());
-      let deadline =
-        match !frame_start with Some t -> t +. cfg.idle | None -> now +. cfg.idle in
-      match read_some ~deadline fd buf 0 (Bytes.length buf) with
-      | 0 ->
-        (try Unix.close fd with Unix.Unix_error _ -> ());
-        raise (Finish (if Parser.in_frame parser then "EOF inside a frame" else "EOF"))
-      | n ->
-        (* feed copies the bytes before buf is reused. *)
-        Parser.feed parser (Bytes.unsafe_to_string buf) 0 n;
-        loop ()
-      | exception Error { code = TIMEOUT; _ } ->
-        reject c TIMEOUT None
-          (if !frame_start = None then Printf.sprintf "idle for %g s" cfg.idle
-           else Printf.sprintf "frame not completed within %g s" cfg.idle)
-      | exception Error e ->
-        (try Unix.close fd with Unix.Unix_error _ -> ());
-        raise (Finish ("read failed: " ^ string_of_error e)) in
-  let outcome = try loop () with Finish r -> r in
-  (c.peer_name, c.frames, outcome)
+    | Parser.Await -> wait ()
+  and wait () =
+    let pending = Parser.pending parser in
+    (* SPEC 8.3 step 3: a type not allowed now is answered from the 8
+       header bytes, without waiting for a payload that may never come. *)
+    (match pending with
+     | Some h when h.msg_type <> Msg.error && not (allowed_now c h.msg_type) ->
+       unexpected c h.msg_type
+     | _ -> ());
+    (* A frame that began in the read that also completed the previous
+       one starts its clock once that one's reply is sent: we were not
+       reading meanwhile. *)
+    if not (Parser.in_frame parser) then frame_start := None
+    else if !frame_start = None then frame_start := Some (Float.max !last_read !idle_since);
+    if !stopping && !frame_start = None then begin
+      shutdown_and_close c.fd;
+      raise (Finish "server shutdown")
+    end;
+    let deadline =
+      match !frame_start with
+      | Some t -> t +. cfg.frame_timeout
+      | None -> !idle_since +. cfg.idle_timeout in
+    let now = Unix.gettimeofday () in
+    if now >= deadline then timed_out pending
+    else
+      match Unix.select [ c.fd ] [] [] (Float.min max_wait (deadline -. now)) with
+      | exception Unix.Unix_error (Unix.EINTR, _, _) -> wait ()
+      | [], _, _ -> wait ()
+      | _ ->
+        match Unix.read c.fd buf 0 (Bytes.length buf) with
+        | 0 ->
+          (* Every complete frame before the EOF was answered (SPEC 8.5). *)
+          close_quietly (if Parser.in_frame parser then "EOF inside a frame" else "EOF")
+        | n ->
+          last_read := Unix.gettimeofday ();
+          (* feed copies the bytes before buf is reused. *)
+          Parser.feed parser (Bytes.unsafe_to_string buf) 0 n;
+          loop ()
+        | exception Unix.Unix_error (Unix.EINTR, _, _) -> wait ()
+        | exception Unix.Unix_error (e, _, _) ->
+          close_quietly ("read failed: " ^ Unix.error_message e)
+  and timed_out pending =
+    match !frame_start, pending with
+    | Some _, Some h when h.msg_type = Msg.error ->
+      (* Even an ERROR that never completes is not answered (SPEC 7.4). *)
+      shutdown_and_close c.fd;
+      raise (Finish "TIMEOUT: the peer's ERROR frame was not completed")
+    | Some _, _ ->
+      reject c TIMEOUT None
+        (Printf.sprintf "frame not completed within %g s" cfg.frame_timeout)
+    | None, _ ->
+      reject c TIMEOUT None (Printf.sprintf "no frame for %g s" cfg.idle_timeout) in
+  try loop () with Finish why -> why
+
+let log_connection c why =
+  info "%s: closed after %d frames in (%d bytes), %d frames out (%d bytes): %s"
+    c.peer c.frames_in c.bytes_in c.frames_out c.bytes_out why
 
 (* ------------------------------------------------------------------ *)
 (* Listening and the parent loop                                       *)
@@ -181,7 +247,7 @@ let open_listener ~v6only ai addr =
   let fd = Unix.socket ~cloexec:true ai.Unix.ai_family ai.Unix.ai_socktype ai.Unix.ai_protocol in
   try
     Unix.setsockopt fd Unix.SO_REUSEADDR true;
-    if ai.Unix.ai_family = Unix.PF_INET6 && v6only then Unix.setsockopt fd Unix.IPV6_ONLY true;
+    if ai.Unix.ai_family = Unix.PF_INET6 then Unix.setsockopt fd Unix.IPV6_ONLY v6only;
     Unix.bind fd addr;
     Unix.listen fd 128;
     (* Non-blocking: a connection reset between select and accept must
@@ -191,7 +257,8 @@ let open_listener ~v6only ai addr =
   with e -> Unix.close fd; raise e
 
 (* Binds every address the host resolves to (e.g. both ::1 and 127.0.0.1
-   for "localhost") on one port: the first bind picks it when port = 0. *)
+   for "localhost") on one port: the first bind picks it when port = 0.
+   A lone IPv6 address ("::") also takes IPv4 (SPEC 9.3). *)
 let listen_all host port =
   let ais =
     try Unix.getaddrinfo host (string_of_int port) [ Unix.AI_SOCKTYPE Unix.SOCK_STREAM; Unix.AI_PASSIVE ]
@@ -216,7 +283,7 @@ let listen_all host port =
         match open_listener ~v6only ai (with_port ai.Unix.ai_addr actual) with
         | fd -> Some fd
         | exception Unix.Unix_error (e, _, _) ->
-          log "not listening on %s: %s" (string_of_sockaddr ai.Unix.ai_addr)
+          warn "not listening on %s: %s" (string_of_sockaddr ai.Unix.ai_addr)
             (Unix.error_message e);
           None)
       rest in
@@ -224,17 +291,15 @@ let listen_all host port =
 
 let stop = ref false
 
-let main host port vectors_path cfg =
-  Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
-  let table =
-    match vectors_path with
-    | None -> log "no vectors file found; VECTOR_CHECK/GET answer 'unknown'"; Hashtbl.create 1
-    | Some p -> Wire_interop.table_of_vectors (Wire_text.load_vectors p) in
+let main host port table cfg =
   let listeners, actual = listen_all host port in
   Printf.printf "%d\n%!" actual;
-  log "listening on %s port %d (max payload %d, %d vectors)"
-    host actual cfg.max_payload (Hashtbl.length table);
-  let children = Hashtbl.create 16 in
+  info "listening on %s port %d (max payload %d, max conns %d, %d vectors)"
+    host actual cfg.max_payload cfg.max_conns (Hashtbl.length table);
+  (* pid -> true for a child serving a connection, false for one that
+     only refuses it with LIMIT (it must not count against the limit). *)
+  let children = Hashtbl.create 64 in
+  let serving () = Hashtbl.fold (fun _ s n -> if s then n + 1 else n) children 0 in
   let on_stop = Sys.Signal_handle (fun _ -> stop := true) in
   Sys.set_signal Sys.sigterm on_stop;
   Sys.set_signal Sys.sigint on_stop;
@@ -248,37 +313,45 @@ let main host port vectors_path cfg =
     | exception Unix.Unix_error (Unix.EINTR, _, _) -> reap ()
     | exception Unix.Unix_error (Unix.ECHILD, _, _) -> () in
   let spawn fd addr =
-    let over_limit = Hashtbl.length children >= cfg.max_conns in
+    let over_limit = serving () >= cfg.max_conns in
     flush stdout; flush stderr;
     match Unix.fork () with
     | 0 ->
       (* Child: never return into the accept loop, whatever happens. *)
       (try
          List.iter Unix.close listeners;
-         List.iter (fun s -> Sys.set_signal s Sys.Signal_default)
-           [ Sys.sigterm; Sys.sigint; Sys.sigchld ];
-         let peer = string_of_sockaddr addr in
-         if over_limit then begin
-           let c = { fd; cfg; peer_name = "?"; peer_max = None; frames = 0 } in
-           let r =
+         Sys.set_signal Sys.sigchld Sys.Signal_default;
+         let on_stop = Sys.Signal_handle (fun _ -> stopping := true) in
+         Sys.set_signal Sys.sigterm on_stop;
+         Sys.set_signal Sys.sigint on_stop;
+         let c = { fd; cfg; peer = string_of_sockaddr addr; peer_max = None;
+                   frames_in = 0; bytes_in = 0; frames_out = 0; bytes_out = 0 } in
+         let why =
+           if over_limit then
              try reject c LIMIT None (Printf.sprintf "too many connections (%d)" cfg.max_conns)
-             with Finish r -> r in
-           log "%s: %s" peer r
-         end
-         else begin
-           let name, frames, outcome = serve_connection cfg table fd in
-           log "%s peer=%S frames=%d: %s" peer name frames outcome
-         end;
+             with Finish why -> why
+           else serve_connection table c in
+         log_connection c why;
          Unix._exit 0
        with e ->
-         log "connection handler crashed: %s" (Printexc.to_string e);
+         warn "connection handler crashed: %s" (Printexc.to_string e);
          Unix._exit 1)
     | pid ->
       Unix.close fd;
-      Hashtbl.replace children pid ()
+      Hashtbl.replace children pid (not over_limit)
     | exception Unix.Unix_error (e, _, _) ->
-      log "fork failed: %s" (Unix.error_message e);
+      warn "fork failed: %s" (Unix.error_message e);
       Unix.close fd in
+  (* Out of descriptors: pause accepting instead of spinning on a ready
+     listener, and say so at most once a second. *)
+  let last_emfile = ref 0.0 in
+  let out_of_fds e =
+    let now = Unix.gettimeofday () in
+    if now -. !last_emfile >= 1.0 then begin
+      warn "accept: %s (pausing)" (Unix.error_message e);
+      last_emfile := now
+    end;
+    try Unix.sleepf 0.1 with Unix.Unix_error _ -> () in
   while not !stop do
     reap ();
     match Unix.select listeners [] [] 1.0 with
@@ -293,46 +366,85 @@ let main host port vectors_path cfg =
               spawn fd addr
             | exception Unix.Unix_error ((Unix.EINTR | Unix.EAGAIN | Unix.EWOULDBLOCK
                                          | Unix.ECONNABORTED), _, _) -> ()
+            | exception Unix.Unix_error ((Unix.EMFILE | Unix.ENFILE) as e, _, _) -> out_of_fds e
             | exception Unix.Unix_error (e, _, _) ->
-              log "accept: %s" (Unix.error_message e))
+              warn "accept: %s" (Unix.error_message e))
         ready
   done;
-  (* Shutdown: stop listening, end every child, wait for all of them. *)
+  (* Shutdown (SPEC 9.3): stop accepting; each child finishes the frame
+     in flight (within the frame timeout), closes and exits. *)
   List.iter (fun fd -> try Unix.close fd with Unix.Unix_error _ -> ()) listeners;
-  Hashtbl.iter (fun pid () -> try Unix.kill pid Sys.sigterm with Unix.Unix_error _ -> ()) children;
-  let deadline = Unix.gettimeofday () +. 3.0 in
+  Hashtbl.iter (fun pid _ -> try Unix.kill pid Sys.sigterm with Unix.Unix_error _ -> ()) children;
+  let deadline = Unix.gettimeofday () +. cfg.frame_timeout +. drain_time +. 2.0 in
   while Hashtbl.length children > 0 && Unix.gettimeofday () < deadline do
     reap ();
     if Hashtbl.length children > 0 then
       try Unix.sleepf 0.02 with Unix.Unix_error _ -> ()
   done;
-  Hashtbl.iter (fun pid () ->
+  Hashtbl.iter (fun pid _ ->
       (try Unix.kill pid Sys.sigkill with Unix.Unix_error _ -> ());
       try ignore (Unix.waitpid [] pid) with Unix.Unix_error _ -> ()) children;
-  log "stopped";
+  info "stopped";
   exit 0
+
+(* ------------------------------------------------------------------ *)
+(* Command line (SPEC 9.3)                                             *)
+
+(* A decimal number in lo..hi, or Arg.Bad (exit status 2). *)
+let number opt lo hi r =
+  Arg.String (fun s ->
+      match int_of_decimal opt s with
+      | n when n >= lo && n <= hi -> r := n
+      | _ | (exception Error _) ->
+        raise (Arg.Bad (Printf.sprintf "%s %s: expected a number in %d..%d" opt s lo hi)))
+
+let usage =
+  "usage: server.exe [options]\n\
+   Serves the wire interop service (SPEC.md section 10) over TCP; prints the port alone on the\n\
+   first line of stdout.  Options (SPEC 9.3):"
 
 let () =
   let host = ref "127.0.0.1" and port = ref 0 and vectors = ref "" in
-  let max_payload = ref default_max_payload and max_conns = ref 64 in
-  let idle = ref 60.0 and linger = ref 2.0 in
+  let max_payload = ref default_max_payload and max_conns = ref 1024 in
+  let idle = ref 60 and frame = ref 10 in
   let specs =
-    [ "--host", Arg.Set_string host, "HOST  address to listen on (default 127.0.0.1; IPv4 or IPv6)";
-      "--port", Arg.Set_int port, "PORT  port (default 0: any free port)";
-      "--vectors", Arg.Set_string vectors, "FILE  vectors file (default: proto/vectors.txt found from the executable)";
-      "--max-payload", Arg.Set_int max_payload, "N  largest payload accepted (default 16777216)";
-      "--max-conns", Arg.Set_int max_conns, "N  concurrent connections before ERROR(LIMIT) (default 64)";
-      "--idle-timeout", Arg.Set_float idle, "SECONDS  close silent or stalled peers with ERROR(TIMEOUT) (default 60)";
-      "--linger", Arg.Set_float linger, "SECONDS  drain time after the last frame (default 2)" ] in
-  Arg.parse specs (fun a -> raise (Arg.Bad ("unexpected argument " ^ a)))
-    "usage: server [--host H] [--port P] [--vectors FILE] [--max-payload N]";
-  if !max_payload < 0 || !max_payload > u32_max then (prerr_endline "bad --max-payload"; exit 2);
-  if !port < 0 || !port > 65535 then (prerr_endline "server: --port must be 0..65535"; exit 2);
-  let vectors_path =
-    if !vectors <> "" then Some !vectors else Wire_text.default_proto_file "vectors.txt" in
-  let cfg = { max_payload = !max_payload; max_conns = max 1 !max_conns; idle = !idle;
-              linger = !linger } in
-  try main !host !port vectors_path cfg
+    [ "--host", Arg.Set_string host, "H  address to listen on (default 127.0.0.1; '::' = IPv6 and IPv4)";
+      "--port", number "--port" 0 65535 port, "P  TCP port, 0..65535 (default 0: the system picks one)";
+      "--max-payload", number "--max-payload" min_max_payload (u32_max - header_size) max_payload,
+      "BYTES  largest payload accepted, announced in HELLO (default 16777216, at least 1037)";
+      "--max-conns", number "--max-conns" 1 1_000_000 max_conns,
+      "N  connections at once (default 1024); one more gets ERROR(LIMIT) and is closed";
+      "--idle-timeout", number "--idle-timeout" 1 86400 idle,
+      "SEC  no complete frame for SEC s: ERROR(TIMEOUT), close (default 60)";
+      "--frame-timeout", number "--frame-timeout" 1 86400 frame,
+      "SEC  a started frame must be complete within SEC s, else ERROR(TIMEOUT), close (default 10)";
+      "--vectors", Arg.Set_string vectors,
+      "FILE  vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt, SPEC 10.10)";
+      "--quiet", Arg.Set quiet, " no per-connection log lines on stderr";
+      "--version", Arg.Unit (fun () ->
+          Printf.printf "%s %s, wire protocol version %d\n" prog prog_version protocol_version;
+          exit 0),
+      " print the program's and the protocol's versions";
+      (* SPEC 9.3 has --help only: keep Arg from accepting its own -help. *)
+      "-help", Arg.Unit (fun () -> raise (Arg.Bad "unknown option '-help'")), "" ] in
+  Arg.parse specs (fun a -> raise (Arg.Bad ("unexpected argument " ^ a))) usage;
+  Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
+  (* A closed terminal must not stop the server: SIGTERM does (SPEC 9.3). *)
+  Sys.set_signal Sys.sighup Sys.Signal_ignore;
+  let table =
+    let path = if !vectors <> "" then Some !vectors else Wire_text.default_proto_file "vectors.txt" in
+    match path with
+    | None ->
+      warn "no proto/vectors.txt found (use --vectors): VECTOR_CHECK/GET answer 'unknown'";
+      Hashtbl.create 1
+    | Some p ->
+      match Wire_interop.table_of_vectors (Wire_text.load_vectors p) with
+      | t -> t
+      | exception Error e -> warn "%s" (string_of_error e); exit 2
+      | exception Sys_error m -> warn "%s" m; exit 2 in
+  let cfg = { max_payload = !max_payload; max_conns = !max_conns;
+              idle_timeout = float_of_int !idle; frame_timeout = float_of_int !frame } in
+  try main !host !port table cfg
   with Error e ->
-    log "%s" (string_of_error e);
+    warn "%s" (string_of_error e);
     exit 2

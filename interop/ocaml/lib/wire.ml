@@ -368,12 +368,12 @@ let encode_fields vs =
   Buffer.contents b
 
 (* ------------------------------------------------------------------ *)
-(* Decoder (strict, §3)                                                *)
+(* Decoder (strict, SPEC 3 and 5)                                      *)
 
 let get_u32 s p = Int32.to_int (String.get_int32_be s p) land 0xFFFF_FFFF
 
 (* Every check below raises at the first problem, with the offset of the
-   smallest wrong element, in the order fixed by §3. *)
+   smallest wrong element, in the order fixed by SPEC 5.2 and 5.5. *)
 
 let need p lim n =
   if lim - p < n then
@@ -477,9 +477,13 @@ let protocol_version = 1
 let header_size = 8
 let default_max_payload = 16_777_216
 
+(* The largest ERROR payload (SPEC 7.4, 8.1): whatever a peer announces,
+   every HELLO and ERROR fits. *)
+let min_max_payload = 1037
+
 type header = { msg_type : int; length : int }
 
-(* Checks the header bytes that are present, in the order of §1
+(* Checks the header bytes that are present, in the order of SPEC 2.3
    (version, flags, type, length), so a stream can be rejected as early
    as its first byte.  Offsets are frame offsets (0, 1, 2, 4). *)
 let check_header_bytes ~max_payload b off avail =
@@ -629,6 +633,14 @@ module Parser = struct
   let failure t = t.failure
   let buffered t = t.stop - t.start
   let in_frame t = t.stop > t.scan
+
+  (* The frame at [scan] is incomplete; once its 8 header bytes are in
+     they have passed the checks (or [failure] would be set). *)
+  let pending t =
+    if t.failure <> None || t.stop - t.scan < header_size then None
+    else
+      Some { msg_type = Bytes.get_uint16_be t.buf (t.scan + 2);
+             length = Int32.to_int (Bytes.get_int32_be t.buf (t.scan + 4)) land 0xFFFF_FFFF }
 end
 
 (* ------------------------------------------------------------------ *)
@@ -707,11 +719,15 @@ let write_frame ?deadline ?max_payload fd msg_type payload =
      payload of a small frame. *)
   write_all ?deadline fd (encode_frame ?max_payload msg_type payload)
 
-let shutdown_and_close ?(linger = 2.0) fd =
+(* SPEC 8.4: "about a second". *)
+let drain_time = 1.0
+
+let shutdown_and_close ?(drain = drain_time) fd =
   (try Unix.shutdown fd Unix.SHUTDOWN_SEND with Unix.Unix_error _ -> ());
   (* Drain what the peer still sends so closing does not turn its unread
-     data into an RST that could destroy our last frame in flight. *)
-  let deadline = Unix.gettimeofday () +. linger in
+     data into an RST that could destroy our last frame in flight; bounded,
+     since a hostile peer can send forever. *)
+  let deadline = Unix.gettimeofday () +. drain in
   let buf = Bytes.create 65536 in
   (try
      while read_some ~deadline fd buf 0 (Bytes.length buf) > 0 do () done
@@ -738,15 +754,22 @@ module Msg = struct
   let stats = 0x0108
   let stats_reply = 0x0109
 
+  let all =
+    [ hello, "HELLO"; error, "ERROR"; ping, "PING"; pong, "PONG"; bye, "BYE";
+      echo, "ECHO"; echo_reply, "ECHO_REPLY"; roundtrip, "ROUNDTRIP";
+      roundtrip_reply, "ROUNDTRIP_REPLY"; vector_check, "VECTOR_CHECK";
+      vector_result, "VECTOR_RESULT"; vector_get, "VECTOR_GET";
+      vector_data, "VECTOR_DATA"; stats, "STATS"; stats_reply, "STATS_REPLY" ]
+
   let name t =
-    match t with
-    | 0x0001 -> "HELLO" | 0x0002 -> "ERROR" | 0x0003 -> "PING"
-    | 0x0004 -> "PONG" | 0x0005 -> "BYE" | 0x0100 -> "ECHO"
-    | 0x0101 -> "ECHO_REPLY" | 0x0102 -> "ROUNDTRIP"
-    | 0x0103 -> "ROUNDTRIP_REPLY" | 0x0104 -> "VECTOR_CHECK"
-    | 0x0105 -> "VECTOR_RESULT" | 0x0106 -> "VECTOR_GET"
-    | 0x0107 -> "VECTOR_DATA" | 0x0108 -> "STATS" | 0x0109 -> "STATS_REPLY"
-    | t -> Printf.sprintf "0x%04x" t
+    match List.assoc_opt t all with
+    | Some n -> n
+    | None -> Printf.sprintf "0x%04x" t
+
+  let of_name n =
+    match List.find_opt (fun (_, m) -> m = n) all with
+    | Some (t, _) -> Some t
+    | None -> None
 end
 
 let no_offset = 0xFFFF_FFFF
@@ -768,31 +791,53 @@ let message_field what payload located i t =
 
 type hello = { version : int; max_payload : int; peer_name : string }
 
+(* SPEC 7.2: an encoder refuses what a receiver would refuse, so it is
+   never sent. *)
 let hello_payload ?(version = protocol_version) ~max_payload name =
   if String.length name > max_peer_name then
-    failf INVAL "peer name of %d bytes (at most 255)" (String.length name);
+    failf RANGE "HELLO name of %d bytes (at most %d)" (String.length name) max_peer_name;
+  if max_payload < min_max_payload then
+    failf RANGE "HELLO max_payload %d is under the minimum %d" max_payload min_max_payload;
   encode_fields [ U16 version; U32 max_payload; String name ]
 
+(* SPEC 7.2: the whole payload decodes first, then the fields are judged
+   in order; a value that is not allowed is MESSAGE at its first byte
+   (p + 1, right after the tag). *)
 let parse_hello payload =
   let fs = decode_located payload in
   let field = message_field "HELLO" payload fs in
-  let p, version = field 0 T_u16 in
-  let _, max_payload = field 1 T_u32 in
-  let q, name = field 2 T_string in
-  match version, max_payload, name with
-  | U16 v, U32 m, String n ->
-    if v <> protocol_version then
-      failf ~offset:(p + 1) VERSION "peer speaks protocol version %d, not 1" v;
-    if String.length n > max_peer_name then
-      failf ~offset:q MESSAGE "HELLO: peer name of %d bytes (at most 255)"
-        (String.length n);
-    { version = v; max_payload = m; peer_name = n }
-  | _ -> assert false
+  (* The version first, and alone: another version's HELLO may define
+     its other fields differently, so nothing after it is judged. *)
+  let version =
+    match field 0 T_u16 with
+    | p, U16 v ->
+      if v <> protocol_version then
+        failf ~offset:(p + 1) VERSION "peer speaks protocol version %d, not %d" v
+          protocol_version;
+      v
+    | _ -> assert false in
+  let max_payload =
+    match field 1 T_u32 with
+    | p, U32 m ->
+      if m < min_max_payload then
+        failf ~offset:(p + 1) MESSAGE "HELLO: max_payload %d is under the minimum %d" m
+          min_max_payload;
+      m
+    | _ -> assert false in
+  let peer_name =
+    match field 2 T_string with
+    | p, String n ->
+      if String.length n > max_peer_name then
+        failf ~offset:(p + 1) MESSAGE "HELLO: name of %d bytes (at most %d)"
+          (String.length n) max_peer_name;
+      n
+    | _ -> assert false in
+  { version; max_payload; peer_name }
 
 type error_message = { err_code : int; err_offset : int option; err_text : string }
 
 (* Cut at a character boundary so the text stays valid UTF-8. *)
-let truncate_utf8 s n =
+let utf8_prefix s n =
   if String.length s <= n then s
   else
     let rec back i =
@@ -805,17 +850,21 @@ let error_payload ~code ?offset text =
   let off =
     match offset with
     | None -> no_offset
-    | Some o -> if o < 0 || o >= no_offset then failf RANGE "error offset %d" o else o in
-  let text = truncate_utf8 text max_error_text in
-  let text = if utf8_valid text then text else "(invalid UTF-8 message)" in
+    | Some o -> if o < 0 || o > u32_max then failf RANGE "error offset %d" o else o in
+  if String.length text > max_error_text then
+    failf RANGE "ERROR text of %d bytes (at most %d)" (String.length text) max_error_text;
   encode_fields [ U16 code; U32 off; String text ]
 
+(* Same rules as parse_hello (SPEC 7.2); a text over the limit makes the
+   ERROR malformed (the receiver still closes without answering, 7.4). *)
 let parse_error_message payload =
   let fs = decode_located payload in
   let field = message_field "ERROR" payload fs in
   match field 0 T_u16, field 1 T_u32, field 2 T_string with
-  | (_, U16 c), (_, U32 o), (_, String t) ->
-    (* Lenient on the text's length: the connection is ending anyway. *)
+  | (_, U16 c), (_, U32 o), (p, String t) ->
+    if String.length t > max_error_text then
+      failf ~offset:(p + 1) MESSAGE "ERROR: text of %d bytes (at most %d)"
+        (String.length t) max_error_text;
     { err_code = c; err_offset = (if o = no_offset then None else Some o);
       err_text = t }
   | _ -> assert false
@@ -829,3 +878,23 @@ let error_frame ~code ?offset text =
 let ping_frame payload = encode_frame Msg.ping payload
 let pong_frame payload = encode_frame Msg.pong payload
 let bye_frame = encode_frame Msg.bye ""
+
+(* SPEC 7.5: a PING is answered at any time, also while a reply is
+   awaited, and its PONG goes out before the next frame is read. *)
+let read_frame_answering_pings ?deadline ?max_payload ~peer_max fd =
+  let rec go () =
+    let ty, payload = read_frame ?deadline ?max_payload fd in
+    if ty <> Msg.ping then ty, payload
+    else if String.length payload > peer_max then begin
+      (try
+         write_frame ?deadline fd Msg.error
+           (error_payload ~code:(code_number TOOBIG) (code_meaning TOOBIG))
+       with Error _ -> ());
+      failf TOOBIG "PING of %d bytes: its PONG would exceed the peer's max_payload %d"
+        (String.length payload) peer_max
+    end
+    else begin
+      write_frame ?deadline ~max_payload:peer_max fd Msg.pong payload;
+      go ()
+    end in
+  go ()

@@ -251,7 +251,7 @@ val encode_value : Buffer.t -> value -> unit
 (** Appends an untagged value (as found in a list). *)
 
 val decode_fields : string -> value list
-(** Strict decoder for a whole payload, following §3 of the design: the
+(** Strict decoder for a whole payload, following SPEC 3 and 5 (the walk of 5.2): the
     first problem in field order is reported, at the offset of the
     smallest wrong element, with the checks in the normative order.  A
     list count is checked against the remaining bytes before anything is
@@ -278,6 +278,10 @@ val header_size : int
 
 val default_max_payload : int
 (** 16777216 (a payload of exactly that size is accepted). *)
+
+val min_max_payload : int
+(** 1037, the largest ERROR payload: the smallest max_payload a HELLO may
+    announce (SPEC 8.1), so that every HELLO and ERROR fits. *)
 
 type header = { msg_type : int; length : int }
 
@@ -339,6 +343,13 @@ module Parser : sig
 
   val in_frame : t -> bool
   (** [true] if a partial frame is buffered (EOF now would cut a frame). *)
+
+  val pending : t -> header option
+  (** The header of the partial frame being received, as soon as its 8
+      bytes are in (they passed the header checks), before its payload
+      has arrived; [None] without one.  Complete frames before it may
+      still be waiting for {!next}.  It lets a receiver judge the type
+      from the header alone (SPEC 8.3 step 3). *)
 end
 
 (** {1 Blocking I/O}
@@ -369,10 +380,14 @@ val write_frame :
 (** Writes one frame; [max_payload] is the peer's limit ([TOOBIG] before
     anything is written if exceeded). *)
 
-val shutdown_and_close : ?linger:float -> Unix.file_descr -> unit
-(** Graceful close after a final frame: [shutdown(SHUT_WR)], then read and
-    discard input until EOF or [linger] seconds (default 2), then
-    [close].  Never raises. *)
+val drain_time : float
+(** 1 second: how long {!shutdown_and_close} drains by default ("about a
+    second", SPEC 8.4). *)
+
+val shutdown_and_close : ?drain:float -> Unix.file_descr -> unit
+(** Graceful close after a final frame (SPEC 8.4): [shutdown(SHUT_WR)],
+    then read and discard input into a small buffer until EOF or [drain]
+    seconds (default {!drain_time}), then [close].  Never raises. *)
 
 (** {1 Messages} *)
 
@@ -408,18 +423,29 @@ module Msg : sig
 
   val stats_reply : int  (** 0x0109 *)
 
+  val all : (int * string) list
+  (** Every defined type with its SPEC 7.1 name, in numeric order (the
+      rows of [proto/messages.txt]). *)
+
   val name : int -> string
   (** ["HELLO"], ..., or ["0xNNNN"] for others. *)
+
+  val of_name : string -> int option
+  (** [of_name "PING" = Some 0x0003]. *)
 end
 
 val no_offset : int
-(** [0xFFFFFFFF], the ERROR offset meaning "none". *)
+(** [0xFFFFFFFF], the ERROR offset meaning "none" ([no_offset] in
+    [proto/limits.txt], like {!header_size}, {!max_depth},
+    {!default_max_payload} and {!min_max_payload}). *)
 
 val max_peer_name : int
-(** 255 bytes. *)
+(** 255 bytes, the longest HELLO name ([hello_name_max] in
+    [proto/limits.txt]). *)
 
 val max_error_text : int
-(** 1024 bytes. *)
+(** 1024 bytes, the longest ERROR text ([error_text_max] in
+    [proto/limits.txt]). *)
 
 val message_field :
   string -> string -> (int * value) list -> int -> tag -> int * value
@@ -431,28 +457,55 @@ val message_field :
 type hello = { version : int; max_payload : int; peer_name : string }
 
 val hello_payload : ?version:int -> max_payload:int -> string -> string
-(** [u16 version (default 1), u32 max_payload, string name]; [INVAL] if the
-    name exceeds 255 bytes. *)
+(** [u16 version (default 1), u32 max_payload, string name].  Refuses with
+    [RANGE] what a receiver would refuse (SPEC 7.2): a name over
+    {!max_peer_name} bytes, a max_payload under {!min_max_payload} (or
+    over {!u32_max}), a version outside u16. *)
 
 val parse_hello : string -> hello
-(** Decodes a HELLO payload (extra trailing fields are ignored).  Raises
-    decoding errors, [MESSAGE] (missing or mistyped field, name over 255
-    bytes) or [VERSION] (at the version value) if the version is not 1.
-    Offsets are payload offsets. *)
+(** Decodes a HELLO payload by the rules of SPEC 7.2 ([proto/control.txt]),
+    with payload offsets: the whole payload decodes first (its errors at
+    their SPEC 5 offsets); then field 0 must be a u16 ([MESSAGE] at its
+    tag otherwise) whose value is 1 ([VERSION] at the value's first byte,
+    offset 1, and nothing after it is judged); then a u32 max_payload of
+    at least {!min_max_payload} ([MESSAGE] at the tag, or at the value's
+    first byte, offset 4); then a string name of at most {!max_peer_name}
+    bytes ([MESSAGE] at the tag, or at its length word, offset 9).  A
+    missing field is [MESSAGE] at the payload's end.  Extra trailing
+    fields are ignored. *)
 
 (** A decoded ERROR message; [err_offset] is [None] for 0xFFFFFFFF. *)
 type error_message = { err_code : int; err_offset : int option; err_text : string }
 
 val error_payload : code:int -> ?offset:int -> string -> string
-(** [u16 code, u32 offset (0xFFFFFFFF if none), string text]; the text is
-    cut to 1024 bytes at a character boundary. *)
+(** [u16 code, u32 offset (0xFFFFFFFF if none), string text].  [RANGE] for
+    a code outside u16, an offset outside u32, or a text over
+    {!max_error_text} bytes (SPEC 7.2: never sent); [UTF8] for a text
+    that is not UTF-8.  Use {!utf8_prefix} to fit a long text. *)
+
+val utf8_prefix : string -> int -> string
+(** [utf8_prefix s n]: the longest prefix of the UTF-8 string [s] of at
+    most [n] bytes that ends at a character boundary. *)
 
 val parse_error_message : string -> error_message
-(** Decodes an ERROR payload (extra fields ignored, text length not
-    enforced). *)
+(** Decodes an ERROR payload by the rules of SPEC 7.2, payload offsets:
+    decoded whole first, then u16 code, u32 offset, string text, each
+    [MESSAGE] at its tag if missing or mistyped; a text over
+    {!max_error_text} bytes is [MESSAGE] at its length word (offset 9).
+    Extra trailing fields are ignored. *)
 
 val hello_frame : ?version:int -> max_payload:int -> string -> string
 val error_frame : code:int -> ?offset:int -> string -> string
 val ping_frame : string -> string
 val pong_frame : string -> string
 val bye_frame : string
+
+val read_frame_answering_pings :
+  ?deadline:float -> ?max_payload:int -> peer_max:int -> Unix.file_descr -> int * string
+(** {!read_frame} for a side waiting for a reply after the handshake
+    (SPEC 7.5, 8.6): every PING that comes first is answered with a PONG
+    carrying its payload, written before the next frame is read; the
+    first frame that is not a PING is returned.  [peer_max] is the
+    max_payload the peer announced: a PING whose PONG would exceed it is
+    answered with ERROR(TOOBIG, none) and [TOOBIG] is raised (the caller
+    then closes). *)

@@ -1,4 +1,4 @@
-(* Interop service logic (design §7), independent of sockets so the
+(* Interop service logic (SPEC 10.1-10.6), independent of sockets so the
    tests can drive it directly. *)
 
 open Wire
@@ -37,14 +37,17 @@ let stats ints floats data =
 
 let stats_of_fields located payload =
   let field = message_field "STATS" payload located in
+  (* A list of the wrong element type is a value not allowed: MESSAGE at
+     the value's first byte, the element tag right after the list tag
+     (SPEC 7.2). *)
   let ints =
     match field 0 T_list with
     | _, List (T_i64, vs) -> List.map (function I64 x -> x | _ -> assert false) vs
-    | p, _ -> fail ~offset:p MESSAGE "STATS: field 0 must be list:i64" in
+    | p, _ -> fail ~offset:(p + 1) MESSAGE "STATS: field 0 must be list:i64" in
   let floats =
     match field 1 T_list with
     | _, List (T_f64, vs) -> List.map (function F64 x -> x | _ -> assert false) vs
-    | p, _ -> fail ~offset:p MESSAGE "STATS: field 1 must be list:f64" in
+    | p, _ -> fail ~offset:(p + 1) MESSAGE "STATS: field 1 must be list:f64" in
   let data = match field 2 T_bytes with _, Bytes b -> b | _ -> assert false in
   (match List.nth_opt located 3 with
    | Some (p, _) -> fail ~offset:p MESSAGE "STATS: more than 3 fields"

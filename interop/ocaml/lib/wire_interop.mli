@@ -1,4 +1,4 @@
-(** The interop service (design §7) as pure functions: CRC-32, STATS,
+(** The interop service (SPEC 10.1-10.6) as pure functions: CRC-32, STATS,
     the VECTOR_CHECK comparison and the request dispatcher used by the
     server.  No sockets here. *)
 
@@ -13,7 +13,10 @@ val stats : int64 list -> float list -> string -> Wire.value list
 
 val stats_reply_of_request : string -> Wire.value list
 (** Decodes a STATS payload ([list:i64], [list:f64], [bytes], nothing
-    else; [MESSAGE] otherwise, payload offsets) and computes {!stats}. *)
+    else) and computes {!stats}.  [MESSAGE] otherwise, payload offsets
+    (SPEC 7.2): at a field's tag if it is missing, extra or of another
+    type, at its element tag (tag + 1) if it is a list of the wrong
+    element type. *)
 
 (** Where a VECTOR_CHECK went wrong: [path] ["3"] or ["2.0.5"] (field
     index, then one [.i] per nesting level), the expected and received

@@ -306,6 +306,76 @@ let load_errors path =
     (content_lines path)
 
 (* ------------------------------------------------------------------ *)
+(* control.txt, messages.txt, limits.txt                               *)
+
+type control_message = Hello_message | Error_message
+
+type control_test =
+  | Encodes of value list
+  | Decodes of value list
+  | Fails of code * int
+  | Refused of value list
+
+type control_case = {
+  ctl_kind : string;
+  ctl_message : control_message;
+  ctl_name : string;
+  ctl_test : control_test;
+  ctl_data : string;
+}
+
+let parse_control_line l =
+  let head, mid, hex = split_line l in
+  let kind, name =
+    match head with
+    | [ k; n ] -> k, n
+    | _ -> fail_inval "expected <kind> <name>" in
+  if not (valid_name name) then fail_inval "bad case name %S" name;
+  let message, variant =
+    match String.index_opt kind '-' with
+    | None -> kind, ""
+    | Some i -> String.sub kind 0 i, String.sub kind (i + 1) (String.length kind - i - 1) in
+  let ctl_message =
+    match message with
+    | "hello" -> Hello_message
+    | "error" -> Error_message
+    | _ -> fail_inval "unknown case kind %S" kind in
+  let ctl_test =
+    match variant with
+    | "" -> Encodes (parse_fields mid)
+    | "decode" -> Decodes (parse_fields mid)
+    | "err" -> let c, o = code_offset mid in Fails (c, o)
+    | "range" -> Refused (parse_fields mid)
+    | _ -> fail_inval "unknown case kind %S" kind in
+  { ctl_kind = kind; ctl_message; ctl_name = name; ctl_test; ctl_data = parse_hex hex }
+
+let load_control path =
+  let cs =
+    List.map (fun (n, l) -> n, at path n (fun () -> parse_control_line l))
+      (content_lines path) in
+  (* Unique per kind only: control.txt reuses a name across kinds
+     (hello-err and hello-range name-too-long). *)
+  check_unique path (List.map (fun (n, c) -> n, c.ctl_kind ^ " " ^ c.ctl_name) cs);
+  List.map snd cs
+
+let load_messages path =
+  List.map (fun (n, l) ->
+      at path n (fun () ->
+          match String.split_on_char ' ' l with
+          | t :: name :: _ when String.length t = 6 && String.sub t 0 2 = "0x" ->
+            int_of_string (fixed_hex "type" 4 t), name
+          | _ -> fail_inval "bad messages.txt line"))
+    (content_lines path)
+
+let load_limits path =
+  List.map (fun (n, l) ->
+      at path n (fun () ->
+          match String.split_on_char ' ' l with
+          | [ name; v ] -> name, int_of_decimal name v
+          | _ -> fail_inval "bad limits.txt line"))
+    (content_lines path)
+
+(* ------------------------------------------------------------------ *)
 (* Locating proto/                                                     *)
 
 let absolute p =

@@ -68,6 +68,41 @@ val load_stats : string -> stats_case list
 val load_errors : string -> (int * string * bool * string) list
 (** [errors.txt] rows: number, name, [true] for "wire", message. *)
 
+(** {1 control.txt, messages.txt, limits.txt} *)
+
+type control_message = Hello_message | Error_message
+
+(** What a [control.txt] case asks (proto/README.md section 9). *)
+type control_test =
+  | Encodes of Wire.value list
+  (** [hello] / [error]: the fields encode to exactly the hex, and the hex
+      decodes to the fields *)
+  | Decodes of Wire.value list
+  (** [-decode]: the hex (with extra trailing fields) decodes to the fields *)
+  | Fails of Wire.code * int
+  (** [-err]: decoding the hex fails with that code at that payload offset *)
+  | Refused of Wire.value list  (** [-range]: the encoder refuses the fields with RANGE *)
+
+(** One line of [control.txt]; the fields are always the message's three
+    (u16, u32, string); [ctl_data] is the decoded hex. *)
+type control_case = {
+  ctl_kind : string;  (** e.g. ["hello-err"] *)
+  ctl_message : control_message;
+  ctl_name : string;
+  ctl_test : control_test;
+  ctl_data : string;
+}
+
+val parse_control_line : string -> control_case
+val load_control : string -> control_case list
+(** All cases in file order; a name is unique within its kind. *)
+
+val load_messages : string -> (int * string) list
+(** [messages.txt]: each type number with its NAME. *)
+
+val load_limits : string -> (string * int) list
+(** [limits.txt]: each limit's name and value. *)
+
 (** {1 Locating proto/} *)
 
 val find_proto_dir : ?file:string -> string -> string option

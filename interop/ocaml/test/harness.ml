@@ -28,6 +28,33 @@ let proto_dir =
 
 let proto f = Filename.concat proto_dir f
 
+(* A line from fd within [secs] seconds, without its newline. *)
+let read_line_timeout fd secs =
+  let b = Buffer.create 16 and c = Bytes.create 1 in
+  let deadline = Unix.gettimeofday () +. secs in
+  let rec go () =
+    match Wire.read_some ~deadline fd c 0 1 with
+    | 0 -> None
+    | _ -> if Bytes.get c 0 = '\n' then Some (Buffer.contents b) else (Buffer.add_bytes b c; go ())
+    | exception Wire.Error _ -> None in
+  go ()
+
+(* Starts a server executable with [args], its stderr to [log]; returns
+   its pid and the port it printed on its first stdout line (SPEC 9.3). *)
+let spawn_server ?(log = "/dev/null") exe args =
+  let r, w = Unix.pipe ~cloexec:true () in
+  let err = Unix.openfile log [ Unix.O_WRONLY; Unix.O_CREAT; Unix.O_TRUNC; Unix.O_CLOEXEC ] 0o644 in
+  let pid = Unix.create_process exe (Array.of_list (exe :: args)) Unix.stdin w err in
+  Unix.close w; Unix.close err;
+  let line = read_line_timeout r 10.0 in
+  Unix.close r;
+  match Option.bind line int_of_string_opt with
+  | Some port -> Some (pid, port)
+  | None ->
+    (try Unix.kill pid Sys.sigkill with Unix.Unix_error _ -> ());
+    ignore (Unix.waitpid [] pid);
+    None
+
 (* Prints the summary line and exits 0 only if nothing failed. *)
 let finish () =
   Printf.printf "%d passed, %d failed\n%!" !passed !failed;

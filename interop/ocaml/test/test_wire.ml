@@ -149,8 +149,15 @@ let test_stats () =
               Printf.sprintf "got %s, want %s" (fmt got) (fmt c.reply))))
     cs;
   check "crc32.check" (Wire_interop.crc32 "123456789" = 0xCBF43926) (fun () -> "crc");
-  expect_error "stats.wrong-shape" MESSAGE (Some 0) (fun () ->
-      Wire_interop.stats_reply_of_request (encode_fields [ List (T_i32, []) ]))
+  (* A list of another element type: MESSAGE at its element tag, the
+     value's first byte; a field of another type: at its tag (SPEC 7.2). *)
+  expect_error "stats.wrong-element-type" MESSAGE (Some 1) (fun () ->
+      Wire_interop.stats_reply_of_request (encode_fields [ List (T_i32, []) ]));
+  expect_error "stats.second-wrong-element-type" MESSAGE (Some 7) (fun () ->
+      Wire_interop.stats_reply_of_request
+        (encode_fields [ List (T_i64, []); List (T_i64, []); Bytes "" ]));
+  expect_error "stats.wrong-field-type" MESSAGE (Some 0) (fun () ->
+      Wire_interop.stats_reply_of_request (encode_fields [ U32 1 ]))
 
 let test_ranges () =
   let r name v = expect_error ("range." ^ name) RANGE None (fun () -> encode_fields [ v ]) in
@@ -282,6 +289,22 @@ let test_frames () =
       "not rejected at the header");
   Parser.feed_string p (String.make 1000 'x');
   check "parser.toobig-drops" (Parser.buffered p = 0) (fun () -> "bytes buffered after failure");
+  (* SPEC 8.3 step 3 needs the type as soon as the 8 header bytes are in,
+     before the payload. *)
+  let p = Parser.create () in
+  Parser.feed_string p (ping_frame "ab" ^ "\001\000\001\001\000\000\003\232" ^ "x");
+  check "parser.pending-after-frames"
+    (Parser.pending p = Some { msg_type = Msg.echo_reply; length = 1000 }) (fun () -> "no pending header");
+  check "parser.pending-frames-first" (Parser.next p = Parser.Frame (Msg.ping, "ab")) (fun () -> "frame lost");
+  check "parser.pending-await" (Parser.next p = Parser.Await) (fun () -> "not Await");
+  let p = Parser.create () in
+  Parser.feed_string p "\001\000\001\001\000\000\003";
+  check "parser.pending-7-bytes" (Parser.pending p = None) (fun () -> "pending before 8 bytes");
+  Parser.feed_string p "\232";
+  check "parser.pending-8-bytes" (Parser.pending p <> None) (fun () -> "no pending at 8 bytes");
+  let p = Parser.create ~max_payload:100 () in
+  Parser.feed_string p "\001\000\001\001\000\000\003\232";
+  check "parser.pending-not-on-bad-header" (Parser.pending p = None) (fun () -> "pending on a TOOBIG header");
   (* Bad version seen at the very first byte. *)
   let p = Parser.create () in
   Parser.feed_string p "\002";
@@ -335,23 +358,46 @@ let test_messages vectors =
       let h = parse_hello (hello_payload ~max_payload:1234 "me") in
       check "hello.parse" (h.version = 1 && h.max_payload = 1234 && h.peer_name = "me") (fun () -> ""));
   test "hello.extra-fields-ignored" (fun () ->
-      let p = encode_fields [ U16 1; U32 5; String "x"; Bool true ] in
-      check "hello.extra" ((parse_hello p).max_payload = 5) (fun () -> ""));
-  expect_error "hello.version-2" VERSION (Some 1) (fun () -> parse_hello (hello_payload ~version:2 ~max_payload:1 "x"));
+      let p = encode_fields [ U16 1; U32 min_max_payload; String "x"; Bool true ] in
+      check "hello.extra" ((parse_hello p).max_payload = min_max_payload) (fun () -> ""));
+  expect_error "hello.version-2" VERSION (Some 1) (fun () ->
+      parse_hello (hello_payload ~version:2 ~max_payload:default_max_payload "x"));
   expect_error "hello.wrong-type" MESSAGE (Some 3) (fun () ->
       parse_hello (encode_fields [ U16 1; U16 5; String "x" ]));
-  expect_error "hello.missing" MESSAGE (Some 8) (fun () -> parse_hello (encode_fields [ U16 1; U32 5 ]));
-  expect_error "hello.long-name" MESSAGE (Some 8) (fun () ->
+  expect_error "hello.missing" MESSAGE (Some 8) (fun () ->
+      parse_hello (encode_fields [ U16 1; U32 min_max_payload ]));
+  (* The rules judge in field order: a small max_payload is found before
+     a long name, a bad version before both. *)
+  expect_error "hello.order-max-payload-first" MESSAGE (Some 4) (fun () ->
       parse_hello (encode_fields [ U16 1; U32 5; String (String.make 256 'a') ]));
+  expect_error "hello.order-version-first" VERSION (Some 1) (fun () ->
+      parse_hello (encode_fields [ U16 7; U32 5; String (String.make 256 'a') ]));
+  expect_error "hello.encode-version-range" RANGE None (fun () ->
+      hello_payload ~version:0x10000 ~max_payload:default_max_payload "x");
+  expect_error "hello.encode-max-range" RANGE None (fun () ->
+      hello_payload ~max_payload:(u32_max + 1) "x");
   expect_error "hello.bad-payload" BADTAG (Some 0) (fun () -> parse_hello "\x00");
   test "error.roundtrip" (fun () ->
       let m = parse_error_message (error_payload ~code:6 ~offset:9 "bad") in
       check "error.roundtrip" (m.err_code = 6 && m.err_offset = Some 9 && m.err_text = "bad") (fun () -> "");
       let m = parse_error_message (error_payload ~code:300 "app") in
       check "error.no-offset" (m.err_offset = None && m.err_code = 300) (fun () -> ""));
-  test "error.long-text" (fun () ->
-      let m = parse_error_message (error_payload ~code:1 (String.concat "" (List.init 600 (fun _ -> "\xc3\xa9")))) in
-      check "error.long-text" (String.length m.err_text <= 1024 && utf8_valid m.err_text) (fun () -> ""));
+  (* 600 two-byte characters: 1200 bytes, refused; cut at a character
+     boundary it fits. *)
+  let long = String.concat "" (List.init 600 (fun _ -> "\xc3\xa9")) in
+  expect_error "error.long-text-refused" RANGE None (fun () -> error_payload ~code:1 long);
+  test "error.utf8-prefix" (fun () ->
+      let t = utf8_prefix long max_error_text in
+      check "error.utf8-prefix" (String.length t = 1024 && utf8_valid t) (fun () ->
+          Printf.sprintf "%d bytes" (String.length t));
+      let t = utf8_prefix long 1023 in
+      check "error.utf8-prefix-boundary" (String.length t = 1022 && utf8_valid t) (fun () ->
+          Printf.sprintf "%d bytes" (String.length t));
+      let m = parse_error_message (error_payload ~code:1 (utf8_prefix long max_error_text)) in
+      check "error.long-text-fits" (String.length m.err_text = 1024) (fun () -> ""));
+  expect_error "error.offset-range" RANGE None (fun () -> error_payload ~code:1 ~offset:(u32_max + 1) "x");
+  expect_error "error.code-range" RANGE None (fun () -> error_payload ~code:0x10000 "x");
+  expect_error "error.text-utf8" UTF8 None (fun () -> error_payload ~code:1 "\xff");
   check "frames.bye" (bye_frame = "\001\000\000\005\000\000\000\000") (fun () -> hex bye_frame);
   check "frames.ping" (ping_frame "ab" = "\001\000\000\003\000\000\000\002ab") (fun () -> "");
   (* VECTOR_CHECK / VECTOR_GET dispatch. *)
@@ -387,22 +433,158 @@ let test_messages vectors =
       check "get.unknown" (t = Msg.vector_result) (fun () -> ""))
 
 (* ------------------------------------------------------------------ *)
+(* proto/control.txt: the HELLO and ERROR codec (SPEC 7.2-7.4)          *)
+
+let control_kinds =
+  [ "hello"; "hello-decode"; "hello-err"; "hello-range";
+    "error"; "error-decode"; "error-err"; "error-range" ]
+
+(* 42 cases today; fewer means the file was cut and would pass vacuously. *)
+let control_min_cases = 42
+
+let test_control () =
+  let cases = Wire_text.load_control (proto "control.txt") in
+  let seen = Hashtbl.create 8 in
+  List.iter (fun (c : Wire_text.control_case) ->
+      Hashtbl.replace seen c.ctl_kind ();
+      let name = Printf.sprintf "control.%s.%s" c.ctl_kind c.ctl_name in
+      let three = function
+        | [ U16 a; U32 b; String s ] -> a, b, s
+        | vs -> failwith ("the fields are not u16, u32, string: " ^ fmt vs) in
+      let encode fields =
+        let a, b, s = three fields in
+        match c.ctl_message with
+        | Wire_text.Hello_message -> hello_payload ~version:a ~max_payload:b s
+        | Wire_text.Error_message -> error_payload ~code:a ~offset:b s in
+      let decode data =
+        match c.ctl_message with
+        | Wire_text.Hello_message ->
+          let h = parse_hello data in
+          [ U16 h.version; U32 h.max_payload; String h.peer_name ]
+        | Wire_text.Error_message ->
+          let m = parse_error_message data in
+          [ U16 m.err_code; U32 (Option.value m.err_offset ~default:no_offset); String m.err_text ] in
+      let decodes fields =
+        test (name ^ ".decode") (fun () ->
+            let got = decode c.ctl_data in
+            check (name ^ ".decode") (equal_values got fields) (fun () ->
+                Printf.sprintf "got %s, want %s" (fmt got) (fmt fields))) in
+      match c.ctl_test with
+      | Wire_text.Encodes fields ->
+        test (name ^ ".encode") (fun () ->
+            let e = encode fields in
+            check (name ^ ".encode") (e = c.ctl_data) (fun () ->
+                Printf.sprintf "got %s, want %s" (hex e) (hex c.ctl_data)));
+        decodes fields
+      | Wire_text.Decodes fields -> decodes fields
+      | Wire_text.Fails (code, offset) ->
+        expect_error name code (Some offset) (fun () -> decode c.ctl_data)
+      | Wire_text.Refused fields -> expect_error name RANGE None (fun () -> encode fields))
+    cases;
+  List.iter (fun k ->
+      check ("control.has-" ^ k) (Hashtbl.mem seen k) (fun () -> "no case of this kind"))
+    control_kinds;
+  check "control.count" (List.length cases >= control_min_cases) (fun () ->
+      Printf.sprintf "%d cases, expected at least %d" (List.length cases) control_min_cases)
+
+(* ------------------------------------------------------------------ *)
+(* The tables against proto/messages.txt and proto/limits.txt          *)
+
+let test_tables () =
+  let rows = Wire_text.load_messages (proto "messages.txt") in
+  check "messages.count" (List.length rows = List.length Msg.all && rows <> []) (fun () ->
+      Printf.sprintf "%d rows in messages.txt, %d in Msg.all" (List.length rows) (List.length Msg.all));
+  List.iter (fun (t, name) ->
+      check ("messages." ^ name) (List.assoc_opt t Msg.all = Some name && Msg.of_name name = Some t)
+        (fun () -> Printf.sprintf "0x%04x is %s in Msg.all" t (Msg.name t)))
+    rows;
+  List.iter (fun (t, name) ->
+      check ("messages.in-file." ^ name) (List.mem (t, name) rows) (fun () -> "not in messages.txt"))
+    Msg.all;
+  let limits = Wire_text.load_limits (proto "limits.txt") in
+  let ours =
+    [ "header_size", header_size; "max_depth", max_depth;
+      "default_max_payload", default_max_payload; "min_max_payload", min_max_payload;
+      "hello_name_max", max_peer_name; "error_text_max", max_error_text;
+      "no_offset", no_offset ] in
+  check "limits.count" (List.length limits = List.length ours) (fun () ->
+      Printf.sprintf "%d limits in limits.txt, %d constants" (List.length limits) (List.length ours));
+  List.iter (fun (name, v) ->
+      check ("limits." ^ name) (List.assoc_opt name ours = Some v) (fun () ->
+          match List.assoc_opt name ours with
+          | Some o -> Printf.sprintf "limits.txt says %d, the constant is %d" v o
+          | None -> "no constant for it"))
+    limits
+
+(* ------------------------------------------------------------------ *)
 (* Blocking I/O over a socketpair, with a child process on the other end *)
 
-let with_child (child : Unix.file_descr -> unit) (parent : Unix.file_descr -> unit) =
+(* The child's exit status is 0, or 1 if it raised; [status] gets it. *)
+let with_child ?status (child : Unix.file_descr -> unit) (parent : Unix.file_descr -> unit) =
   let a, b = Unix.socketpair Unix.PF_UNIX Unix.SOCK_STREAM 0 in
   flush_all ();
   match Unix.fork () with
   | 0 ->
     Unix.close a;
-    (try child b with _ -> ());
-    Unix._exit 0
+    let code = try child b; 0 with _ -> 1 in
+    Unix._exit code
   | pid ->
     Unix.close b;
     Fun.protect ~finally:(fun () ->
         (try Unix.close a with Unix.Unix_error _ -> ());
-        ignore (Unix.waitpid [] pid))
+        let _, st = Unix.waitpid [] pid in
+        Option.iter (fun r -> r := Some st) status)
       (fun () -> parent a)
+
+(* The receive path of a side awaiting replies (SPEC 7.5): a fake peer
+   PINGs before its replies, coalesces several frames in one write and
+   splits others byte by byte; every PING must be answered, in order,
+   and every reply still arrive. *)
+let test_answering_pings () =
+  let dl () = Unix.gettimeofday () +. 5. in
+  test "pings.answered" (fun () ->
+      with_child
+        (fun fd ->
+           let pong_of fd =
+             match read_frame ~deadline:(dl ()) fd with
+             | t, p when t = Msg.pong -> p
+             | t, _ -> failwith ("expected PONG, got " ^ Msg.name t) in
+           (* PING and the reply in one write. *)
+           write_all fd (ping_frame "p1" ^ encode_frame Msg.echo_reply "r1");
+           let got1 = pong_of fd in
+           (* Two PINGs and the reply, one byte per write. *)
+           String.iter (fun c -> write_all fd (String.make 1 c); Unix.sleepf 0.0005)
+             (ping_frame "p2" ^ ping_frame "" ^ encode_frame Msg.echo_reply "r2");
+           let got2 = pong_of fd in
+           let got3 = pong_of fd in
+           (* The verdict comes back as a third reply. *)
+           let ok = got1 = "p1" && got2 = "p2" && got3 = "" in
+           write_all fd (encode_frame Msg.echo_reply
+                           (if ok then "pongs ok" else Printf.sprintf "PONGs %S %S %S" got1 got2 got3)))
+        (fun fd ->
+           let next () =
+             read_frame_answering_pings ~deadline:(dl ()) ~peer_max:default_max_payload fd in
+           check "pings.reply-1" (next () = (Msg.echo_reply, "r1")) (fun () -> "reply 1 lost");
+           check "pings.reply-2" (next () = (Msg.echo_reply, "r2")) (fun () -> "reply 2 lost");
+           let t, p = next () in
+           check "pings.pongs" (t = Msg.echo_reply && p = "pongs ok") (fun () -> p)));
+  (* A PING whose PONG would exceed the peer's announced max payload:
+     ERROR(TOOBIG, none) instead, and TOOBIG locally. *)
+  test "pings.pong-too-big" (fun () ->
+      let status = ref None in
+      with_child ~status
+        (fun fd ->
+           write_all fd (ping_frame (String.make (min_max_payload + 1) 'x'));
+           match read_frame ~deadline:(dl ()) fd with
+           | t, p when t = Msg.error ->
+             let m = parse_error_message p in
+             if m.err_code <> code_number TOOBIG || m.err_offset <> None then failwith "wrong ERROR"
+           | _ -> failwith "no ERROR")
+        (fun fd ->
+           expect_error "pings.pong-too-big" TOOBIG None (fun () ->
+               read_frame_answering_pings ~deadline:(dl ()) ~peer_max:min_max_payload fd));
+      check "pings.pong-too-big.error-sent" (!status = Some (Unix.WEXITED 0)) (fun () ->
+          "the peer did not get ERROR(TOOBIG, none)"))
 
 let test_io () =
   Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
@@ -462,6 +644,8 @@ let test_io () =
 let () =
   Printf.printf "proto dir: %s\n%!" proto_dir;
   test_errors_table ();
+  test_tables ();
+  test_control ();
   let vectors = test_vectors () in
   test_stats ();
   test_ranges ();
@@ -472,4 +656,5 @@ let () =
   test_notation ();
   test_messages vectors;
   test_io ();
+  test_answering_pings ();
   finish ()
