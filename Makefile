@@ -35,9 +35,10 @@ LIB_SO := $(BUILD)/libwire.so.$(LIBVERSION)
 PC := $(BUILD)/wire.pc
 
 # ---- the C peer (interop/c/) ----
-PEER_OBJ := $(BUILD)/interop/vectors.o $(BUILD)/interop/service.o
+PEER_OBJ := $(BUILD)/interop/vectors.o $(BUILD)/interop/service.o $(BUILD)/interop/sessions.o
 SERVER := $(BUILD)/wire-server
 CLIENT := $(BUILD)/wire-client
+CONFORM := $(BUILD)/wire-conform
 
 # ---- examples (examples/): each program is one .c file, or a directory of them ----
 EXAMPLE_BIN := $(BUILD)/examples/hello $(BUILD)/examples/sensor-server $(BUILD)/examples/chat-server \
@@ -53,11 +54,11 @@ PEER_TEST_BIN := $(PEER_TEST_SRC:interop/c/tests/%.c=$(BUILD)/interop-tests/%)
         test-examples check-sanitize deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
-all: lib $(SERVER) $(CLIENT) examples
+all: lib $(SERVER) $(CLIENT) $(CONFORM) examples
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 
-peer: $(SERVER) $(CLIENT)
+peer: $(SERVER) $(CLIENT) $(CONFORM)
 
 examples: $(EXAMPLE_BIN)
 
@@ -85,7 +86,10 @@ $(BUILD)/interop/%.o: interop/c/%.c
 $(SERVER): $(BUILD)/interop/server.o $(PEER_OBJ) $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
-$(CLIENT): $(BUILD)/interop/client.o $(BUILD)/interop/vectors.o $(LIB_A)
+$(CLIENT): $(BUILD)/interop/client.o $(BUILD)/interop/exchange.o $(BUILD)/interop/vectors.o $(LIB_A)
+	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
+
+$(CONFORM): $(BUILD)/interop/conform.o $(BUILD)/interop/exchange.o $(PEER_OBJ) $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
 $(BUILD)/examples/%.o: examples/%.c
@@ -120,7 +124,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
-test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT)
+test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM)
 	@fail=0; for t in $(TEST_BIN) $(PEER_TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 test-python:
@@ -149,7 +153,7 @@ test-interop: $(SERVER) $(CLIENT)
 	@echo "== interop/run_all.sh"
 	CC=$(CC) interop/run_all.sh
 	@echo "== every client against the iterative C server (one connection at a time)"
-	CC=$(CC) interop/run_all.sh --servers c --c-mode iterative
+	CC=$(CC) interop/run_all.sh --servers c --c-mode iterative --conform-level 0
 
 # The whole C suite (library, service, server, client) under AddressSanitizer and UBSan, in its own
 # build directory; any report fails the run.
@@ -177,6 +181,7 @@ clean:
 
 # Header dependencies, written by the compiler (-MMD -MP) next to each object and test binary.
 -include $(LIB_OBJ:.o=.d) $(PEER_OBJ:.o=.d) $(BUILD)/interop/server.d $(BUILD)/interop/client.d \
+         $(BUILD)/interop/exchange.d $(BUILD)/interop/conform.d \
          $(BUILD)/examples/*.d $(BUILD)/tests/.deps/*.d $(BUILD)/interop-tests/.deps/*.d
 
 # Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.

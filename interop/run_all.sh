@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# interop/run_all.sh - the project's main command: every client against every server.
+# interop/run_all.sh - the project's main command: every client against every server, then every
+# server and every client through the conformance tester.
 #
 # Builds the C, Python, Perl and OCaml peers, starts each language's server on a free loopback port,
 # runs each language's client against each server (the whole interop exchange of SPEC.md 10.10:
 # every golden vector both ways, ROUNDTRIP, ECHO, STATS with known answers, rejected inputs), and
-# prints a matrix: rows are clients, columns servers, each cell passed/total. Exit 0 only when every
-# cell passes. Every process it starts is stopped on exit, failure or Ctrl-C.
+# prints a matrix: rows are clients, columns servers, each cell passed/total. Then wire-conform
+# (SPEC.md section 14) checks each server (every message case of proto/sessions.txt, the exchange,
+# concurrency and slowloris; the servers started again with the options of the file's config line)
+# and each client (against its legal but awkward server), and prints a table of levels 1-5. Exit 0
+# only when every cell of both passes. Every process it starts is stopped on exit, failure or Ctrl-C.
 #
 #   interop/run_all.sh [--clients c,python,perl,ocaml] [--servers c,python,perl,ocaml]
-#                      [--c-mode epoll|poll|fork|thread|iterative] [--keep-logs] [--help]
+#                      [--c-mode epoll|poll|select|fork|thread|iterative] [--keep-logs] [--help]
+#                      [--conform-level N]     wire-conform levels 1..N (default 5; 0: none)
 #                      [--with-bigendian]  also the C peers built for s390x and powerpc, run under
 #                                          qemu-user: servers and clients c-s390x, c-ppc
 #
@@ -24,7 +29,8 @@ c_mode=epoll
 keep_logs=0
 with_bigendian=0
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+conform_level=5
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --clients) clients=${2//,/ }; shift 2 ;;
@@ -32,6 +38,7 @@ while (($#)); do
         --c-mode) c_mode=$2; shift 2 ;;
         --keep-logs) keep_logs=1; shift ;;
         --with-bigendian) with_bigendian=1; shift ;;
+        --conform-level) conform_level=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -96,25 +103,62 @@ client_cmd() {
     esac
 }
 
+[[ $conform_level =~ ^[0-5]$ ]] || { echo "run_all.sh: --conform-level takes 0..5" >&2; exit 2; }
+
+# start_server NAME TAG [OPTION...]: starts NAME's server with the options; its port in port[TAG].
 declare -A port
-for s in $servers; do
+start_server() {
+    local s=$1 tag=$2 p=
+    shift 2
     # shellcheck disable=SC2046
-    $(server_cmd "$s") --host 127.0.0.1 --port 0 >"$logs/server-$s.out" 2>"$logs/server-$s.err" &
+    $(server_cmd "$s") --host 127.0.0.1 --port 0 "$@" >"$logs/server-$tag.out" 2>"$logs/server-$tag.err" &
     pids+=($!)
     for _ in $(seq 100); do # the first stdout line is the port (up to 10 s: OCaml/Perl start-up)
-        p=$(head -n 1 "$logs/server-$s.out" 2>/dev/null || true)
+        p=$(head -n 1 "$logs/server-$tag.out" 2>/dev/null || true)
         [[ $p =~ ^[0-9]+$ ]] && break
         kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.1
     done
-    if ! [[ ${p:-} =~ ^[0-9]+$ ]]; then
-        echo "the $s server did not start:" >&2
-        cat "$logs/server-$s.err" >&2
+    if ! [[ $p =~ ^[0-9]+$ ]]; then
+        echo "the $s server did not start ($*):" >&2
+        cat "$logs/server-$tag.err" >&2
         exit 1
     fi
-    port[$s]=$p
-    echo "== $s server on 127.0.0.1:$p"
-done
+    port[$tag]=$p
+    echo "== $s server on 127.0.0.1:$p${*:+ ($*)}"
+}
+# The servers' common options (SPEC.md 9.3): each server's --help names every option of the table
+# with its default, --version says the protocol version, and bad values exit with status 2.
+options_failed=0
+check_options() {
+    local s=$1 cmd help opt def rc
+    # shellcheck disable=SC2046
+    read -r -a cmd <<<"$(server_cmd "$s")"
+    help=$(timeout 20 "${cmd[@]}" --help 2>&1) || { echo "$s server: --help exits non-zero" >&2; return 1; }
+    while IFS='|' read -r _ opt def _; do
+        opt=$(sed 's/^ *`\([^ `]*\).*/\1/' <<<"$opt")
+        def=$(sed -n 's/^ *`\([0-9][0-9]*\)`.*/\1/p' <<<"$def")
+        grep -q -- "$opt" <<<"$help" || { echo "$s server: --help does not mention $opt" >&2; return 1; }
+        if [[ -n $def ]] && ! grep -- "$opt" <<<"$help" | grep -qw -- "$def" &&
+            ! grep -A2 -- "$opt" <<<"$help" | grep -qw -- "$def"; then
+            echo "$s server: --help does not give $opt's default $def (SPEC 9.3)" >&2
+            return 1
+        fi
+    done < <(sed -n '/^### 9.3/,/^`wire-server` is the C implementation/p' "$root/SPEC.md" | grep '^| `--')
+    timeout 20 "${cmd[@]}" --version 2>&1 | grep -q 'protocol version 1' ||
+        { echo "$s server: --version does not say 'protocol version 1'" >&2; return 1; }
+    for bad in "--port 70000" "--max-payload 1036" "--max-conns 0" "--no-such-option"; do
+        rc=0
+        # shellcheck disable=SC2086
+        timeout 20 "${cmd[@]}" $bad >/dev/null 2>&1 </dev/null || rc=$?
+        ((rc == 2)) || { echo "$s server: $bad exits with $rc, not 2 (SPEC 9.3)" >&2; return 1; }
+    done
+}
+for s in $servers; do check_options "$s" || options_failed=1; done
+((options_failed)) && { echo "OPTIONS DIFFER FROM SPEC.md 9.3"; exit 1; }
+echo "== every server takes SPEC.md 9.3's options"
+
+for s in $servers; do start_server "$s" "$s"; done
 
 # Pairs run two at a time (this machine has 2 cores); each client's output goes to its own log.
 declare -A cell
@@ -169,6 +213,56 @@ done
 echo
 echo "(${elapsed}s for $(wc -w <<<"$clients") clients x $(wc -w <<<"$servers") servers)"
 
+# ---- conformance: wire-conform against every server and every client (SPEC.md section 14) ----
+conform=$c_bin/wire-conform
+declare -A lv
+conform_cell() { # conform_cell LOG KEY: per level "passed/ran" from wire-conform's "== level" lines
+    local log=$1 key=$2 n
+    for n in 1 2 3 4 5; do lv[$key,$n]=-; done
+    while read -r n a b; do lv[$key,$n]="$a/$b"; done < <(sed -n 's/^== level \([0-9]\) (.*): \([0-9]*\) of \([0-9]*\) checks passed$/\1 \2 \3/p' "$log")
+    grep -qE '^[0-9]+ passed, 0 failed$' "$log" || return 1
+}
+conform_failed=0
+if ((conform_level > 0)); then
+    # the servers again, with the options the message cases are written for
+    read -r -a session_opts < <(sed -n 's/^config | \(.*\) |$/\1/p' "$root/proto/sessions.txt")
+    echo
+    for s in $servers; do start_server "$s" "conform-$s" "${session_opts[@]}"; done
+    cstart=$(date +%s)
+    # one at a time: the checks measure time (answers at header time, timeouts, slowloris)
+    for s in $servers; do
+        timeout 600 "$conform" server --level "$conform_level" 127.0.0.1 "${port[conform-$s]}" \
+            >"$logs/conform-server-$s.log" 2>&1 || true
+        conform_cell "$logs/conform-server-$s.log" "$s server" || conform_failed=1
+    done
+    for c in $clients; do
+        # shellcheck disable=SC2046
+        timeout 600 "$conform" client --level "$conform_level" -- $(client_cmd "$c") \
+            >"$logs/conform-client-$c.log" 2>&1 || true
+        conform_cell "$logs/conform-client-$c.log" "$c client" || conform_failed=1
+    done
+    echo
+    printf '%-16s' "wire-conform"
+    for n in $(seq "$conform_level"); do printf '%10s' "level $n"; done
+    echo
+    for key in $(for s in $servers; do echo "$s:server"; done) $(for c in $clients; do echo "$c:client"; done); do
+        key=${key/:/ }
+        printf '%-16s' "$key"
+        for n in $(seq "$conform_level"); do printf '%10s' "${lv[$key,$n]}"; done
+        echo
+    done
+    echo
+    echo "($(($(date +%s) - cstart))s for $(wc -w <<<"$servers") servers and $(wc -w <<<"$clients") clients, levels 1-$conform_level)"
+    if ((conform_failed)); then
+        for f in "$logs"/conform-*.log; do
+            if grep -qE '^[0-9]+ passed, 0 failed$' "$f"; then continue; fi
+            echo "--- $(basename "$f" .log) (first failures):"
+            grep -A1 '^FAIL' "$f" | head -n 16 | cut -c1-300 || tail -n 8 "$f"
+        done
+        failed=1
+    fi
+fi
+
 if ((failed)); then
     echo
     for c in $clients; do
@@ -184,4 +278,8 @@ if ((failed)); then
     echo "INTEROP FAILED"
     exit 1
 fi
-echo "every client agrees with every server"
+if ((conform_level > 0)); then
+    echo "every client agrees with every server, and wire-conform passes every server and client (levels 1-$conform_level)"
+else
+    echo "every client agrees with every server"
+fi

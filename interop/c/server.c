@@ -129,7 +129,8 @@ int main(int argc, char **argv) {
         else if (strcmp(name, "--port") == 0 && parse_num(val, 0, 65535, &v)) port = val;
         else if (strcmp(name, "--unix") == 0) unix_path = val;
         else if (strcmp(name, "--vectors") == 0) vectors = val;
-        else if (strcmp(name, "--max-payload") == 0 && parse_num(val, 64, UINT32_MAX - WIRE_HEADER_SIZE, &v))
+        else if (strcmp(name, "--max-payload") == 0 &&
+                 parse_num(val, WIRE_MIN_MAX_PAYLOAD, UINT32_MAX - WIRE_HEADER_SIZE, &v))
             cfg.conn.max_payload = (uint32_t)v;
         else if (strcmp(name, "--max-conns") == 0 && parse_num(val, 1, 1000000, &v)) cfg.max_conns = (int)v;
         else if (strcmp(name, "--idle-timeout") == 0 && parse_num(val, 1, 86400, &v))
@@ -167,6 +168,7 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "wire-server: no proto/vectors.txt found (use --vectors): VECTOR_* answer 'unknown'\n");
     }
+    cfg.conn.serves = svc_serves;
     cfg.on_frame = on_frame;
     cfg.on_close = on_close;
     cfg.on_log = log_line;

@@ -248,6 +248,12 @@ static void on_stats(wire_conn *c, const wire_frame *f) {
 
 /* ---- dispatch ---- */
 
+bool svc_serves(uint16_t type, void *arg) {
+    (void)arg;
+    return type == WIRE_MSG_ECHO || type == WIRE_MSG_ROUNDTRIP || type == WIRE_MSG_VECTOR_CHECK ||
+           type == WIRE_MSG_VECTOR_GET || type == WIRE_MSG_STATS;
+}
+
 /* SPEC 8.3 after the connection's own steps (an ERROR, HELLO, PING, BYE, a type not allowed yet):
  * is this a request this service serves; a payload of fields is decoded whole; then its fields are
  * checked against the request's definition; then it is answered. */

@@ -14,6 +14,9 @@ typedef struct svc_config {
 
 /* wire_server_config.on_frame, with user = a svc_config. */
 void svc_on_frame(wire_conn *c, const wire_frame *f, void *user);
+/* wire_conn_config.serves: the request types of the service (the others are refused from their
+ * header by the connection). */
+bool svc_serves(uint16_t type, void *arg);
 
 /* The STATS computation of SPEC.md 10.6 (exposed for tests). */
 typedef struct svc_stats {

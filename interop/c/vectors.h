@@ -17,6 +17,7 @@ typedef struct wv_value {
     size_t len;
     struct wv_value *items;   /* list elements / group fields */
     size_t count;
+    bool any;                 /* a pattern's `*` (u32:*, string:*): any value of this type matches */
 } wv_value;
 
 typedef enum wv_kind { WV_OK, WV_ERR, WV_FRAME, WV_FERR, WV_STATS } wv_kind;
@@ -53,6 +54,16 @@ void wv_free(wv_file *f);
 const wv_case *wv_find(const wv_file *f, wv_kind kind, const char *name, size_t name_len);
 /* The error code whose SPEC name is `name` ("UTF8"), or -1. */
 int wv_err_code(const char *name);
+
+/* Parses the value notation (proto/README.md 1.2) of text into *out (n values, wv_free_values());
+ * with patterns, a value may be `*` (any value of its type, for wv_check). 0, or -1 with a message
+ * in err. */
+int wv_parse_fields(const char *text, bool patterns, wv_value **out, size_t *n, char *err, size_t errlen);
+/* Removes the ASCII white space around s, in place; returns where it now starts. */
+char *wv_trim(char *s);
+/* Parses a hex column (proto/README.md 1.1) into *out (malloc'd, *len bytes). 0, or -1. */
+int wv_parse_hex(const char *text, uint8_t **out, size_t *len, char *err, size_t errlen);
+void wv_free_values(wv_value *v, size_t n);
 
 /* Encodes n values as fields (or as elements when w is inside a list). Returns w's error. */
 wire_err wv_encode(wire_writer *w, const wv_value *v, size_t n);

@@ -10,10 +10,12 @@
 # SPEC.md from there), under EMULATOR if one is given, each bounded by
 # $CROSS_TEST_TIMEOUT seconds (default 900). All run; the exit status is 1 if any failed.
 #
-# test_server execs ../wire-server and ../wire-client relative to its own binary. A foreign binary cannot
-# be exec'd without binfmt_misc (which a container rarely has), so under an emulator the tests run
-# from BUILD/emu/tests/, next to two small shell scripts BUILD/emu/wire-server and wire-client that
-# exec the emulator on the real programs: the kernel runs '#!' scripts itself, nothing is registered.
+# test_server and test_conform exec ../wire-server, ../wire-client and ../wire-conform relative to
+# their own binary. A foreign binary cannot be exec'd without binfmt_misc (which a container rarely
+# has), so under an emulator the tests run from BUILD/emu/tests/, next to small shell scripts
+# BUILD/emu/wire-server, wire-client and wire-conform that exec the emulator on the real programs:
+# the kernel runs '#!' scripts itself, nothing is registered. A test that runs its own binary again
+# (test_conform's faulty client) finds the emulator's command in $WIRE_EMULATOR.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -35,11 +37,12 @@ if ((${#emu[@]})); then
     mkdir -p "$rundir"
     cp "${tests[@]}" "$rundir/"
     q=$(printf ' %q' "${emu[@]}")
-    for prog in wire-server wire-client; do
+    for prog in wire-server wire-client wire-conform; do
         printf '#!/bin/sh\n# %s under emulation (written by scripts/cross/run-suite.sh)\nexec%s %q "$@"\n' \
             "$prog" "$q" "$root/$build/$prog" >"$build/emu/$prog"
         chmod +x "$build/emu/$prog"
     done
+    export WIRE_EMULATOR="${emu[*]}"
 fi
 
 failed=()

@@ -27,6 +27,7 @@
  * WIRE_TEST_SEED=<n> replays the random sizes and contents of a run (the seed is printed);
  * WIRE_TEST_FILTER=<pattern> runs only the matching tests (cmocka's filter, e.g. 'test_sigterm_*': a leading '*' matches nothing). */
 #include "testutil.h"
+#include "sessions.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1759,19 +1760,19 @@ static void run_reply_over_client_max(const char *mode) {
     char why[WHY];
     server_start(&s, mode, NULL);
     int fd = must_connect(&s);
-    size_t n = hello_payload(p, sizeof p, 1, 1000);
+    size_t n = hello_payload(p, sizeof p, 1, 1037); /* the smallest max_payload (SPEC 8.1) */
     uint8_t buf[2048];
     wire_frame f;
     assert_int_equal(wire_send_frame(fd, WIRE_MSG_HELLO, p, (uint32_t)n), WIRE_OK);
     if (read_frame(fd, buf, sizeof buf, &f, why, sizeof why) != RD_OK || f.type != WIRE_MSG_HELLO)
         fail_msg("--mode %s: no HELLO", mode);
     memset(payload, 0x5a, sizeof payload);
-    /* 1000 bytes: exactly the client's limit, answered */
-    if (!request(fd, WIRE_MSG_ECHO, payload, 1000, WIRE_MSG_ECHO_REPLY, payload, 1000, buf, sizeof buf, why, sizeof why))
-        fail_msg("--mode %s: ECHO of 1000 bytes to a client that accepts 1000: %s", mode, why);
-    assert_int_equal(wire_send_frame(fd, WIRE_MSG_ECHO, payload, 1001), WIRE_OK);
+    /* 1037 bytes: exactly the client's limit, answered */
+    if (!request(fd, WIRE_MSG_ECHO, payload, 1037, WIRE_MSG_ECHO_REPLY, payload, 1037, buf, sizeof buf, why, sizeof why))
+        fail_msg("--mode %s: ECHO of 1037 bytes to a client that accepts 1037: %s", mode, why);
+    assert_int_equal(wire_send_frame(fd, WIRE_MSG_ECHO, payload, 1038), WIRE_OK);
     if (!expect_error(fd, WIRE_ETOOBIG, WIRE_NO_OFFSET, 2000, why, sizeof why))
-        fail_msg("--mode %s: ECHO of 1001 bytes from a client whose HELLO said max_payload 1000 (SPEC.md 10.1): %s", mode,
+        fail_msg("--mode %s: ECHO of 1038 bytes from a client whose HELLO said max_payload 1037 (SPEC.md 10.1): %s", mode,
                  why);
     close(fd);
     server_stop(&s, STOP_TIMEOUT_MS);
@@ -2081,6 +2082,69 @@ static void test_sighup_and_version(void **state) {
     }
 }
 
+/* ============================================================================================== */
+/* 9. the message-level cases of proto/sessions.txt, every one, in every model                      */
+/* ============================================================================================== */
+
+typedef struct session_job {
+    const ws_file *file;
+    const server *srv;
+    size_t next, count; /* the sessions: each worker takes the next one */
+    pthread_mutex_t lock;
+    char failures[16384];
+    int failed;
+} session_job;
+
+static void *session_worker(void *arg) {
+    session_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t k = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->count) return NULL;
+        const ws_session *s = &j->file->sessions[k];
+        char why[1200];
+        if (ws_run(j->file, s, "127.0.0.1", j->srv->port, why, sizeof why) != 0) {
+            pthread_mutex_lock(&j->lock);
+            size_t at = strlen(j->failures);
+            snprintf(j->failures + at, sizeof j->failures - at, "  session %s (SPEC %s): %s\n", s->name, s->spec, why);
+            j->failed++;
+            pthread_mutex_unlock(&j->lock);
+        }
+    }
+}
+
+static void run_sessions(const char *mode) {
+    ws_file file;
+    char path[512], err[512], config[256];
+    if (ws_load(proto_path("sessions.txt", path, sizeof path), &file, err, sizeof err)) fail_msg("%s", err);
+    const char *args[16];
+    size_t n = 0;
+    snprintf(config, sizeof config, "%s", file.config);
+    for (char *t = strtok(config, " "); t && n < 15; t = strtok(NULL, " ")) args[n++] = t;
+    args[n] = NULL;
+    server s;
+    server_start(&s, mode, args);
+    session_job j;
+    memset(&j, 0, sizeof j);
+    j.file = &file;
+    j.srv = &s;
+    j.count = file.count;
+    pthread_mutex_init(&j.lock, NULL);
+    /* one at a time for the iterative server (it serves one connection at a time); else at once */
+    int workers = strcmp(mode, "iterative") == 0 ? 1 : 16;
+    pthread_t t[16];
+    for (int i = 0; i < workers; i++) assert_int_equal(pthread_create(&t[i], NULL, session_worker, &j), 0);
+    for (int i = 0; i < workers; i++) pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&j.lock);
+    server_stop(&s, STOP_TIMEOUT_MS);
+    size_t total = file.count;
+    ws_free(&file);
+    assert_true(total >= 78); /* the file's sessions when this test was written: a truncated file fails */
+    if (j.failed) fail_msg("--mode %s: %d of %zu sessions of proto/sessions.txt failed:\n%s", mode, j.failed, total,
+                           j.failures);
+}
+
 #define PER_MODE(fn, mode)                                                                                            \
     static void test_##fn##_##mode(void **state) {                                                                    \
         (void)state;                                                                                                  \
@@ -2110,6 +2174,8 @@ CONCURRENT(half_close)
 PER_MODE(half_close, iterative)
 CONCURRENT(out_of_descriptors)
 CONCURRENT(refusals_do_not_queue)
+CONCURRENT(sessions)
+PER_MODE(sessions, iterative)
 
 #define T(name) cmocka_unit_test_teardown(test_##name, teardown)
 #define T_MODELS(fn) T(fn##_epoll), T(fn##_poll), T(fn##_select), T(fn##_fork), T(fn##_thread)
@@ -2151,7 +2217,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest fixed[] = {T_MODELS(half_close), T(half_close_iterative), T_MODELS(out_of_descriptors),
                                        T(fork_reaps_children), T_MODELS(refusals_do_not_queue),
                                        T(sighup_and_version)};
+    const struct CMUnitTest sessions[] = {T_MODELS(sessions), T(sessions_iterative)};
     int failed = 0;
+    failed += cmocka_run_group_tests_name("server: message-level cases (proto/sessions.txt)", sessions, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: interop exchange", interop, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: stress", stress, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: malformed input", malformed, NULL, NULL);

@@ -142,11 +142,11 @@ static void test_decoding_before_definition(void **state) {
 static void test_reply_too_big_for_the_peer(void **state) {
     (void)state;
     pair s;
-    uint8_t big[100] = {0};
-    start(&s, 64);
-    pair_send(&s, WIRE_MSG_ECHO, big, 64);
+    static uint8_t big[2000];
+    start(&s, WIRE_MIN_MAX_PAYLOAD);
+    pair_send(&s, WIRE_MSG_ECHO, big, WIRE_MIN_MAX_PAYLOAD);
     free(pair_expect(&s, WIRE_MSG_ECHO_REPLY));
-    pair_send(&s, WIRE_MSG_ECHO, big, 65);
+    pair_send(&s, WIRE_MSG_ECHO, big, WIRE_MIN_MAX_PAYLOAD + 1);
     pair_expect_error(&s, WIRE_ETOOBIG, WIRE_NO_OFFSET);
     pair_close(&s);
 }
