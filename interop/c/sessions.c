@@ -353,7 +353,9 @@ static bool expect_frame(conn *c, uint16_t type, const ws_step *st, int ms, char
     }
     if (!ok) {
         describe(&f, got, sizeof got);
-        snprintf(why, whylen, "expected %s, got %s%s", type_name(type, tn, sizeof tn), got, detail);
+        /* A long description is cut at whylen: enough to show where the bytes differ. */
+        if (snprintf(why, whylen, "expected %s, got %s%s", type_name(type, tn, sizeof tn), got, detail) < 0)
+            why[0] = '\0';
     }
     take(c, f.size);
     return ok;

@@ -151,7 +151,8 @@ static void start_server(proc *s, const char *extra) {
     close(pfd[0]);
     assert_true(strchr(line, '\n') != NULL);
     *strchr(line, '\n') = '\0';
-    snprintf(s->port, sizeof s->port, "%s", line);
+    assert_true(strlen(line) < sizeof s->port);
+    memcpy(s->port, line, strlen(line) + 1);
 }
 
 static void stop_server(proc *s) {
