@@ -423,8 +423,89 @@ static void test_utf8_validator(void **state) {
     assert_false(wire_utf8_valid("\xC1\xBF", 2, &bad));
 }
 
+/* The validator reads eight ASCII bytes at a time: a bad byte must be found, at its own offset, in
+ * every one of the eight lanes of a word and in the tail after the last whole word. */
+static void test_utf8_bad_byte_in_every_lane(void **state) {
+    (void)state;
+    static const char bad_bytes[] = {'\x80', '\xBF', '\xC0', '\xF5', '\xFF'};
+    char s[40];
+    for (size_t pos = 0; pos < sizeof s; pos++)
+        for (size_t k = 0; k < sizeof bad_bytes; k++) {
+            size_t bad = 9999;
+            memset(s, 'a', sizeof s);
+            s[pos] = bad_bytes[k];
+            if (wire_utf8_valid(s, sizeof s, &bad)) fail_msg("byte %02x at offset %zu was accepted", (unsigned char)bad_bytes[k], pos);
+            if (bad != pos) fail_msg("byte %02x at offset %zu reported at %zu", (unsigned char)bad_bytes[k], pos, bad);
+        }
+    memset(s, 'a', sizeof s);
+    assert_true(wire_utf8_valid(s, sizeof s, NULL));
+}
+
+/* wire_put_f32 and wire_put_f64 take a float and a double: their bits, NaN payloads and a signalling
+ * NaN included, must reach the wire unchanged (a conversion or arithmetic on the value would quiet
+ * the NaN). */
+static void test_float_values_keep_every_bit(void **state) {
+    (void)state;
+    static const uint32_t f32s[] = {0x7F800001u, 0xFF800001u, 0x7FA00000u, 0x7FC00001u, 0x80000000u,
+                                    0x00000001u, 0x807FFFFFu, 0x3EAAAAABu};
+    static const uint64_t f64s[] = {0x7FF0000000000001u, 0xFFF0000000000001u, 0x7FF4000000000000u,
+                                    0x7FF8000000000001u, 0x8000000000000000u, 0x000FFFFFFFFFFFFFu};
+    for (size_t k = 0; k < sizeof f32s / sizeof *f32s; k++) {
+        uint8_t buf[5];
+        float v;
+        size_t n;
+        wire_writer w;
+        memcpy(&v, &f32s[k], sizeof v);
+        wire_writer_init(&w, buf, sizeof buf);
+        assert_int_equal(wire_put_f32(&w, v), WIRE_OK);
+        assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+        assert_int_equal(n, 5);
+        uint32_t got = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
+        if (buf[0] != WIRE_T_F32 || got != f32s[k]) fail_msg("f32 %08x went out as %08x", f32s[k], got);
+    }
+    for (size_t k = 0; k < sizeof f64s / sizeof *f64s; k++) {
+        uint8_t buf[9];
+        double v;
+        size_t n;
+        wire_writer w;
+        memcpy(&v, &f64s[k], sizeof v);
+        wire_writer_init(&w, buf, sizeof buf);
+        assert_int_equal(wire_put_f64(&w, v), WIRE_OK);
+        assert_int_equal(wire_writer_finish(&w, &n), WIRE_OK);
+        uint64_t got = 0;
+        for (int i = 1; i <= 8; i++) got = got << 8 | buf[i];
+        if (buf[0] != WIRE_T_F64 || got != f64s[k])
+            fail_msg("f64 %016llx went out as %016llx", (unsigned long long)f64s[k], (unsigned long long)got);
+    }
+}
+
+/* An error is sticky on the fast path too: after a refused string, with room to spare and no list
+ * open, no put may write a byte or report success. */
+static void test_writer_error_sticky_on_fast_path(void **state) {
+    (void)state;
+    uint8_t buf[64];
+    size_t n = 99;
+    wire_writer w;
+    memset(buf, 0xEE, sizeof buf);
+    wire_writer_init(&w, buf, sizeof buf);
+    assert_int_equal(wire_put_string(&w, "\xC0\x80", 2), WIRE_EUTF8);
+    assert_int_equal(wire_put_u8(&w, 1), WIRE_EUTF8);
+    assert_int_equal(wire_put_u32(&w, 2), WIRE_EUTF8);
+    assert_int_equal(wire_put_i64(&w, -3), WIRE_EUTF8);
+    assert_int_equal(wire_put_f64(&w, 1.5), WIRE_EUTF8);
+    assert_int_equal(wire_put_string(&w, "ok", 2), WIRE_EUTF8);
+    assert_int_equal(wire_put_bytes(&w, "ok", 2), WIRE_EUTF8);
+    assert_int_equal(wire_writer_finish(&w, &n), WIRE_EUTF8);
+    assert_int_equal(n, 0);
+    for (size_t i = 0; i < sizeof buf; i++)
+        if (buf[i] != 0xEE) fail_msg("byte %zu was written after the error", i);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_bad_byte_in_every_lane),
+        cmocka_unit_test(test_float_values_keep_every_bit),
+        cmocka_unit_test(test_writer_error_sticky_on_fast_path),
         cmocka_unit_test(test_scalars_exact_bytes),
         cmocka_unit_test(test_roundtrip_every_type),
         cmocka_unit_test(test_writer_every_capacity),

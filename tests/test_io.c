@@ -5,9 +5,19 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
-static void pair(int sv[2]) { assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0); }
+/* Both ends time out after 10 s: a regression that waits for bytes that never come fails (EAGAIN)
+ * instead of hanging the suite. */
+static void pair(int sv[2]) {
+    struct timeval tv = {10, 0};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+        assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+    }
+}
 
 static void nap_us(long us) {
     struct timespec ts = {0, us * 1000};
@@ -293,5 +303,6 @@ int main(void) {
         cmocka_unit_test(test_recv_frame_end_of_stream),
         cmocka_unit_test(test_timeout),
     };
+    alarm(30); /* the pipe has no socket timeout: a hang anywhere ends the run as a failure */
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }

@@ -1540,6 +1540,8 @@ static uint64_t flood_without_reading(const server *s, int fd, uint64_t limit, b
     return sent;
 }
 
+static double tree_cpu_seconds(pid_t pid);
+
 /* --max-queued 1 MiB: a client pipelines 64 KiB ECHOs and never reads. The server must stop reading
  * it (the client's non-blocking send ends in EAGAIN for good) with its memory bounded (VmRSS under
  * 64 MiB while the client tries to send 200 MiB), while another client is served normally. */
@@ -1554,6 +1556,14 @@ static void run_max_queued(const char *mode) {
     int x = must_connect(&s);
     must_hello(&s, x);
     uint64_t sent = flood_without_reading(&s, x, 200ull << 20, &stalled, &rss_max);
+    /* Stopped by backpressure, the server must wait for the socket, not poll it: a loop that asks for
+     * reads it will not do costs a whole core while its memory stays flat. */
+    double cpu0 = tree_cpu_seconds(s.pid);
+    sleep_ms(1000);
+    double stall_cpu = tree_cpu_seconds(s.pid) - cpu0;
+    if (stalled && cpu0 >= 0 && stall_cpu > 0.25)
+        fail_msg("--mode %s: %.2f s of CPU in 1 s while a client that does not read held it under backpressure", mode,
+                 stall_cpu);
     /* another client is served meanwhile */
     int y = must_connect(&s);
     must_hello(&s, y);
@@ -1572,8 +1582,8 @@ static void run_max_queued(const char *mode) {
     if (r > rss_max) rss_max = r;
     close(x); /* with unread replies: an RST, which the server must take in its stride */
     print_message("queued  %-9s the non-reading client got %.1f MiB in before the server stopped reading; server "
-                  "VmRSS %ld KiB at start, at most %ld KiB\n",
-                  mode, (double)sent / (1 << 20), rss0, rss_max);
+                  "VmRSS %ld KiB at start, at most %ld KiB; %.2f s of CPU in 1 s stalled\n",
+                  mode, (double)sent / (1 << 20), rss0, rss_max, stall_cpu);
     if (!stalled)
         fail_msg("--mode %s: the server read %.1f MiB from a client that never reads its replies (no backpressure)", mode,
                  (double)sent / (1 << 20));
@@ -1913,6 +1923,33 @@ static double cpu_seconds(pid_t pid) {
     /* after "pid (comm)": state, then fields 4..13, then utime (14) and stime (15) */
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of pid and of its children (the fork model serves in children), -1 if unknown. */
+static double tree_cpu_seconds(pid_t pid) {
+    double total = cpu_seconds(pid);
+    if (total < 0) return -1;
+    DIR *d = opendir("/proc");
+    if (!d) return total;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[got] = '\0';
+        char *p = strrchr(buf, ')'), state;
+        long ppid;
+        if (p && sscanf(p + 2, "%c %ld", &state, &ppid) == 2 && ppid == (long)pid) {
+            double c = cpu_seconds((pid_t)atol(e->d_name));
+            if (c > 0) total += c;
+        }
+    }
+    closedir(d);
+    return total;
 }
 
 static int count_lines(const char *path) {
