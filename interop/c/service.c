@@ -60,35 +60,23 @@ static void on_echo(wire_conn *c, const wire_frame *f) {
     else if (e) internal_error(c, "cannot queue the reply");
 }
 
-/* ---- ROUNDTRIP: decode every field, encode it again; canonical encoding makes the sizes equal ---- */
+/* ---- ROUNDTRIP: the reply is the re-encoding of every decoded field. The encoding is canonical
+ * (SPEC 3: one encoding per value, bools 00/01, exact lengths), so for a payload that decodes that
+ * re-encoding is the payload itself: validate it with the decoder's checks, then send its bytes back
+ * from the input buffer. In an event loop every client waits while one request is handled; decoding
+ * and encoding a 16 MiB payload of 3.3 million groups took about 3 times as long as validating it. */
 
 static void on_roundtrip(wire_conn *c, const wire_frame *f) {
-    wire_reader r;
-    wire_writer w;
-    size_t n = 0;
-    if (wire_conn_begin(c, WIRE_MSG_ROUNDTRIP_REPLY, f->length, &w) != WIRE_OK) {
-        internal_error(c, "output queue full");
+    size_t at = 0;
+    wire_err e = wire_validate(f->payload, f->length, &at);
+    if (e) {
+        if (e == WIRE_ETYPE || e == WIRE_EINVAL) e = WIRE_EMESSAGE;
+        wire_conn_fail(c, e, (uint32_t)(WIRE_HEADER_SIZE + at), "in ROUNDTRIP payload");
         return;
     }
-    wire_reader_init(&r, f->payload, f->length);
-    wire_err e = wv_transcode(&r, &w);
-    if (e == WIRE_OK) e = wire_reader_finish(&r);
-    if (wire_reader_error(&r, NULL)) {
-        wire_conn_cancel(c);
-        wire_conn_fail_reader(c, &r, "in ROUNDTRIP payload");
-        return;
-    }
-    if (e || wire_writer_finish(&w, &n) != WIRE_OK || n != f->length) {
-        wire_conn_cancel(c);
-        internal_error(c, "re-encoding did not reproduce the payload size");
-        return;
-    }
-    if (f->length > wire_conn_peer_max(c)) { /* checked after decoding: a decoding error is reported first */
-        wire_conn_cancel(c);
-        too_big(c, f->length);
-        return;
-    }
-    if (wire_conn_end(c, &w) != WIRE_OK) internal_error(c, "cannot queue the reply");
+    e = wire_conn_send_frame_payload(c, WIRE_MSG_ROUNDTRIP_REPLY, f); /* a decoding error is reported first */
+    if (e == WIRE_ETOOBIG) too_big(c, f->length);
+    else if (e) internal_error(c, "cannot queue the reply");
 }
 
 /* ---- VECTOR_CHECK / VECTOR_GET ---- */
