@@ -51,7 +51,7 @@ PEER_TEST_SRC := $(wildcard interop/c/tests/test_*.c)
 PEER_TEST_BIN := $(PEER_TEST_SRC:interop/c/tests/%.c=$(BUILD)/interop-tests/%)
 
 .PHONY: all lib peer examples test test-c test-python test-perl test-ocaml test-interop test-example \
-        test-examples check-sanitize deps-test install uninstall clean
+        test-examples test-lib test-tsan check-sanitize check-valgrind deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
 all: lib $(SERVER) $(CLIENT) $(CONFORM) examples
@@ -127,6 +127,10 @@ test: deps-test
 test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM)
 	@fail=0; for t in $(TEST_BIN) $(PEER_TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
+# The library's own tests (tests/), without the C peer's.
+test-lib: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
 test-python:
 	@echo "== python3 -m unittest (interop/python)"
 	python3 -m unittest discover -s interop/python/tests
@@ -158,8 +162,39 @@ test-interop: $(SERVER) $(CLIENT)
 # The whole C suite (library, service, server, client) under AddressSanitizer and UBSan, in its own
 # build directory; any report fails the run.
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Then the library's tests again with -DNDEBUG (no check may live only in an assert()), and the code
+# that runs threads under ThreadSanitizer: the engine, every thread-model case of test_server (the
+# server built with TSan too) and wire-conform, whose relay runs a thread per direction.
+TSAN := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+export TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
 check-sanitize:
+	@echo "== AddressSanitizer + UBSan: the whole C suite"
 	@$(MAKE) --no-print-directory BUILD=build/sanitize-$(notdir $(CC)) CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)" test-c
+	@echo "== AddressSanitizer + UBSan with -DNDEBUG: the library's tests"
+	@$(MAKE) --no-print-directory BUILD=build/sanitize-ndebug-$(notdir $(CC)) CFLAGS="$(SANITIZE) -DNDEBUG" \
+	    LDFLAGS="$(SANITIZE)" test-lib
+	@echo "== ThreadSanitizer: the engine, the thread model, wire-conform"
+	@$(MAKE) --no-print-directory BUILD=build/tsan-$(notdir $(CC)) CFLAGS="$(TSAN)" LDFLAGS="$(TSAN)" test-tsan
+
+test-tsan: $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_server \
+           $(BUILD)/interop-tests/test_conform $(SERVER) $(CLIENT) $(CONFORM)
+	@fail=0; \
+	for t in $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_conform; do \
+	    echo "== $$t"; $$t || fail=1; done; \
+	echo "== $(BUILD)/interop-tests/test_server (thread model)"; \
+	WIRE_TEST_FILTER='*_thread' $(BUILD)/interop-tests/test_server || fail=1; exit $$fail
+
+# Memcheck: the library's tests, then wire-server (thread and epoll models) under valgrind serving
+# wire-client's whole exchange and stopped by SIGTERM: 0 errors and 0 bytes lost in each.
+VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+            --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
+check-valgrind: $(TEST_BIN) $(SERVER) $(CLIENT)
+	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 1; }
+	@fail=0; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
+	    WIRE_UNDER_VALGRIND=1 $(VALGRIND) $$t >/dev/null 2>$(BUILD)/valgrind.log || { cat $(BUILD)/valgrind.log; fail=1; }; \
+	done; \
+	for m in epoll thread; do echo "== valgrind wire-server --mode $$m, wire-client's exchange"; \
+	    scripts/valgrind-server.sh "$(VALGRIND)" $(SERVER) $(CLIENT) $$m || fail=1; done; exit $$fail
 
 # ---- install ----
 # The .pc file is written for the PREFIX given to install, which may differ from the build's.
@@ -186,3 +221,6 @@ clean:
 
 # Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.
 -include mk/cross.mk
+# Fuzzing (make fuzz, replayed corpora) and the attack suite (make check-adversarial).
+-include mk/fuzz.mk
+-include mk/adversarial.mk

@@ -315,6 +315,9 @@ EACH_MODEL(broadcast)
  * ERROR(LIMIT), and the server goes on (FD_SET past it would write out of bounds). */
 static void test_select_past_fd_setsize(void **state) {
     (void)state;
+    /* valgrind keeps descriptors of its own near the limit and refuses setrlimit(RLIMIT_NOFILE)
+     * changes: this case cannot be set up under it (make check-valgrind sets the variable). */
+    if (getenv("WIRE_UNDER_VALGRIND")) skip();
     server s;
     char err[WIRE_ERRBUF_SIZE + 256];
     wire_conn *c;

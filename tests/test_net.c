@@ -182,6 +182,9 @@ static void test_accept(void **state) {
  * the engine's back-off depends on it. Run in a child, whose descriptor limit is lowered. */
 static void test_accept_out_of_descriptors(void **state) {
     (void)state;
+    /* valgrind keeps descriptors of its own near the limit and refuses setrlimit(RLIMIT_NOFILE)
+     * changes: this case cannot be set up under it (make check-valgrind sets the variable). */
+    if (getenv("WIRE_UNDER_VALGRIND")) skip();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
