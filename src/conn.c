@@ -424,6 +424,22 @@ static void on_eof(wire_conn *c) {
                        cut ? "peer closed in the middle of a frame" : "peer closed");
 }
 
+/* The parser refuses a frame larger than its buffer, and the buffer grows only as the frame's bytes
+ * come (conn_input.c): until the frame fits, its header is judged here, against max_payload. */
+static int parse_next(wire_conn *c, wire_frame *f) {
+    if (!c->in.buf) return 0;
+    if (wire_parser_buffered(&c->in) >= WIRE_HEADER_SIZE && wire_parser_wanted(&c->in) > c->in.cap) {
+        wire_header h;
+        size_t at = 0;
+        wire_err e = wire_header_decode(c->in.buf + c->in.head, c->max_payload, &h, &at);
+        if (e == WIRE_OK) return 0;
+        c->in.err = e;
+        c->in.err_offset = at;
+        return -1;
+    }
+    return wire_parser_next(&c->in, f);
+}
+
 int wire_conn_next(wire_conn *c, wire_frame *f) { return wire__conn_next(c, f, false); }
 
 int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
@@ -435,7 +451,7 @@ int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
             wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, "out of memory for the frame");
             return -1;
         }
-        int rc = c->in.buf ? wire_parser_next(&c->in, f) : 0;
+        int rc = parse_next(c, f);
         if (rc < 0) {
             size_t at = 0;
             wire_err e = wire_parser_error(&c->in, &at);

@@ -64,14 +64,26 @@ static bool move_to(wire_conn *c, size_t cap) {
     return true;
 }
 
+/* The size to grow to for a frame of `want` bytes of which `held` are here: twice what is held (the
+ * first size at least), never more than the frame. Memory follows the bytes that came, not the
+ * length a header announces: 8 bytes announcing 16 MiB cost the first size, not 16 MiB (SPEC 9.2);
+ * doubling keeps the copies under twice the frame. */
+static size_t grow_to(const wire_conn *c, size_t want, size_t held) {
+    if (want <= held) return want;
+    size_t cap = held > c->inbuf_size / 2 ? 2 * held : c->inbuf_size;
+    return cap < want ? cap : want;
+}
+
 uint8_t *wire__in_space(wire_conn *c, size_t *room) {
     size_t want = wire_parser_wanted(&c->in), max = WIRE_HEADER_SIZE + (size_t)c->max_payload;
+    size_t held = wire_parser_buffered(&c->in);
     if (c->in.buf == NULL) {
         if (!move_to(c, c->inbuf_size)) return NULL;
-    } else if (want > c->in.cap && want <= max) { /* the frame under way needs more: grow to it */
-        if (!move_to(c, want)) return NULL;
+    } else if (want > c->in.cap && want <= max && held == c->in.cap) { /* full, the frame needs more */
+        if (!move_to(c, grow_to(c, want, held))) return NULL;
     } else if (wire__in_pinned(c) && c->in.tail == c->in.cap) { /* full, and it must not move */
-        if (!move_to(c, want > c->inbuf_size ? want : c->inbuf_size)) return NULL;
+        size_t n = grow_to(c, want, held);
+        if (!move_to(c, n > c->inbuf_size ? n : c->inbuf_size)) return NULL;
     }
     if (wire__in_pinned(c)) { /* read behind what is there, without moving it */
         *room = c->in.cap - c->in.tail;
@@ -81,9 +93,9 @@ uint8_t *wire__in_space(wire_conn *c, size_t *room) {
 }
 
 bool wire__in_fit(wire_conn *c) {
-    size_t want = wire_parser_wanted(&c->in);
-    if (want <= c->in.cap || want > WIRE_HEADER_SIZE + (size_t)c->max_payload) return true;
-    return move_to(c, want);
+    size_t want = wire_parser_wanted(&c->in), held = wire_parser_buffered(&c->in);
+    if (want <= c->in.cap || want > WIRE_HEADER_SIZE + (size_t)c->max_payload || held < c->in.cap) return true;
+    return move_to(c, grow_to(c, want, held));
 }
 
 void wire__in_release(wire_conn *c) {

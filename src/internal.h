@@ -118,7 +118,7 @@ wire_err wire__conn_send_payload(wire_conn *c, uint16_t type, const wire_frame *
 /* conn_input.c: the input buffer. Where to read and how much (allocating it, growing it to the
  * frame under way, moving it when queued replies pin it); NULL if memory ran out. */
 uint8_t *wire__in_space(wire_conn *c, size_t *room);
-/* Grows the buffer to the frame at its front, before it is parsed; false if memory ran out. */
+/* Grows a full buffer toward the frame at its front (see grow_to); false if memory ran out. */
 bool wire__in_fit(wire_conn *c);
 /* True while queued frames point into the input buffer. */
 bool wire__in_pinned(const wire_conn *c);
