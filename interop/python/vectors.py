@@ -166,6 +166,8 @@ def format_field(type_name: str, value: Any) -> str:
         return "%s:*" % type_name
     if type_name == "list":
         inner = "".join(" " + format_field(value.elem, item) for item in value.items)
+        if isinstance(value, wire.CutListValue):  # the items a comparison did not reach
+            inner += " ...(%d elements)" % value.count
         return "list:%s [%s ]" % (value.elem, inner)
     if type_name == "group":
         return "group {%s }" % format_fields(value, leading=" ")
