@@ -131,9 +131,9 @@ let handle c table ty payload =
   else if ty = Msg.ping then send c Msg.pong payload
   else if ty = Msg.bye then begin
     (* Control messages ignore extra fields, but they must still be
-       well-formed fields (SPEC 7.2). *)
-    (match decode_fields payload with
-     | _ -> ()
+       well-formed fields (SPEC 7.2); validated without building them. *)
+    (match validate_fields payload with
+     | () -> ()
      | exception Error e -> reject_payload_error c e);
     send c Msg.bye "";
     shutdown_and_close c.fd;
@@ -148,6 +148,25 @@ let handle c table ty payload =
    signal that lands just before select would otherwise wait out the
    whole idle timeout. *)
 let max_wait = 1.0
+
+(* Backpressure is the blocking write: a reply is sent whole before the
+   next request is read, so unsent output is one reply plus the socket's
+   buffer (SPEC 9.3).  What grew was garbage: payloads and replies over
+   2 KiB go straight to the major heap, and the runtime starts major GC
+   work only after a minor heap's worth (2 MiB) of allocation, so 64 KiB
+   ECHOs left 6 MiB of dead frames in a child whose client never read, and
+   12 MiB in one that did.  A full major collection per [gc_every] bytes in
+   and out bounds the garbage to about that; it also ran faster (the heap
+   stays small) than the runtime's own pacing or major slices. *)
+let gc_every = 262144
+let gc_mark = ref 0
+
+let collect_garbage c =
+  let traffic = c.bytes_in + c.bytes_out in
+  if traffic - !gc_mark >= gc_every then begin
+    gc_mark := traffic;
+    Gc.major ()
+  end
 
 let serve_connection table c =
   let cfg = c.cfg in
@@ -168,6 +187,7 @@ let serve_connection table c =
       c.frames_in <- c.frames_in + 1;
       c.bytes_in <- c.bytes_in + header_size + String.length payload;
       handle c table ty payload;
+      collect_garbage c;
       idle_since := Unix.gettimeofday ();
       loop ()
     | Parser.Failed e ->
@@ -249,7 +269,10 @@ let open_listener ~v6only ai addr =
     Unix.setsockopt fd Unix.SO_REUSEADDR true;
     if ai.Unix.ai_family = Unix.PF_INET6 then Unix.setsockopt fd Unix.IPV6_ONLY v6only;
     Unix.bind fd addr;
-    Unix.listen fd 128;
+    (* 4096, the usual kernel cap (somaxconn; listen takes the smaller): a
+       burst of clients waits in the accept queue for its answer, where past
+       a backlog of 128 their SYNs were dropped and retried 1, 3, 7 s later. *)
+    Unix.listen fd 4096;
     (* Non-blocking: a connection reset between select and accept must
        not block the loop. *)
     Unix.set_nonblock fd;
@@ -291,15 +314,50 @@ let listen_all host port =
 
 let stop = ref false
 
+(* Refuses [fd] with [frame] (an ERROR(LIMIT)) in the parent, at once:
+   forking a child per refusal let a flood of over-limit clients become a
+   flood of processes.  The socket's send buffer is empty, so one
+   non-blocking write takes the whole frame; what the client already sent
+   is read (once, without waiting) so that close sends a FIN, not an RST
+   that could destroy the ERROR in flight.  Never blocks: no drain. *)
+let refuse_now =
+  let scratch = Bytes.create 4096 in
+  fun fd frame ->
+    let attempt f = try f () with Unix.Unix_error _ -> () in
+    attempt (fun () -> Unix.set_nonblock fd);
+    attempt (fun () -> ignore (Unix.single_write_substring fd frame 0 (String.length frame)));
+    attempt (fun () -> ignore (Unix.read fd scratch 0 (Bytes.length scratch)));
+    attempt (fun () -> Unix.shutdown fd Unix.SHUTDOWN_SEND);
+    attempt (fun () -> Unix.close fd)
+
+(* Says [what] at most once a second, with how often it happened since:
+   running out of descriptors or processes must not flood the log. *)
+let rate_limited_warner () =
+  let last = ref neg_infinity and count = ref 0 in
+  fun what ->
+    incr count;
+    let now = Unix.gettimeofday () in
+    if now -. !last >= 1.0 then begin
+      warn "%s (%d time%s since the last such line)" what !count (if !count = 1 then "" else "s");
+      last := now;
+      count := 0
+    end
+
 let main host port table cfg =
   let listeners, actual = listen_all host port in
+  (* A descriptor kept in reserve (libuv's EMFILE trick): out of
+     descriptors, we give it back, accept the pending connections and
+     refuse them, then take it back, so a ready listener never spins.
+     Taken before the port is printed: ready means ready. *)
+  let open_reserve () =
+    try Some (Unix.openfile "/dev/null" [ Unix.O_RDONLY; Unix.O_CLOEXEC ] 0)
+    with Unix.Unix_error _ -> None in
+  let reserve = ref (open_reserve ()) in
   Printf.printf "%d\n%!" actual;
   info "listening on %s port %d (max payload %d, max conns %d, %d vectors)"
     host actual cfg.max_payload cfg.max_conns (Hashtbl.length table);
-  (* pid -> true for a child serving a connection, false for one that
-     only refuses it with LIMIT (it must not count against the limit). *)
+  (* pid -> peer, one per connection being served (refusals fork none). *)
   let children = Hashtbl.create 64 in
-  let serving () = Hashtbl.fold (fun _ s n -> if s then n + 1 else n) children 0 in
   let on_stop = Sys.Signal_handle (fun _ -> stop := true) in
   Sys.set_signal Sys.sigterm on_stop;
   Sys.set_signal Sys.sigint on_stop;
@@ -312,63 +370,93 @@ let main host port table cfg =
     | pid, _ -> Hashtbl.remove children pid; reap ()
     | exception Unix.Unix_error (Unix.EINTR, _, _) -> reap ()
     | exception Unix.Unix_error (Unix.ECHILD, _, _) -> () in
+  let limit_frame why = error_frame ~code:(code_number LIMIT) why in
+  let over_conns = limit_frame (Printf.sprintf "too many connections (%d)" cfg.max_conns) in
+  let no_fds = limit_frame "server out of descriptors" in
+  let no_procs = limit_frame "server out of processes" in
+  (* Without a reserve, accepting pauses until [paused_until] (the 100 ms
+     of SPEC 9.3); after a failed fork, connections are refused without
+     trying to fork until [fork_failed_until]. *)
+  let paused_until = ref 0.0 in
+  let fork_failed_until = ref 0.0 in
+  let warn_fds = rate_limited_warner () and warn_fork = rate_limited_warner () in
   let spawn fd addr =
-    let over_limit = serving () >= cfg.max_conns in
-    flush stdout; flush stderr;
-    match Unix.fork () with
-    | 0 ->
-      (* Child: never return into the accept loop, whatever happens. *)
-      (try
-         List.iter Unix.close listeners;
-         Sys.set_signal Sys.sigchld Sys.Signal_default;
-         let on_stop = Sys.Signal_handle (fun _ -> stopping := true) in
-         Sys.set_signal Sys.sigterm on_stop;
-         Sys.set_signal Sys.sigint on_stop;
-         let c = { fd; cfg; peer = string_of_sockaddr addr; peer_max = None;
-                   frames_in = 0; bytes_in = 0; frames_out = 0; bytes_out = 0 } in
-         let why =
-           if over_limit then
-             try reject c LIMIT None (Printf.sprintf "too many connections (%d)" cfg.max_conns)
-             with Finish why -> why
-           else serve_connection table c in
-         log_connection c why;
-         Unix._exit 0
-       with e ->
-         warn "connection handler crashed: %s" (Printexc.to_string e);
-         Unix._exit 1)
-    | pid ->
-      Unix.close fd;
-      Hashtbl.replace children pid (not over_limit)
-    | exception Unix.Unix_error (e, _, _) ->
-      warn "fork failed: %s" (Unix.error_message e);
-      Unix.close fd in
-  (* Out of descriptors: pause accepting instead of spinning on a ready
-     listener, and say so at most once a second. *)
-  let last_emfile = ref 0.0 in
-  let out_of_fds e =
-    let now = Unix.gettimeofday () in
-    if now -. !last_emfile >= 1.0 then begin
-      warn "accept: %s (pausing)" (Unix.error_message e);
-      last_emfile := now
-    end;
-    try Unix.sleepf 0.1 with Unix.Unix_error _ -> () in
+    let peer = string_of_sockaddr addr in
+    if Hashtbl.length children >= cfg.max_conns then begin
+      refuse_now fd over_conns;
+      info "%s: closed after 0 frames in (0 bytes), 1 frames out (%d bytes): sent ERROR LIMIT: \
+            too many connections (%d)" peer (String.length over_conns) cfg.max_conns
+    end
+    else if Unix.gettimeofday () < !fork_failed_until then begin
+      refuse_now fd no_procs;
+      warn_fork "fork failed recently: refusing connections with LIMIT"
+    end
+    else begin
+      flush stdout; flush stderr;
+      match Unix.fork () with
+      | 0 ->
+        (* Child: never return into the accept loop, whatever happens. *)
+        (try
+           List.iter Unix.close listeners;
+           Option.iter Unix.close !reserve;
+           Sys.set_signal Sys.sigchld Sys.Signal_default;
+           let on_stop = Sys.Signal_handle (fun _ -> stopping := true) in
+           Sys.set_signal Sys.sigterm on_stop;
+           Sys.set_signal Sys.sigint on_stop;
+           Unix.clear_nonblock fd;
+           let c = { fd; cfg; peer; peer_max = None;
+                     frames_in = 0; bytes_in = 0; frames_out = 0; bytes_out = 0 } in
+           let why = serve_connection table c in
+           log_connection c why;
+           Unix._exit 0
+         with e ->
+           warn "connection handler crashed: %s" (Printexc.to_string e);
+           Unix._exit 1)
+      | pid ->
+        Unix.close fd;
+        Hashtbl.replace children pid peer
+      | exception Unix.Unix_error (e, _, _) ->
+        refuse_now fd no_procs;
+        fork_failed_until := Unix.gettimeofday () +. 0.1;
+        warn_fork ("fork failed: " ^ Unix.error_message e ^ "; refusing connections with LIMIT")
+    end in
+  (* Out of descriptors: refuse what is pending through the reserve, or
+     pause; never spin on a ready listener. *)
+  let out_of_fds lfd e =
+    warn_fds ("accept: " ^ Unix.error_message e ^ ": refusing connections with LIMIT");
+    match !reserve with
+    | None -> paused_until := Unix.gettimeofday () +. 0.1; reserve := open_reserve ()
+    | Some r ->
+      Unix.close r;
+      reserve := None;
+      (* Bounded, so that a flood cannot keep us here. *)
+      let rec drain n =
+        if n > 0 then
+          match Unix.accept ~cloexec:true lfd with
+          | fd, _ -> refuse_now fd no_fds; drain (n - 1)
+          | exception Unix.Unix_error _ -> () in
+      drain 256;
+      reserve := open_reserve ();
+      if !reserve = None then paused_until := Unix.gettimeofday () +. 0.1 in
   while not !stop do
     reap ();
-    match Unix.select listeners [] [] 1.0 with
+    let now = Unix.gettimeofday () in
+    let watched = if now < !paused_until then [] else listeners in
+    let wait = if watched = [] then Float.min 1.0 (!paused_until -. now) else 1.0 in
+    match Unix.select watched [] [] wait with
     | exception Unix.Unix_error (Unix.EINTR, _, _) -> ()
     | ready, _, _ ->
       List.iter (fun lfd ->
           if not !stop then
             match Unix.accept ~cloexec:true lfd with
             | fd, addr ->
-              Unix.clear_nonblock fd;
               (try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ());
               spawn fd addr
             | exception Unix.Unix_error ((Unix.EINTR | Unix.EAGAIN | Unix.EWOULDBLOCK
                                          | Unix.ECONNABORTED), _, _) -> ()
-            | exception Unix.Unix_error ((Unix.EMFILE | Unix.ENFILE) as e, _, _) -> out_of_fds e
+            | exception Unix.Unix_error ((Unix.EMFILE | Unix.ENFILE) as e, _, _) -> out_of_fds lfd e
             | exception Unix.Unix_error (e, _, _) ->
-              warn "accept: %s" (Unix.error_message e))
+              warn_fds ("accept: " ^ Unix.error_message e))
         ready
   done;
   (* Shutdown (SPEC 9.3): stop accepting; each child finishes the frame

@@ -466,6 +466,91 @@ and decode_seq s p lim depth acc =
       let v, q = decode_value s t (p + 1) lim depth p in
       decode_seq s q lim depth ((p, v) :: acc)
 
+(* The same walk as decode_value/decode_seq, with the same checks in the
+   same order, building nothing: a server whose reply does not need the
+   values (ROUNDTRIP, BYE, the fields of HELLO it skips) validates a
+   16 MiB payload without the value tree that would cost 20 times the
+   payload.  test_wire checks that both walks agree on every vector and
+   on mutations of them. *)
+let rec skip_value s t p lim depth first =
+  match t with
+  | T_u8 | T_i8 -> need p lim 1; p + 1
+  | T_u16 | T_i16 -> need p lim 2; p + 2
+  | T_u32 | T_i32 | T_f32 -> need p lim 4; p + 4
+  | T_u64 | T_i64 | T_f64 -> need p lim 8; p + 8
+  | T_bool ->
+    need p lim 1;
+    let b = String.get_uint8 s p in
+    if b > 1 then failf ~offset:p BADBOOL "bool byte is 0x%02x" b;
+    p + 1
+  | T_string ->
+    let n = read_length s p lim "string" in
+    let q = p + 4 in
+    (match utf8_error s q n with
+     | Some i -> failf ~offset:i UTF8 "ill-formed UTF-8 sequence"
+     | None -> ());
+    q + n
+  | T_bytes -> p + 4 + read_length s p lim "bytes"
+  | T_list ->
+    if depth + 1 > max_depth then
+      fail ~offset:first DEPTH "list nested deeper than 32 levels";
+    if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
+    let e =
+      match tag_of_byte (String.get_uint8 s p) with
+      | Some e -> e
+      | None ->
+        failf ~offset:p BADTAG "unknown list element tag 0x%02x"
+          (String.get_uint8 s p) in
+    let cp = p + 1 in
+    if lim - cp < 4 then
+      failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
+    let count = get_u32 s cp in
+    let q = cp + 4 in
+    if count > (lim - q) / min_size e then
+      failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
+        count (tag_name e) (lim - q);
+    let q = ref q in
+    for _ = 1 to count do
+      q := skip_value s e !q lim (depth + 1) !q
+    done;
+    !q
+  | T_group ->
+    if depth + 1 > max_depth then
+      fail ~offset:first DEPTH "group nested deeper than 32 levels";
+    let n = read_length s p lim "group" in
+    let q = p + 4 in
+    skip_seq s q (q + n) (depth + 1) (fun _ _ -> ());
+    q + n
+
+(* Fields from [p] to exactly [lim]; [seen p tag] is told each one. *)
+and skip_seq s p lim depth seen =
+  if p < lim then begin
+    let b = String.get_uint8 s p in
+    match tag_of_byte b with
+    | None -> failf ~offset:p BADTAG "unknown tag 0x%02x" b
+    | Some t ->
+      seen p t;
+      let q = skip_value s t (p + 1) lim depth p in
+      skip_seq s q lim depth seen
+  end
+
+let validate_fields s = skip_seq s 0 (String.length s) 0 (fun _ _ -> ())
+
+let field_tags ?(max = max_int) s =
+  let acc = ref [] and n = ref 0 in
+  skip_seq s 0 (String.length s) 0 (fun p t ->
+      if !n < max then begin acc := (p, t) :: !acc; incr n end);
+  List.rev !acc
+
+let value_end s t p = skip_value s t p (String.length s) 0 p
+
+let decode_value_at s t p = fst (decode_value s t p (String.length s) 0 p)
+
+let decode_field_at s p =
+  match tag_of_byte (String.get_uint8 s p) with
+  | None -> failf ~offset:p BADTAG "unknown tag 0x%02x" (String.get_uint8 s p)
+  | Some t -> fst (decode_value s t (p + 1) (String.length s) 0 p)
+
 let decode_located s = List.rev (decode_seq s 0 (String.length s) 0 [])
 let decode_fields s = List.rev_map snd (decode_seq s 0 (String.length s) 0 [])
 let decode s = catch (fun () -> decode_fields s)
@@ -483,23 +568,25 @@ let min_max_payload = 1037
 
 type header = { msg_type : int; length : int }
 
-(* Checks the header bytes that are present, in the order of SPEC 2.3
-   (version, flags, type, length), so a stream can be rejected as early
-   as its first byte.  Offsets are frame offsets (0, 1, 2, 4). *)
+(* Checks a header in the order of SPEC 2.3 (version, flags, type,
+   length) once its 8 bytes are in, never before: SPEC 2.3 judges the
+   complete header, and EOF inside one (SPEC 8.5) closes without an ERROR,
+   where checking a prefix answered `02 00 00 01 00 00 00` + EOF with
+   VERSION.  Offsets are frame offsets (0, 1, 2, 4). *)
 let check_header_bytes ~max_payload b off avail =
-  if avail >= 1 && Bytes.get_uint8 b off <> protocol_version then
-    failf ~offset:0 VERSION "frame version %d, expected 1" (Bytes.get_uint8 b off);
-  if avail >= 2 && Bytes.get_uint8 b (off + 1) <> 0 then
-    failf ~offset:1 HEADER "frame flags 0x%02x, must be 0" (Bytes.get_uint8 b (off + 1));
-  if avail >= 4 && Bytes.get_uint16_be b (off + 2) = 0 then
-    fail ~offset:2 HEADER "frame type 0 is invalid";
-  if avail >= 8 then begin
+  if avail < header_size then None
+  else begin
+    if Bytes.get_uint8 b off <> protocol_version then
+      failf ~offset:0 VERSION "frame version %d, expected 1" (Bytes.get_uint8 b off);
+    if Bytes.get_uint8 b (off + 1) <> 0 then
+      failf ~offset:1 HEADER "frame flags 0x%02x, must be 0" (Bytes.get_uint8 b (off + 1));
+    if Bytes.get_uint16_be b (off + 2) = 0 then
+      fail ~offset:2 HEADER "frame type 0 is invalid";
     let len = Int32.to_int (Bytes.get_int32_be b (off + 4)) land 0xFFFF_FFFF in
     if len > max_payload then
       failf ~offset:4 TOOBIG "payload length %d exceeds the limit %d" len max_payload;
     Some { msg_type = Bytes.get_uint16_be b (off + 2); length = len }
   end
-  else None
 
 (* The first header field that is not complete (a TRUNCATED offset). *)
 let missing_header_field avail =
@@ -526,12 +613,15 @@ let encode_header ~msg_type ~length =
   Bytes.set_int32_be b 4 (Int32.of_int length);
   Bytes.unsafe_to_string b
 
-let encode_frame ?(max_payload = default_max_payload) msg_type payload =
+let check_frame_payload ?(max_payload = default_max_payload) msg_type payload =
   check_msg_type msg_type;
   let n = String.length payload in
   if n > max_payload then
-    failf TOOBIG "payload of %d bytes exceeds the receiver's limit %d" n max_payload;
-  encode_header ~msg_type ~length:n ^ payload
+    failf TOOBIG "payload of %d bytes exceeds the receiver's limit %d" n max_payload
+
+let encode_frame ?max_payload msg_type payload =
+  check_frame_payload ?max_payload msg_type payload;
+  encode_header ~msg_type ~length:(String.length payload) ^ payload
 
 let decode_frame ?(max_payload = default_max_payload) s =
   let h = decode_header ~max_payload s 0 in
@@ -573,16 +663,36 @@ module Parser = struct
     mutable failure : error option;
   }
 
+  let initial_capacity = 4096
+  let idle_capacity = 65536
+
   let create ?(max_payload = default_max_payload) () =
-    { max_payload; buf = Bytes.create 4096; start = 0; stop = 0; scan = 0;
+    { max_payload; buf = Bytes.create initial_capacity; start = 0; stop = 0; scan = 0;
       failure = None }
 
+  (* Where the frame in progress ends (relative to [start]), once its
+     header is in. *)
+  let frame_end t =
+    if t.failure <> None || t.stop - t.scan < header_size then None
+    else
+      let len = Int32.to_int (Bytes.get_int32_be t.buf (t.scan + 4)) land 0xFFFF_FFFF in
+      Some (t.scan - t.start + header_size + len)
+
+  (* The buffer doubles, so it never holds more than twice what was
+     received (SPEC 9.2: nothing is allocated from a length that only
+     announces bytes).  When the end of the frame in progress is within
+     one more doubling, it grows to exactly that end instead: a 16 MiB
+     frame then costs 16 MiB, not the 32 MiB of the next power of two. *)
   let make_room t n =
     if t.stop + n > Bytes.length t.buf then begin
       let live = t.stop - t.start in
       let buf =
         if live + n <= Bytes.length t.buf then t.buf
-        else Bytes.create (max (live + n) (2 * Bytes.length t.buf)) in
+        else
+          let doubled = max (live + n) (2 * Bytes.length t.buf) in
+          match frame_end t with
+          | Some e when e >= live + n && e <= 2 * doubled -> Bytes.create e
+          | _ -> Bytes.create doubled in
       Bytes.blit t.buf t.start buf 0 live;
       t.buf <- buf;
       t.scan <- t.scan - t.start;
@@ -621,7 +731,10 @@ module Parser = struct
       let payload = Bytes.sub_string t.buf (t.start + header_size) len in
       t.start <- t.start + header_size + len;
       if t.start = t.stop then begin
-        t.start <- 0; t.stop <- 0; t.scan <- 0
+        t.start <- 0; t.stop <- 0; t.scan <- 0;
+        (* An idle connection must not keep the buffer of its largest
+           frame. *)
+        if Bytes.length t.buf > idle_capacity then t.buf <- Bytes.create initial_capacity
       end;
       Frame (ty, payload)
     end
@@ -707,17 +820,37 @@ let read_frame ?deadline ?(max_payload = default_max_payload) fd =
   match check_header_bytes ~max_payload hdr 0 header_size with
   | None -> assert false
   | Some h ->
-    (* The header was checked before any payload byte is read. *)
-    let payload = Bytes.create h.length in
-    (try really_read ?deadline fd payload 0 h.length
+    (* The header was checked before any payload byte is read.  The buffer
+       then doubles as bytes arrive, up to the announced length: allocating
+       that length at once would let 8 bytes reserve 16 MiB (SPEC 2.4). *)
+    let payload = ref (Bytes.create (min h.length 65536)) and got = ref 0 in
+    (try
+       while !got < h.length do
+         if !got = Bytes.length !payload then begin
+           let bigger = Bytes.create (min h.length (2 * Bytes.length !payload)) in
+           Bytes.blit !payload 0 bigger 0 !got;
+           payload := bigger
+         end;
+         match read_some ?deadline fd !payload !got (Bytes.length !payload - !got) with
+         | 0 -> fail CLOSED "connection closed by peer"
+         | n -> got := !got + n
+       done
      with Error { code = CLOSED; _ } ->
        fail CLOSED "connection closed by peer inside a frame payload");
-    h.msg_type, Bytes.unsafe_to_string payload
+    h.msg_type, Bytes.unsafe_to_string !payload
 
 let write_frame ?deadline ?max_payload fd msg_type payload =
-  (* One buffer, one write sequence: no Nagle stall between header and
-     payload of a small frame. *)
-  write_all ?deadline fd (encode_frame ?max_payload msg_type payload)
+  if String.length payload <= 65536 then
+    (* One buffer, one write sequence: no Nagle stall between header and
+       payload of a small frame. *)
+    write_all ?deadline fd (encode_frame ?max_payload msg_type payload)
+  else begin
+    (* A large payload is not copied behind its header: that copy was one
+       more payload's worth of memory per reply. *)
+    check_frame_payload ?max_payload msg_type payload;
+    write_all ?deadline fd (encode_header ~msg_type ~length:(String.length payload));
+    write_all ?deadline fd payload
+  end
 
 (* SPEC 8.4: "about a second". *)
 let drain_time = 1.0
@@ -789,6 +922,20 @@ let message_field what payload located i t =
         (tag_name (tag_of_value v)) (tag_name t);
     p, v
 
+let message_field_offset what payload tags i t =
+  match List.nth_opt tags i with
+  | None ->
+    failf ~offset:(String.length payload) MESSAGE "%s: field %d (%s) is missing"
+      what i (tag_name t)
+  | Some (p, u) ->
+    if u <> t then
+      failf ~offset:p MESSAGE "%s: field %d is %s, expected %s" what i (tag_name u) (tag_name t);
+    p
+
+let message_field_at what payload tags i t =
+  let p = message_field_offset what payload tags i t in
+  p, decode_field_at payload p
+
 type hello = { version : int; max_payload : int; peer_name : string }
 
 (* SPEC 7.2: an encoder refuses what a receiver would refuse, so it is
@@ -804,8 +951,9 @@ let hello_payload ?(version = protocol_version) ~max_payload name =
    in order; a value that is not allowed is MESSAGE at its first byte
    (p + 1, right after the tag). *)
 let parse_hello payload =
-  let fs = decode_located payload in
-  let field = message_field "HELLO" payload fs in
+  (* Only the fields judged are decoded: a HELLO (or ERROR) padded with
+     millions of extra fields must not cost their value tree. *)
+  let field = message_field_at "HELLO" payload (field_tags ~max:3 payload) in
   (* The version first, and alone: another version's HELLO may define
      its other fields differently, so nothing after it is judged. *)
   let version =
@@ -858,8 +1006,7 @@ let error_payload ~code ?offset text =
 (* Same rules as parse_hello (SPEC 7.2); a text over the limit makes the
    ERROR malformed (the receiver still closes without answering, 7.4). *)
 let parse_error_message payload =
-  let fs = decode_located payload in
-  let field = message_field "ERROR" payload fs in
+  let field = message_field_at "ERROR" payload (field_tags ~max:3 payload) in
   match field 0 T_u16, field 1 T_u32, field 2 T_string with
   | (_, U16 c), (_, U32 o), (p, String t) ->
     if String.length t > max_error_text then

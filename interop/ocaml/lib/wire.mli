@@ -264,6 +264,29 @@ val decode_located : string -> (int * value) list
 (** Like {!decode_fields}, each top-level field paired with the offset of
     its tag byte. *)
 
+val validate_fields : string -> unit
+(** Raises exactly what {!decode_fields} would raise on the same payload
+    (same code, same offset), and builds no value: memory stays constant
+    whatever the payload. *)
+
+val field_tags : ?max:int -> string -> (int * tag) list
+(** Validates the whole payload as {!validate_fields} does, then returns the
+    offset of the tag byte and the tag of its first [max] (default: all)
+    top-level fields. *)
+
+val value_end : string -> tag -> int -> int
+(** [value_end payload tag p]: where the untagged value of [tag] at [p] ends, in a payload
+    that passed {!validate_fields}. *)
+
+val decode_value_at : string -> tag -> int -> value
+(** [decode_value_at payload tag p] decodes the untagged value of [tag] at [p], in a payload
+    that passed {!validate_fields}. *)
+
+val decode_field_at : string -> int -> value
+(** [decode_field_at payload p] decodes the field whose tag byte is at
+    [p], as {!decode_fields} would; meant for a payload that passed
+    {!validate_fields}. *)
+
 val decode_payload_in_frame : string -> value list
 (** {!decode_fields} with error offsets shifted by 8 (frame offsets, as
     sent in an ERROR message). *)
@@ -286,11 +309,11 @@ val min_max_payload : int
 type header = { msg_type : int; length : int }
 
 val check_header_bytes : max_payload:int -> Bytes.t -> int -> int -> header option
-(** [check_header_bytes ~max_payload b off avail] checks the [avail]
-    header bytes present at [off] (fewer than 8 allowed) in the order
+(** [check_header_bytes ~max_payload b off avail]: [None] while fewer
+    than 8 header bytes are present at [off] ([avail]), whatever they are
+    (SPEC 2.3 checks the complete header); then checks them in the order
     version ([VERSION] at 0), flags ([HEADER] at 1), type ([HEADER] at 2),
-    length ([TOOBIG] at 4).  Returns the header once all 8 bytes are
-    present and valid, [None] while incomplete. *)
+    length ([TOOBIG] at 4) and returns the header. *)
 
 val decode_header : ?max_payload:int -> string -> int -> header
 (** Checks and decodes the header at the given offset; [TRUNCATED] (at
@@ -311,10 +334,11 @@ val decode_frame : ?max_payload:int -> string -> int * string
     decoded. *)
 
 (** Incremental frame parser: feed bytes in any chunking, take complete
-    frames out.  Header errors are detected as soon as the offending
-    header byte arrives (so an oversize length is rejected as soon as the
-    8-byte header is in, before any payload is buffered), but reported by
-    {!next} only after the complete frames that preceded it. *)
+    frames out.  Header errors are detected as soon as the 8 header bytes
+    are in, not before (SPEC 2.3: a partial header cut by EOF is lost, not
+    reported); an oversize length is thus rejected before any payload is
+    buffered.  They are reported by {!next} only after the complete frames
+    that preceded them. *)
 module Parser : sig
   type t
 
@@ -452,6 +476,13 @@ val message_field :
 (** [message_field what payload located i tag] returns field [i] of a
     decoded message (offset, value), raising [MESSAGE] if it is missing
     (offset = payload length) or has another tag (offset = its tag). *)
+
+val message_field_at :
+  string -> string -> (int * tag) list -> int -> tag -> int * value
+(** {!message_field} over {!field_tags}: only field [i] is decoded. *)
+
+val message_field_offset : string -> string -> (int * tag) list -> int -> tag -> int
+(** {!message_field_at} without decoding: the offset of field [i]'s tag. *)
 
 (** A decoded HELLO. *)
 type hello = { version : int; max_payload : int; peer_name : string }

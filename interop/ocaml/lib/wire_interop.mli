@@ -12,8 +12,9 @@ val stats : int64 list -> float list -> string -> Wire.value list
     wins), u32 CRC-32 of the bytes. *)
 
 val stats_reply_of_request : string -> Wire.value list
-(** Decodes a STATS payload ([list:i64], [list:f64], [bytes], nothing
-    else) and computes {!stats}.  [MESSAGE] otherwise, payload offsets
+(** Validates a STATS payload ([list:i64], [list:f64], [bytes], nothing
+    else) and computes what {!stats} gives, from its bytes (no list is
+    built).  [MESSAGE] otherwise, payload offsets
     (SPEC 7.2): at a field's tag if it is missing, extra or of another
     type, at its element tag (tag + 1) if it is a list of the wrong
     element type. *)
@@ -28,6 +29,14 @@ val compare_fields : expected:Wire.value list -> got:Wire.value list -> mismatch
 (** [None] if equal (floats by bits).  Descends into a list (same element
     type) or group on both sides; any other difference is reported at the
     item itself. *)
+
+val compare_payload : expected:Wire.value list -> string -> int -> mismatch option
+(** [compare_payload ~expected payload off]: {!compare_fields} against the fields of [payload]
+    from offset [off] (a payload that passed {!Wire.validate_fields}), read from its bytes
+    without building them; texts are already {!clip}ped. *)
+
+val clip : string -> string
+(** A text cut to the 4096 characters VECTOR_RESULT shows (the last three then "..."). *)
 
 val status_match : int
 (** 0 *)

@@ -55,6 +55,48 @@ let spawn_server ?(log = "/dev/null") exe args =
     ignore (Unix.waitpid [] pid);
     None
 
+(* A process's state letter from /proc/PID/stat ('Z' for a zombie), None
+   once it is gone. *)
+let proc_state pid =
+  try
+    let ic = open_in (Printf.sprintf "/proc/%d/stat" pid) in
+    let l = Fun.protect ~finally:(fun () -> close_in ic) (fun () -> input_line ic) in
+    Some l.[String.rindex l ')' + 2]
+  with _ -> None
+
+(* Children of a process, from /proc (Linux). *)
+let children_of pid =
+  Sys.readdir "/proc" |> Array.to_list
+  |> List.filter_map (fun d ->
+      match int_of_string_opt d with
+      | None -> None
+      | Some p ->
+        try
+          let ic = open_in (Printf.sprintf "/proc/%d/stat" p) in
+          let l = Fun.protect ~finally:(fun () -> close_in ic) (fun () -> input_line ic) in
+          (* "pid (comm) state ppid ...": comm may hold spaces, so cut
+             after the last ')'. *)
+          let rest = String.sub l (String.rindex l ')' + 2) (String.length l - String.rindex l ')' - 2) in
+          match String.split_on_char ' ' rest with
+          | _state :: ppid :: _ when int_of_string ppid = pid -> Some p
+          | _ -> None
+        with _ -> None)
+
+let alive pid =
+  (* A zombie still has /proc/PID; state Z counts as gone. *)
+  try
+    let ic = open_in (Printf.sprintf "/proc/%d/stat" pid) in
+    let l = Fun.protect ~finally:(fun () -> close_in ic) (fun () -> input_line ic) in
+    l.[String.rindex l ')' + 2] <> 'Z'
+  with _ -> false
+
+let connect ?(host = "127.0.0.1") port =
+  let ai =
+    List.hd (Unix.getaddrinfo host (string_of_int port) [ Unix.AI_SOCKTYPE Unix.SOCK_STREAM ]) in
+  let fd = Unix.socket ai.Unix.ai_family Unix.SOCK_STREAM 0 in
+  Unix.connect fd ai.Unix.ai_addr;
+  fd
+
 (* Prints the summary line and exits 0 only if nothing failed. *)
 let finish () =
   Printf.printf "%d passed, %d failed\n%!" !passed !failed;
