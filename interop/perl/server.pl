@@ -15,19 +15,19 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use Errno qw(EINTR EAGAIN EWOULDBLOCK);
+use Errno qw(EINTR EAGAIN EWOULDBLOCK EMFILE ENFILE);
 use Getopt::Long qw(GetOptionsFromArray);
 use IO::Handle;
 use IO::Select;
 use IO::Socket::IP;
 use POSIX qw(WNOHANG SIGCHLD SIGINT SIGTERM SIG_BLOCK SIG_UNBLOCK sigprocmask);
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Socket qw(IPPROTO_TCP TCP_NODELAY getnameinfo NI_NUMERICHOST NI_NUMERICSERV);
 use Time::HiRes qw(time sleep);
 
 use Wire qw(:all);
 use Wire::Error;
 use Wire::Interop;
-use Wire::IO qw(deadline read_exact write_all close_gracefully);
+use Wire::IO qw(deadline read_append write_all write_frame close_gracefully);
 use Wire::Vectors qw(load_vectors find_proto_file);
 
 use constant {
@@ -128,7 +128,7 @@ my $service = Wire::Interop->new(vectors => $cases);
 my $listener = IO::Socket::IP->new(
     LocalHost => $opt{host},
     LocalPort => $opt{port},
-    Listen    => 128,
+    Listen    => 1024,    # a flood waits in the queue rather than in SYN retries of 1 s and more
     ReuseAddr => 1,
 ) or die "server.pl: cannot listen on [$opt{host}]:$opt{port}: " . ($@ || $!) . "\n";
 
@@ -141,9 +141,7 @@ logline("listening on [$opt{host}]:" . $listener->sockport . ", max payload $opt
 
 my %children;
 my $stop = 0;
-$SIG{CHLD} = sub {
-    while ((my $pid = waitpid -1, WNOHANG) > 0) { delete $children{$pid} }
-};
+$SIG{CHLD} = sub { reap() };
 $SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
 
 # The 1 s select bounds the time between a signal and the loop noticing it, even if the signal
@@ -151,14 +149,29 @@ $SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
 # when a connection is aborted between select and accept.
 $listener->blocking(0);
 my $select = IO::Select->new($listener);
-my %draining;    # refused connections: fileno => { sock, until }
+my %draining;      # refused connections: fileno => { sock, until }
+my $paused = 0;    # accepting stops until then (out of descriptors with no reserve to give back)
+# A descriptor kept in reserve: out of descriptors (EMFILE), it is given back so that the pending
+# connections can still be accepted and refused with ERROR(LIMIT) rather than left to spin on.
+my $reserve;
+open $reserve, '<', '/dev/null' or undef $reserve;
+my %last_said;     # what the rate-limited log said last: what => [ time, times unsaid since ]
+# Every refusal sends the same bytes: encoded once.
+my $LIMIT_FRAME = encode_frame(MSG_ERROR, error_payload('LIMIT', undef,
+                                                        "too many connections ($opt{'max-conns'})"));
 until ($stop) {
     my @ready = $select->can_read(next_wait());
     for my $fh (@ready) {
-        if ($fh == $listener) { accept_one() }
+        if ($fh == $listener) { accept_some() }
         else { drain_some($fh) }
     }
-    for my $d (values %draining) { end_drain($d->{sock}) if time >= $d->{until} }
+    my $now = time;
+    for my $d (values %draining) { end_drain($d->{sock}) if $now >= $d->{until} }
+    if ($paused && $now >= $paused) {
+        $paused = 0;
+        $select->add($listener);
+    }
+    reap();    # SIGCHLD may be coalesced or come during a fork: never leave a zombie behind
 }
 
 close $listener;
@@ -167,32 +180,94 @@ stop_children();
 logline('stopped');
 exit 0;
 
+sub reap {
+    while ((my $pid = waitpid -1, WNOHANG) > 0) { delete $children{$pid} }
+    return;
+}
+
 sub next_wait {
     my $wait = 1;
     for my $d (values %draining) {
         my $left = $d->{until} - time;
         $wait = $left if $left < $wait;
     }
+    if ($paused) {
+        my $left = $paused - time;
+        $wait = $left if $left < $wait;
+    }
     return $wait > 0 ? $wait : 0;
 }
 
-sub accept_one {
-    my $conn = $listener->accept;
-    if (!$conn) {
-        logline("accept: $!") unless $! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK;
+# A log line about a resource running out, at most once a second however often it happens.
+sub logline_limited {
+    my ($what, $text) = @_;
+    my $l = $last_said{$what} //= [ 0, 0 ];
+    if (time - $l->[0] < 1) {
+        $l->[1]++;
         return;
     }
-    return refuse_conn($conn) if keys %children >= $opt{'max-conns'};
+    logline($text . ($l->[1] ? " ($l->[1] more since the last such line)" : ''));
+    @$l = (time, 0);
+    return;
+}
+
+# Accepts what is pending, up to a batch, so that a flood of connections is refused at the rate
+# accept() allows rather than one per wakeup of the loop.
+sub accept_some {
+    for (1 .. 64) {
+        my $paddr = accept(my $conn, $listener);
+        if (!$paddr) {
+            return if $! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK;
+            return out_of_descriptors() if $! == EMFILE || $! == ENFILE;
+            logline_limited(accept => "accept: $!");
+            return;
+        }
+        if (keys %children >= $opt{'max-conns'}) {
+            refuse_conn($conn, $paddr, 'LIMIT');
+            next;
+        }
+        spawn($conn, $paddr);
+    }
+    return;
+}
+
+# EMFILE/ENFILE: the reserve descriptor is given back, one pending connection accepted and refused
+# with ERROR(LIMIT), the reserve taken again, until none is pending. Without a reserve (or when
+# even that does not help), accepting stops for 100 ms. Never a busy loop.
+sub out_of_descriptors {
+    my $refused = 0;
+    while ($reserve && $refused < 64) {    # past 64, the loop comes back: the listener is readable
+        close $reserve;
+        undef $reserve;
+        my $paddr = accept(my $conn, $listener);
+        refuse_conn($conn, $paddr, 'LIMIT (out of descriptors)', 1) if $paddr;
+        open $reserve, '<', '/dev/null' or undef $reserve;
+        last unless $paddr;
+        $refused++;
+    }
+    my $pause = !$refused;
+    logline_limited(emfile => 'out of descriptors: refusing new connections with LIMIT'
+                              . ($pause ? ', accepting paused for 100 ms' : ''));
+    if ($pause) {
+        $select->remove($listener);
+        $paused = time + 0.1;
+    }
+    return;
+}
+
+sub spawn {
+    my ($conn, $paddr) = @_;
     # Signals wait until the fork is done: SIGCHLD so that a child that ends at once is not reaped
     # before it is in %children (it would stay there forever); SIGTERM/SIGINT so that the child
     # gets them only with its own handlers in place.
     my $blocked = POSIX::SigSet->new(SIGCHLD, SIGTERM, SIGINT);
     sigprocmask(SIG_BLOCK, $blocked);
     my $pid = fork;
-    if (!defined $pid) {
+    if (!defined $pid) {    # EAGAIN, ENOMEM: refused like a connection over the limit
+        my $why = "$!";
         sigprocmask(SIG_UNBLOCK, $blocked);
-        logline("fork: $!");
-        close $conn;
+        logline_limited(fork => "fork: $why: refusing new connections with LIMIT");
+        refuse_conn($conn, $paddr, "LIMIT (fork: $why)");
         return;
     }
     if (!$pid) {
@@ -201,8 +276,9 @@ sub accept_one {
         $SIG{TERM} = $SIG{INT} = sub { $stopping = 1 };
         sigprocmask(SIG_UNBLOCK, $blocked);
         close $listener;
+        close $reserve if $reserve;
         end_drain($_->{sock}) for values %draining;
-        serve($conn, \$stopping);
+        serve($conn, peer_name($paddr), \$stopping);
         POSIX::_exit(0);    # the log line is out (STDERR is unbuffered): skip global destruction
     }
     $children{$pid} = 1;
@@ -211,20 +287,21 @@ sub accept_one {
     return;
 }
 
-# One connection over --max-conns: ERROR(LIMIT, none), then the graceful close of SPEC 8.4, drained
-# by this loop so that accepting never waits for it.
+# One connection refused (over --max-conns, or out of processes or descriptors): ERROR(LIMIT,
+# none) by a non-blocking write (a new socket's buffer takes these few bytes at once), then the
+# graceful close of SPEC 8.4, drained by this loop so that accepting never waits for it. Past
+# MAX_DRAINING at once (or out of descriptors: $now), what has arrived is read and the socket
+# closed at once.
 sub refuse_conn {
-    my ($conn) = @_;
-    my $peer  = peer_name($conn);
-    my $frame = encode_frame(MSG_ERROR, error_payload('LIMIT', undef,
-                                                      "too many connections ($opt{'max-conns'})"));
+    my ($conn, $paddr, $why, $now) = @_;
     $conn->blocking(0);
-    my $n = syswrite $conn, $frame;    # a new socket's buffer takes these few bytes at once
+    my $n = syswrite $conn, $LIMIT_FRAME;
     shutdown $conn, 1;
-    logline(sprintf '%s: closed after 0 frames in (0 bytes), %d frames out (%d bytes): LIMIT',
-                    $peer, ($n // 0) == length $frame ? 1 : 0, $n // 0)
+    logline(sprintf '%s: closed after 0 frames in (0 bytes), %d frames out (%d bytes): %s',
+                    peer_name($paddr), ($n // 0) == length $LIMIT_FRAME ? 1 : 0, $n // 0, $why)
         unless $opt{quiet};
-    if (keys %draining >= MAX_DRAINING) {
+    if ($now || keys %draining >= MAX_DRAINING) {
+        sysread $conn, my $junk, 65536;    # unread input would turn the close into a reset
         close $conn;
         return;
     }
@@ -267,20 +344,22 @@ sub stop_children {
     return;
 }
 
+# "host:port" of a peer from its address as accept() returns it.
 sub peer_name {
-    my ($sock) = @_;
-    my $host = $sock->peerhost // '?';
-    return ($host =~ /:/ ? "[$host]" : $host) . ':' . ($sock->peerport // '?');
+    my ($paddr) = @_;
+    my ($err, $host, $port) = getnameinfo($paddr, NI_NUMERICHOST | NI_NUMERICSERV);
+    return '?:?' if $err;
+    return ($host =~ /:/ ? "[$host]" : $host) . ':' . $port;
 }
 
 # ---------------------------------------------------------------------------------------------
 # One connection (in its child), from accept to close; logs one line when it ends.
 
 sub serve {
-    my ($sock, $stopping) = @_;
+    my ($sock, $peer, $stopping) = @_;
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
     $sock->blocking(0);    # so that deadlines bound writes too
-    my %c = (sock => $sock, stopping => $stopping, peer => peer_name($sock), peer_max => undef,
+    my %c = (sock => $sock, stopping => $stopping, peer => $peer, peer_max => undef,
              frames_in => 0, bytes_in => 0, frames_out => 0, bytes_out => 0, graceful => 0);
     my $why = eval { session(\%c) } // do {
         my $e = $@;
@@ -326,7 +405,7 @@ sub session {
             unless allowed($c, $type);
         my $payload = '';
         if ($length) {
-            ($payload, $e) = receive($c, $length, $frame_dl, 0, $type == MSG_ERROR);
+            $e = receive_into($c, \$payload, $length, $frame_dl, 0, $type == MSG_ERROR);
             return $e if defined $e;
         }
         $c->{frames_in}++;
@@ -355,7 +434,9 @@ sub session {
         }
         my ($rtype, $rpayload) = eval { $service->handle($type, $payload) };
         return refuse_payload($c, $@) unless defined $rtype;
+        undef $payload;    # a lexical keeps its buffer: an idle connection must not hold 16 MiB
         reply($c, $rtype, $rpayload) or return $c->{why};
+        undef $rpayload;
     }
 }
 
@@ -380,26 +461,32 @@ sub wait_first_byte {
 sub receive {
     my ($c, $n, $deadline, $first, $is_error) = @_;
     my $bytes = '';
+    my $e = receive_into($c, \$bytes, $n, $deadline, $first, $is_error);
+    return defined $e ? (undef, $e) : ($bytes, undef);
+}
+
+# As receive, appending to $$buf (the caller's buffer: a payload is never copied); returns undef, or
+# why the connection ended.
+sub receive_into {
+    my ($c, $buf, $n, $deadline, $first, $is_error) = @_;
     if ($first) {    # the first byte alone, so that EOF at a frame boundary is told apart
-        my ($b, $e) = receive($c, 1, $deadline);
-        return (undef, $e =~ /\ATRUNCATED/ ? 'EOF' : $e) if defined $e;
-        $bytes = $b;
+        my $e = receive_into($c, $buf, 1, $deadline);
+        return $e =~ /\ATRUNCATED/ ? 'EOF' : $e if defined $e;
         $n--;
     }
-    my $more = eval { read_exact($c->{sock}, $n, $deadline) };
-    if (!defined $more) {
+    if (!eval { read_append($c->{sock}, $buf, $n, $deadline); 1 }) {
         my $e = $@;
         die $e unless ref $e && $e->isa('Wire::Error');
-        return (undef, 'TRUNCATED: EOF in the middle of a frame') if $e->name eq 'CLOSED';
-        return (undef, 'IO: ' . $e->message) if $e->name ne 'TIMEOUT';
+        return 'TRUNCATED: EOF in the middle of a frame' if $e->name eq 'CLOSED';
+        return 'IO: ' . $e->message if $e->name ne 'TIMEOUT';
         if ($is_error) {
             $c->{graceful} = 1;
-            return (undef, 'TIMEOUT: an ERROR frame that never ended (not answered)');
+            return 'TIMEOUT: an ERROR frame that never ended (not answered)';
         }
-        return (undef, refuse($c, 'TIMEOUT', undef, "frame not complete within $opt{'frame-timeout'} s"));
+        return refuse($c, 'TIMEOUT', undef, "frame not complete within $opt{'frame-timeout'} s");
     }
     $c->{bytes_in} += $n;
-    return ($bytes . $more, undef);
+    return undef;
 }
 
 sub unexpected_text {
@@ -411,15 +498,16 @@ sub unexpected_text {
 # Sends a reply, unless the peer could not accept it (SPEC 10.1): then ERROR(TOOBIG, none). False
 # when the connection is over ($c->{why} says why).
 sub reply {
-    my ($c, $type, $payload) = @_;
-    if (length $payload > $c->{peer_max}) {
-        $c->{why} = refuse($c, 'TOOBIG', undef, length($payload)
+    my ($c, $type) = @_;
+    my $payload = \$_[2];    # not copied: it may be a 16 MiB payload
+    if (length $$payload > $c->{peer_max}) {
+        $c->{why} = refuse($c, 'TOOBIG', undef, length($$payload)
                            . " byte reply exceeds your max_payload $c->{peer_max}");
         return 0;
     }
     # A peer that does not read its replies within the idle timeout is closed, without an ERROR
     # (which could not get past the unread replies).
-    my $ok = eval { send_frame($c, $type, $payload, $opt{'idle-timeout'}); 1 };
+    my $ok = eval { send_frame($c, $type, $$payload, $opt{'idle-timeout'}); 1 };
     return 1 if $ok;
     my $e = $@;
     die $e unless ref $e && $e->isa('Wire::Error');
@@ -428,11 +516,9 @@ sub reply {
 }
 
 sub send_frame {
-    my ($c, $type, $payload, $seconds) = @_;
-    my $frame = encode_frame($type, $payload);
-    write_all($c->{sock}, $frame, deadline($seconds));
+    my ($c, $type, undef, $seconds) = @_;
+    $c->{bytes_out} += write_frame($c->{sock}, $type, $_[2], deadline => deadline($seconds));
     $c->{frames_out}++;
-    $c->{bytes_out} += length $frame;
     return;
 }
 
@@ -483,7 +569,12 @@ ERROR(UNEXPECTED, 2) as soon as its header is in, the payload is decoded whole a
 field by field (the errors at their frame offsets), then answered.
 
 C<--max-conns>: a connection beyond that many gets ERROR(LIMIT, 0xFFFFFFFF) from the accepting
-process and is closed gracefully, without holding up the others. C<--idle-timeout>: no frame begun
+process and is closed gracefully, without holding up the others: no process is forked for it, the
+ERROR is written without blocking, and at most 64 refused connections are drained at once (the
+others are closed at once, after reading what they sent). Out of descriptors (EMFILE), a
+descriptor kept in reserve is given back to accept and refuse the pending connections with LIMIT
+(without one, accepting pauses 100 ms); a failed fork is LIMIT too; each is logged at most once a
+second. Children are reaped on SIGCHLD and again on every turn of the loop. C<--idle-timeout>: no frame begun
 for that many seconds (from accept or the last reply) is ERROR(TIMEOUT, 0xFFFFFFFF); a peer that
 does not read its replies within it is closed. C<--frame-timeout>: a frame whose first byte has
 arrived must be complete within that many seconds, else ERROR(TIMEOUT, 0xFFFFFFFF). Timeouts are

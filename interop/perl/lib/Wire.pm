@@ -55,7 +55,8 @@ my @CONSTANTS = (qw(
     ERROR_TEXT_MAX NO_OFFSET
 ), map { "MSG_$_->[1]" } @MESSAGES);
 my @FUNCTIONS = qw(
-    encode_fields encode_value decode_fields decode_fields_with_offsets utf8_error_offset
+    encode_fields encode_value decode_fields decode_fields_with_offsets reencode_fields field_heads
+    utf8_error_offset
     encode_header decode_header encode_frame decode_frame
     hello_payload parse_hello error_payload parse_error
     tag_of type_of is_type message_name message_types
@@ -299,10 +300,16 @@ sub _show {
 # Offset of the lead byte of the first ill-formed sequence in a byte string, or undef if valid.
 sub utf8_error_offset {
     my ($s) = @_;
-    return undef unless $s =~ /[^\x00-\x7f]/;
-    pos($s) = 0;
+    return _utf8_bad(\$s);
+}
+
+# The same on the string $$s itself: a 16 MiB string is not copied to be checked.
+sub _utf8_bad {
+    my ($s) = @_;
+    return undef unless $$s =~ /[^\x00-\x7f]/;
+    pos($$s) = 0;
     # One well-formed sequence (or ASCII run) per match: where matching stops is the bad lead byte.
-    1 while $s =~ /\G(?:[\x00-\x7f]+
+    1 while $$s =~ /\G(?:[\x00-\x7f]+
                     |[\xc2-\xdf][\x80-\xbf]
                     |\xe0[\xa0-\xbf][\x80-\xbf]
                     |[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]
@@ -310,8 +317,9 @@ sub utf8_error_offset {
                     |\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]
                     |[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]
                     |\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])/xgc;
-    my $p = pos($s) // 0;
-    return $p < length $s ? $p : undef;
+    my $p = pos($$s) // 0;
+    pos($$s) = undef;
+    return $p < length $$s ? $p : undef;
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +440,198 @@ sub _dec_length {
     my $left = $end - $pos - 4;
     wire_error('LENGTH', $pos, "$what length $n larger than the $left bytes left") if $n > $left;
     return $n;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Decode then encode in one walk (ROUNDTRIP, SPEC 10.3): the same checks in the same order as the
+# decoder, and each value, once decoded to its Perl value, is encoded at once. No value tree: a
+# tree costs about 250 bytes of Perl data per empty list (55x its payload), this walk the output
+# plus one value.
+
+use constant _CHUNK => 4096;     # fixed-size list elements converted per unpack
+use constant _SLICE => 65536;    # bytes copied at a time
+# The Perl value of an f32 is its bit pattern (a Wire::F32 boxes the u32), of a bool 0 or 1.
+my %RE_PACK = (%FIXED_PACK, f32 => 'N', bool => 'C');
+
+sub reencode_fields {
+    my $bref = \$_[0];
+    if (utf8::is_utf8($$bref)) {
+        my $copy = $$bref;
+        wire_error('RANGE', undef, 'payload has a character above 0xFF')
+            unless utf8::downgrade($copy, 1);
+        $bref = \$copy;
+    }
+    # A valid payload's encoding is as long as the payload: reserve it once, since growing a
+    # string by appending can copy it (a transient 2x).
+    my $out = '';
+    if (length $$bref) {
+        vec($out, length($$bref) - 1, 8) = 0;
+        $out = '';    # keeps the buffer
+    }
+    _re_fields($bref, 0, length $$bref, 0, \$out);
+    return $out;
+}
+
+sub _re_fields {
+    my ($b, $pos, $end, $depth, $out) = @_;
+    while ($pos < $end) {
+        my $tag  = vec $$b, $pos, 8;
+        my $type = $TYPE_BY_TAG[$tag];
+        wire_error('BADTAG', $pos, sprintf 'unknown type tag 0x%02x', $tag) unless defined $type;
+        $$out .= chr $TAG{$type};
+        $pos = _re_value($b, $type, $pos + 1, $end, $depth, $pos, $out);
+    }
+    return;
+}
+
+# The top-level fields of a payload without their values: the payload is checked whole, as
+# decode_fields checks it (the same error at the same offset), and each field given as [type,
+# offset of its tag, element type if it is a list]. For requests that need a few values of a large
+# payload (STATS, VECTOR_CHECK) without its value tree.
+sub field_heads {
+    my $bref = \$_[0];
+    if (utf8::is_utf8($$bref)) {
+        my $copy = $$bref;
+        wire_error('RANGE', undef, 'payload has a character above 0xFF')
+            unless utf8::downgrade($copy, 1);
+        $bref = \$copy;
+    }
+    my ($pos, $end, @heads) = (0, length $$bref);
+    while ($pos < $end) {
+        my $tag  = vec $$bref, $pos, 8;
+        my $type = $TYPE_BY_TAG[$tag];
+        wire_error('BADTAG', $pos, sprintf 'unknown type tag 0x%02x', $tag) unless defined $type;
+        my $et = $type eq 'list' && $pos + 1 < $end ? $TYPE_BY_TAG[ vec $$bref, $pos + 1, 8 ] : undef;
+        push @heads, [ $type, $pos, $et ];
+        my $scratch = '';    # the field's encoding, dropped: only the walk's checks count here
+        $pos = _re_value($bref, $type, $pos + 1, $end, 0, $pos, \$scratch);
+        undef $scratch;      # a lexical keeps its buffer after the call: give a large one back now
+    }
+    return \@heads;
+}
+
+# A list value's element tag and count at $pos, checked as _dec_value does: ($type, $count, $pos
+# after them).
+sub _re_list_head {
+    my ($b, $pos, $end) = @_;
+    wire_error('TRUNCATED', $pos, 'list element tag missing') if $pos >= $end;
+    my $etag = vec $$b, $pos, 8;
+    my $et   = $TYPE_BY_TAG[$etag];
+    wire_error('BADTAG', $pos, sprintf 'unknown list element tag 0x%02x', $etag) unless defined $et;
+    $pos++;
+    wire_error('TRUNCATED', $pos, 'list count needs 4 bytes') if $end - $pos < 4;
+    my $count = unpack "\@$pos N", $$b;
+    my $left  = $end - $pos - 4;
+    wire_error('LENGTH', $pos, "list count $count too large for $left bytes of $et values")
+        if $count > int($left / $MIN_SIZE{$et});
+    return ($et, $count, $pos + 4);
+}
+
+# The $count elements of a list at $depth, from $pos; returns the position after them.
+sub _re_items {
+    my ($b, $et, $count, $pos, $end, $depth, $out) = @_;
+    if (my $size = $FIXED_SIZE{$et}) {
+        my $fmt = $RE_PACK{$et};
+        for (my $done = 0; $done < $count; $done += _CHUNK) {
+            my $k = $count - $done < _CHUNK ? $count - $done : _CHUNK;
+            my @v = unpack "\@$pos $fmt$k", $$b;
+            if ($et eq 'bool' && substr($$b, $pos, $k) =~ /[^\x00\x01]/) {
+                wire_error('BADBOOL', $pos + $-[0], sprintf 'bool byte 0x%02x', $v[ $-[0] ]);
+            }
+            $$out .= pack "$fmt$k", @v;
+            $pos += $k * $size;
+        }
+        return $pos;
+    }
+    if ($et eq 'list' && $count) {
+        # Lists of lists, inline: one call per element would double the time of a payload of
+        # millions of empty lists.
+        wire_error('DEPTH', $pos, 'nesting deeper than ' . MAX_DEPTH) if $depth + 1 >= MAX_DEPTH;
+        for (1 .. $count) {    # _re_list_head inline
+            wire_error('TRUNCATED', $pos, 'list element tag missing') if $pos >= $end;
+            my $etag = vec $$b, $pos, 8;
+            my $et2  = $TYPE_BY_TAG[$etag];
+            wire_error('BADTAG', $pos, sprintf 'unknown list element tag 0x%02x', $etag)
+                unless defined $et2;
+            wire_error('TRUNCATED', $pos + 1, 'list count needs 4 bytes') if $end - $pos < 5;
+            my $count2 = unpack 'N', substr $$b, $pos + 1, 4;
+            $pos += 5;
+            if ($count2) {
+                my $left = $end - $pos;
+                wire_error('LENGTH', $pos - 4, "list count $count2 too large for $left bytes of $et2 values")
+                    if $count2 > int($left / $MIN_SIZE{$et2});
+                $$out .= pack 'CN', $etag, $count2;
+                $pos = _re_items($b, $et2, $count2, $pos, $end, $depth + 1, $out);
+            }
+            else {
+                $$out .= pack 'CN', $etag, 0;
+            }
+        }
+        return $pos;
+    }
+    $pos = _re_value($b, $et, $pos, $end, $depth + 1, $pos, $out) for 1 .. $count;
+    return $pos;
+}
+
+# As _dec_value, appending the value's encoding to $$out; returns the position after the value.
+sub _re_value {
+    my ($b, $type, $pos, $end, $depth, $at, $out) = @_;
+    if ($type eq 'list' || $type eq 'group') {
+        wire_error('DEPTH', $at, 'nesting deeper than ' . MAX_DEPTH) if $depth >= MAX_DEPTH;
+        if ($type eq 'group') {
+            my $n = _dec_length($b, $pos, $end, 'group');
+            my $len_at = length $$out;
+            $$out .= "\0\0\0\0";
+            _re_fields($b, $pos + 4, $pos + 4 + $n, $depth + 1, $out);
+            substr($$out, $len_at, 4) = pack 'N', length($$out) - $len_at - 4;
+            return $pos + 4 + $n;
+        }
+        my ($et, $count);
+        ($et, $count, $pos) = _re_list_head($b, $pos, $end);
+        $$out .= pack 'CN', $TAG{$et}, $count;
+        return _re_items($b, $et, $count, $pos, $end, $depth, $out);
+    }
+    if ($type eq 'bytes') {    # octets, their own Perl value: copied a slice at a time, not held twice
+        my $n = _dec_length($b, $pos, $end, $type);
+        $$out .= pack 'N', $n;
+        for (my $at = 0; $at < $n; $at += _SLICE) {
+            $$out .= substr $$b, $pos + 4 + $at, $n - $at < _SLICE ? $n - $at : _SLICE;
+        }
+        return $pos + 4 + $n;
+    }
+    if ($type eq 'string') {
+        my $n = _dec_length($b, $pos, $end, $type);
+        my $data = unpack "\@${\($pos + 4)} a$n", $$b;    # not substr: its target would keep a copy
+        my $bad = _utf8_bad(\$data);
+        wire_error('UTF8', $pos + 4 + $bad, 'ill-formed UTF-8 sequence') if defined $bad;
+        # Decoded to Perl text and encoded again a slice at a time (cut before a lead byte):
+        # utf8::decode copies its string, and a 16 MiB one would be held three times.
+        $$out .= pack 'N', $n;
+        for (my $at = 0; $at < $n;) {
+            my $cut = $n - $at <= _SLICE ? $n : $at + _SLICE;
+            $cut-- while $cut < $n && (vec($data, $cut, 8) & 0xc0) == 0x80;
+            my $text = substr $data, $at, $cut - $at;
+            utf8::decode($text);    # the Perl text decode_fields gives
+            utf8::encode($text);    # and its UTF-8 again, as encode_fields makes it
+            $$out .= $text;
+            $at = $cut;
+        }
+        undef $data;    # a lexical keeps its buffer after the call: give a large one back now
+        return $pos + 4 + $n;
+    }
+    my $size = $FIXED_SIZE{$type};
+    wire_error('TRUNCATED', $pos, "$type value needs $size bytes, " . ($end - $pos) . ' left')
+        if $end - $pos < $size;
+    if ($type eq 'bool') {
+        my $byte = vec $$b, $pos, 8;
+        wire_error('BADBOOL', $pos, sprintf 'bool byte 0x%02x', $byte) if $byte > 1;
+        $$out .= chr $byte;
+    }
+    else {
+        my $fmt = $RE_PACK{$type};
+        $$out .= pack $fmt, unpack "\@$pos $fmt", $$b;
+    }
+    return $pos + $size;
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -685,6 +885,18 @@ the container is read). A payload holding a character above 0xFF is RANGE.
 =item C<decode_fields_with_offsets($payload)>
 
 Returns C<(\@fields, \@offsets)>, the offsets being those of the top-level fields' tag bytes.
+
+=item C<reencode_fields($payload)>
+
+C<encode_fields(decode_fields($payload))> without the value tree: one walk makes the checks of
+C<decode_fields> in the same order (the same error at the same offset) and encodes each value as
+soon as it is decoded to its Perl value. Memory is the output plus one value (a tree costs about
+250 bytes of Perl data per empty list). ROUNDTRIP uses it.
+
+=item C<field_heads($payload)>
+
+Checks the whole payload as C<decode_fields> does and returns the top-level fields without their
+values: C<[ [type, offset, list element type or undef], ... ]>.
 
 =item C<utf8_error_offset($bytes)>
 

@@ -68,4 +68,21 @@ for my $bad ([ 'list:i64 [ ] list:f64 [ ]', 'MESSAGE', 12, 'bytes missing' ],
         "STATS refuses: $label", $offset;
 }
 
+# Large lists are summed a slice at a time (4096 values, 64 KiB of bytes): the same answer as all at
+# once, also for the order-sensitive f64 sum, and across slice edges.
+{
+    srand 7;
+    my @i = map { int(rand 2**62) - 2**61 } 1 .. 10000;
+    push @i, 9223372036854775807, -9223372036854775807 - 1;
+    my @f = map { (rand() - 0.5) * 10**(int(rand 40) - 20) } 1 .. 9999;
+    push @f, 2**53, 1.0, -1.0;
+    my $bytes = join '', map { chr int rand 256 } 1 .. 200003;
+    my ($type, $payload) = $service->handle(MSG_STATS, encode_fields([ [ list => [ i64 => \@i ] ],
+                                                                      [ list => [ f64 => \@f ] ],
+                                                                      [ bytes => $bytes ] ]));
+    is($type, MSG_STATS_REPLY, 'STATS of 10002 i64, 10002 f64 and 200003 bytes: STATS_REPLY');
+    is(unpack('H*', $payload), unpack('H*', encode_fields(stats_fields(\@i, \@f, $bytes))),
+       '... the sums, extremes and CRC of the values all at once');
+}
+
 done_testing;

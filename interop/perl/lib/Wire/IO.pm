@@ -9,11 +9,11 @@ use IO::Socket::IP;
 use Socket qw(IPPROTO_TCP TCP_NODELAY SOCK_STREAM getaddrinfo);
 use Time::HiRes ();
 
-use Wire qw(decode_header encode_frame hello_payload parse_hello parse_error error_payload
+use Wire qw(decode_header encode_header encode_frame hello_payload parse_hello parse_error error_payload
             HEADER_SIZE DEFAULT_MAX_PAYLOAD MSG_HELLO MSG_ERROR MSG_PING MSG_PONG MSG_BYE);
 use Wire::Error qw(wire_error);
 
-our @EXPORT_OK = qw(deadline connect_to write_all read_exact read_frame write_frame
+our @EXPORT_OK = qw(deadline connect_to write_all read_exact read_append read_frame write_frame
                     wait_eof close_gracefully client_hello expect_frame answer_ping ping bye);
 
 sub deadline {
@@ -47,27 +47,31 @@ sub _wait {
     while (1) {
         my $left;
         if (defined $deadline) {
+            # Past the deadline, still look once: a process descheduled for longer than a frame
+            # timeout (a loaded machine) must not refuse bytes that are already there.
             $left = $deadline - Time::HiRes::time();
-            wire_error('TIMEOUT', undef, 'operation timed out') if $left <= 0;
+            $left = 0 if $left < 0;
         }
         my $bits = '';
         vec($bits, $fd, 1) = 1;
         my ($r, $w) = $write ? (undef, $bits) : ($bits, undef);
         my $n = select $r, $w, undef, $left;
         return if $n > 0;
-        next if $n == 0 || $! == EINTR;    # 0: time is up, reported at the top of the loop
-        wire_error('IO', undef, "select: $!");
+        wire_error('IO', undef, "select: $!") unless $n == 0 || $! == EINTR;
+        wire_error('TIMEOUT', undef, 'operation timed out')
+            if defined $deadline && Time::HiRes::time() >= $deadline;
     }
 }
 
 sub _retryable { $! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK }
 
 sub write_all {
-    my ($fh, $data, $deadline) = @_;
-    my ($off, $len) = (0, length $data);
+    my ($fh, undef, $deadline) = @_;
+    my $data = \$_[1];    # not copied: it may be a 16 MiB payload
+    my ($off, $len) = (0, length $$data);
     while ($off < $len) {
         _wait($fh, 1, $deadline) if defined $deadline;
-        my $n = syswrite $fh, $data, $len - $off, $off;
+        my $n = syswrite $fh, $$data, $len - $off, $off;
         if (!defined $n) {
             wire_error('IO', undef, "write: $!") unless _retryable();
             _wait($fh, 1, $deadline) if $! != EINTR;    # would block: wait until writable
@@ -78,22 +82,39 @@ sub write_all {
     return $len;
 }
 
+# sysread grows its buffer to the length asked for before anything arrives: asking for what a
+# header announces would reserve 16 MiB for 8 bytes (SPEC 2.4, 9.2). At most this much is asked at a
+# time, so the buffer grows only with the bytes that came.
+use constant READ_CHUNK => 65536;
+
 sub read_exact {
     my ($fh, $want, $deadline) = @_;
     my $buf = '';
-    while (length $buf < $want) {
+    read_append($fh, \$buf, $want, $deadline);
+    return $buf;
+}
+
+# Appends exactly $want bytes to $$buf (a buffer the caller owns, so that a large payload is never
+# copied on its way out).
+sub read_append {
+    my ($fh, $buf, $want, $deadline) = @_;
+    my $start = length $$buf;
+    my $end   = $start + $want;
+    while (length $$buf < $end) {
         _wait($fh, 0, $deadline) if defined $deadline;
-        my $n = sysread $fh, $buf, $want - length $buf, length $buf;
+        my $ask = $end - length $$buf;
+        $ask = READ_CHUNK if $ask > READ_CHUNK;
+        my $n = sysread $fh, $$buf, $ask, length $$buf;
         if (!defined $n) {
             wire_error('IO', undef, "read: $!") unless _retryable();
             _wait($fh, 0, $deadline) if $! != EINTR;
             next;
         }
-        wire_error('CLOSED', undef, length $buf ? 'connection closed in the middle of a frame'
-                                                 : 'connection closed by peer')
+        wire_error('CLOSED', undef, length $$buf > $start ? 'connection closed in the middle of a frame'
+                                                          : 'connection closed by peer')
             if $n == 0;
     }
-    return $buf;
+    return $want;
 }
 
 # One frame: the header is checked (VERSION/HEADER/TOOBIG with header offsets) before any of the
@@ -103,8 +124,8 @@ sub read_frame {
     my $deadline = $opt{deadline};
     my $header = read_exact($fh, HEADER_SIZE, $deadline);
     my ($type, $length) = decode_header($header, $opt{max_payload} // DEFAULT_MAX_PAYLOAD);
-    my $payload = eval { read_exact($fh, $length, $deadline) };
-    if (!defined $payload) {
+    my $payload = '';
+    if (!eval { read_append($fh, \$payload, $length, $deadline); 1 }) {
         my $e = $@;
         wire_error('CLOSED', undef, 'connection closed in the middle of a frame')
             if ref $e && $e->name eq 'CLOSED';
@@ -114,11 +135,17 @@ sub read_frame {
 }
 
 sub write_frame {
-    my ($fh, $type, $payload, %opt) = @_;
-    $payload //= '';
-    wire_error('TOOBIG', undef, length($payload) . " byte payload exceeds the peer's limit $opt{peer_max}")
-        if defined $opt{peer_max} && length $payload > $opt{peer_max};
-    return write_all($fh, encode_frame($type, $payload), $opt{deadline});
+    my ($fh, $type, undef, %opt) = @_;
+    my $payload = \($_[2] // '');    # not copied: it may be a 16 MiB payload
+    wire_error('TOOBIG', undef, length($$payload) . " byte payload exceeds the peer's limit $opt{peer_max}")
+        if defined $opt{peer_max} && length $$payload > $opt{peer_max};
+    return write_all($fh, encode_frame($type, $$payload), $opt{deadline}) if length $$payload <= READ_CHUNK;
+    # A large payload goes out after its header rather than copied behind it.
+    wire_error('RANGE', undef, 'payload has a character above 0xFF')
+        if utf8::is_utf8($$payload) && $$payload =~ /[^\x00-\xff]/;
+    my $header = encode_header($type, length $$payload);
+    write_all($fh, $header, $opt{deadline});
+    return HEADER_SIZE + write_all($fh, $$payload, $opt{deadline});
 }
 
 # Reads and discards until EOF; true if EOF came before the deadline.
@@ -265,7 +292,12 @@ the name does not resolve, IO when the connection fails.
 
 =item C<write_all($fh, $bytes, $deadline)>, C<read_exact($fh, $n, $deadline)>
 
-All of the bytes, or an error.
+All of the bytes, or an error. Reads ask for at most 64 KiB at a time, so memory grows with the
+bytes received, never with a length a peer announced (SPEC 2.4).
+
+=item C<read_append($fh, \$buffer, $n, $deadline)>
+
+As C<read_exact>, appending the C<$n> bytes to C<$buffer> (no copy of a large payload).
 
 =item C<read_frame($fh, deadline =E<gt> $d, max_payload =E<gt> $n)>
 

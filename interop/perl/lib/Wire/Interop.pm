@@ -39,25 +39,46 @@ sub f64_add {
 # The 7 STATS_REPLY fields (SPEC 10.6) for a list of i64, a list of f64 and bytes.
 sub stats_fields {
     my ($i64s, $f64s, $bytes) = @_;
-    my ($isum, $imin, $imax) = (0, 9223372036854775807, -9223372036854775807 - 1);
+    my ($i, $f) = (_i64_start(), _f64_start());
+    _i64_add($i, $i64s);
+    _f64_add($f, $f64s);
+    return _stats_reply($i, $f, crc32($bytes));
+}
+
+# Accumulators, so that a large request can be summed a slice at a time (in order: f64 sums are
+# not associative).
+sub _i64_start { [ 0, 9223372036854775807, -9223372036854775807 - 1 ] }
+sub _f64_start { [ 0.0, 9**9**9, -9**9**9 ] }
+
+sub _i64_add {
+    my ($acc, $values) = @_;
     {
         use integer;    # two's complement wrapping, mod 2**64
-        $isum += $_ for @$i64s;
+        $acc->[0] += $_ for @$values;
     }
-    for my $v (@$i64s) {
-        $imin = $v if $v < $imin;
-        $imax = $v if $v > $imax;
+    for my $v (@$values) {
+        $acc->[1] = $v if $v < $acc->[1];
+        $acc->[2] = $v if $v > $acc->[2];
     }
-    my ($fsum, $fmin, $fmax) = (0.0, 9**9**9, -9**9**9);
-    for my $x (@$f64s) {
-        $fsum = f64_add($fsum, $x);
-        $fmin = $x if $x < $fmin;    # NaN compares false: never min or max
-        $fmax = $x if $x > $fmax;
+    return;
+}
+
+sub _f64_add {
+    my ($acc, $values) = @_;
+    for my $x (@$values) {
+        $acc->[0] = f64_add($acc->[0], $x);
+        $acc->[1] = $x if $x < $acc->[1];    # NaN compares false: never min or max
+        $acc->[2] = $x if $x > $acc->[2];
     }
+    return;
+}
+
+sub _stats_reply {
+    my ($i, $f, $crc) = @_;
     return [
-        [ i64 => $isum ], [ i64 => $imin ], [ i64 => $imax ],
-        [ f64 => $fsum ], [ f64 => $fmin ], [ f64 => $fmax ],
-        [ u32 => crc32($bytes) ],
+        [ i64 => $i->[0] ], [ i64 => $i->[1] ], [ i64 => $i->[2] ],
+        [ f64 => $f->[0] ], [ f64 => $f->[1] ], [ f64 => $f->[2] ],
+        [ u32 => $crc ],
     ];
 }
 
@@ -80,15 +101,16 @@ sub handles { exists $HANDLER{ $_[1] } }
 # One request to one reply: ($reply_type, $reply_payload). Throws a Wire::Error whose offset counts
 # from the first payload byte (a server adds 8 for its ERROR message).
 sub handle {
-    my ($self, $type, $payload) = @_;
+    my ($self, $type) = @_;
     my $h = $HANDLER{$type} or wire_error('UNEXPECTED', undef, sprintf 'message type 0x%04x', $type);
-    return $h->($self, $payload);
+    return $h->($self, $_[2]);    # not copied to a lexical: a payload may be 16 MiB
 }
 
 sub _echo { (MSG_ECHO_REPLY, $_[1]) }
 
-# Decoded to Perl values, encoded again: the reply must be the request, byte for byte.
-sub _roundtrip { (MSG_ROUNDTRIP_REPLY, encode_fields(decode_fields($_[1]))) }
+# Decoded to Perl values, encoded again: the reply must be the request, byte for byte. Value by
+# value (reencode_fields), so that memory stays a small multiple of the payload.
+sub _roundtrip { (MSG_ROUNDTRIP_REPLY, reencode_fields($_[1])) }
 
 sub _vector_result {
     my ($status, $path, $expected, $got) = @_;
@@ -98,12 +120,15 @@ sub _vector_result {
     ]));
 }
 
+# Checked whole without a value tree first (a 16 MiB payload of empty lists would cost 55x): an
+# unknown name is answered from the name alone; a known one is compared value by value.
 sub _vector_check {
-    my ($self, $payload) = @_;
-    my ($fields, $off) = decode_fields_with_offsets($payload);
-    _want($fields, $off, $payload, 0, 'string', 'VECTOR_CHECK vector name');
-    my ($name, @got) = @$fields;
-    my $case = $self->{ok}{ $name->[1] } or return _vector_result(2);
+    my ($self) = @_;
+    my $heads = field_heads($_[1]);
+    _want_head($heads, $_[1], 0, 'string', 'VECTOR_CHECK vector name');
+    my $name = decode_fields(substr $_[1], 0, @$heads > 1 ? $heads->[1][1] : length $_[1])->[0][1];
+    my $case = $self->{ok}{$name} or return _vector_result(2);
+    my (undef, @got) = @{ decode_fields($_[1]) };
     my $diff = compare_fields($case->{fields}, \@got);
     return _vector_result(0) unless $diff;
     return _vector_result(1, @$diff{qw(path expected got)});
@@ -120,15 +145,50 @@ sub _vector_get {
     return (MSG_VECTOR_DATA, encode_fields([ [ string => $name ], @{ $case->{fields} } ]));
 }
 
+# Checked whole without a value tree, then summed a slice of values at a time: memory stays near
+# the payload's size (a list of 2 million i64 values would cost 10x).
 sub _stats {
-    my ($self, $payload) = @_;
-    my ($fields, $off) = decode_fields_with_offsets($payload);
-    _want($fields, $off, $payload, 0, 'list', 'STATS i64 list', 'i64');
-    _want($fields, $off, $payload, 1, 'list', 'STATS f64 list', 'f64');
-    _want($fields, $off, $payload, 2, 'bytes', 'STATS bytes');
-    _no_more($fields, $off, 3, 'STATS');
-    return (MSG_STATS_REPLY,
-            encode_fields(stats_fields($fields->[0][1][1], $fields->[1][1][1], $fields->[2][1])));
+    my ($self) = @_;
+    my $heads = field_heads($_[1]);
+    _want_head($heads, $_[1], 0, 'list', 'STATS i64 list', 'i64');
+    _want_head($heads, $_[1], 1, 'list', 'STATS f64 list', 'f64');
+    _want_head($heads, $_[1], 2, 'bytes', 'STATS bytes');
+    wire_error('MESSAGE', $heads->[3][1], 'STATS has more than 3 fields') if @$heads > 3;
+    my ($i, $f) = (_i64_start(), _f64_start());
+    _each_slice($_[1], $heads->[0][1], 'q>', 8, sub { _i64_add($i, \@_) });
+    _each_slice($_[1], $heads->[1][1], 'd>', 8, sub { _f64_add($f, \@_) });
+    my $at  = $heads->[2][1] + 1;
+    my $n   = unpack "\@$at N", $_[1];
+    my $crc = crc32('');
+    for (my $done = 0; $done < $n; $done += 65536) {
+        $crc = Compress::Raw::Zlib::crc32(substr($_[1], $at + 4 + $done, $n - $done < 65536 ? $n - $done : 65536), $crc);
+    }
+    return (MSG_STATS_REPLY, encode_fields(_stats_reply($i, $f, $crc)));
+}
+
+# Calls $code with the values of the (valid) list field whose tag is at $at, 4096 at a time.
+sub _each_slice {
+    my (undef, $at, $fmt, $size, $code) = @_;
+    my $count = unpack "\@${\($at + 2)} N", $_[0];
+    my $pos = $at + 6;
+    for (my $done = 0; $done < $count; $done += 4096) {
+        my $k = $count - $done < 4096 ? $count - $done : 4096;
+        $code->(unpack "\@$pos $fmt$k", $_[0]);
+        $pos += $k * $size;
+    }
+    return;
+}
+
+# _want for field_heads: the same errors at the same offsets.
+sub _want_head {
+    my ($heads, undef, $i, $type, $what, $elem) = @_;
+    wire_error('MESSAGE', length $_[1], "$what is missing") if $i > $#$heads;
+    my ($t, $off, $et) = @{ $heads->[$i] };
+    wire_error('MESSAGE', $off, "$what must be " . ($elem ? "a list of $elem" : $type) . ", got $t")
+        if $t ne $type;
+    wire_error('MESSAGE', $off + 1, "$what must be a list of $elem, got a list of $et")
+        if defined $elem && $et ne $elem;
+    return;
 }
 
 # SPEC 7.2: MESSAGE at the field's tag byte (wrong type), at the first byte of its value, right

@@ -65,8 +65,11 @@ sub throws_wire(&$$;$) {
 }
 
 # Starts server.pl with @args, its stderr in a log file; returns { pid, port, log, out } once it has
-# printed its port (port undef if it did not within 10 s).
+# printed its port (port undef if it did not within 10 s). A leading hash reference can ask for
+# limits: { ulimit => '-n 16' } (sh's ulimit arguments), { uid => 65534 } (run as that user; root
+# only).
 sub start_server {
+    my %how = ref $_[0] eq 'HASH' ? %{ shift @_ } : ();
     my (@args) = @_;
     $TMP //= tempdir(CLEANUP => 1);
     my $log = "$TMP/server-" . time . "-$$-" . int(rand 1e6) . '.log';
@@ -76,7 +79,15 @@ sub start_server {
         close $r;
         open STDOUT, '>&', $w or die;
         open STDERR, '>', $log or die;
-        exec $^X, "-I$PERL_DIR/lib", "$PERL_DIR/server.pl", @args or die "exec: $!";
+        if (defined $how{uid}) {
+            POSIX::setgid($how{uid}) or die "setgid: $!";
+            POSIX::setuid($how{uid}) or die "setuid: $!";
+        }
+        my @cmd = ($^X, "-I$PERL_DIR/lib", "$PERL_DIR/server.pl", @args);
+        # bash's ulimit knows -u (processes); dash's does not.
+        @cmd = ((-x '/bin/bash' ? '/bin/bash' : '/bin/sh'), '-c', "ulimit $how{ulimit} && exec \"\$@\"", 'sh', @cmd)
+            if $how{ulimit};
+        exec @cmd or die "exec: $!";
     }
     close $w;
     my $port;
