@@ -862,7 +862,9 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_conn_recv(wire_conn *c, wire_frame *f, int 
 WIRE_EXPORT WIRE_CHECK wire_err wire_conn_request(wire_conn *c, uint16_t type, const void *payload, size_t len,
                                                   wire_frame *reply, int timeout_ms);
 /* Says BYE and waits for the connection to end (replies still to come are discarded). WIRE_OK when
- * the peer answered BYE or closed. The connection is CLOSED afterwards either way: free it. */
+ * the peer answered BYE or closed; WIRE_ETIMEOUT when it did neither within timeout_ms or the
+ * configuration's drain_ms; another code if the connection failed meanwhile. The connection is
+ * CLOSED afterwards either way: free it. */
 WIRE_EXPORT wire_err wire_conn_hangup(wire_conn *c, int timeout_ms);
 
 /* ---------------------------------------------------------------------------------------------- */

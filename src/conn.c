@@ -135,10 +135,11 @@ wire_frame *wire_frame_dup(const wire_frame *f) {
 
 static void set_why(wire_conn *c, const char *fmt, va_list ap) { vsnprintf(c->why, sizeof c->why, fmt, ap); }
 
-/* The first reason given is the one kept: a write that fails after the peer's ERROR does not hide it. */
+/* The first reason given is the one kept: a write that fails after the peer's ERROR does not hide it.
+ * Our BYE is no reason: how its wait ends is (the peer's BYE, an EOF, a timeout, an error). */
 void wire__conn_end(wire_conn *c, wire_err err, const char *fmt, ...) {
     if (c->state == WIRE_CONN_CLOSED) return;
-    if (c->state != WIRE_CONN_CLOSING || !c->why[0]) {
+    if (c->state != WIRE_CONN_CLOSING || !c->why[0] || c->bye_sent) {
         va_list ap;
         va_start(ap, fmt);
         set_why(c, fmt, ap);
@@ -346,6 +347,10 @@ wire_err wire_conn_bye(wire_conn *c) {
     if (!wire__conn_push_control(c, WIRE_MSG_BYE, NULL, 0)) return WIRE_ELIMIT;
     c->bye_sent = true;
     c->state = WIRE_CONN_CLOSING;
+    /* BYE supersedes a close still waiting for a frame: reading must go on to the peer's BYE (a
+     * close would stop it after that frame, leaving the connection wanting to read and reading
+     * nothing until the drain time) */
+    c->close_asked = false;
     c->last_read = c->now;
     snprintf(c->why, sizeof c->why, "sent BYE");
     return WIRE_OK;

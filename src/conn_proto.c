@@ -121,7 +121,17 @@ static int on_bye(wire_conn *c, const wire_frame *f) {
  * nothing any more (SPEC 8.5). */
 static int after_bye(wire_conn *c, const wire_frame *f) {
     switch (f->type) {
-    case WIRE_MSG_BYE: wire__conn_end(c, WIRE_OK, "BYE"); return -1;
+    case WIRE_MSG_BYE:
+        if (wire_outq_pending(&c->out) == 0) {
+            wire__conn_end(c, WIRE_OK, "BYE");
+            return -1;
+        }
+        /* the BYEs crossed: ours, and what was queued before it, has not all left yet. It still
+         * goes out, then the graceful close of a BYE answered (SPEC 8.4, 8.5) */
+        c->bye_sent = false;
+        c->state = WIRE_CONN_OPEN; /* for wire__conn_closing(), which makes it CLOSING again */
+        wire__conn_closing(c, WIRE_OK, "BYE");
+        return -1;
     case WIRE_MSG_PING:
     case WIRE_MSG_HELLO: return 0;
     case WIRE_MSG_PONG:
