@@ -487,9 +487,11 @@ sub _re_fields {
 # The top-level fields of a payload without their values: the payload is checked whole, as
 # decode_fields checks it (the same error at the same offset), and each field given as [type,
 # offset of its tag, element type if it is a list]. For requests that need a few values of a large
-# payload (STATS, VECTOR_CHECK) without its value tree.
+# payload (STATS, VECTOR_CHECK) without its value tree. With $max, only the first $max heads are
+# kept (the whole payload is still checked): 174,760 heads cost 33x a 1 MiB payload.
 sub field_heads {
     my $bref = \$_[0];
+    my $max  = $_[1];
     if (utf8::is_utf8($$bref)) {
         my $copy = $$bref;
         wire_error('RANGE', undef, 'payload has a character above 0xFF')
@@ -502,7 +504,7 @@ sub field_heads {
         my $type = $TYPE_BY_TAG[$tag];
         wire_error('BADTAG', $pos, sprintf 'unknown type tag 0x%02x', $tag) unless defined $type;
         my $et = $type eq 'list' && $pos + 1 < $end ? $TYPE_BY_TAG[ vec $$bref, $pos + 1, 8 ] : undef;
-        push @heads, [ $type, $pos, $et ];
+        push @heads, [ $type, $pos, $et ] if !defined $max || @heads < $max;
         my $scratch = '';    # the field's encoding, dropped: only the walk's checks count here
         $pos = _re_value($bref, $type, $pos + 1, $end, 0, $pos, \$scratch);
         undef $scratch;      # a lexical keeps its buffer after the call: give a large one back now
@@ -893,10 +895,11 @@ C<decode_fields> in the same order (the same error at the same offset) and encod
 soon as it is decoded to its Perl value. Memory is the output plus one value (a tree costs about
 250 bytes of Perl data per empty list). ROUNDTRIP uses it.
 
-=item C<field_heads($payload)>
+=item C<field_heads($payload)>, C<field_heads($payload, $max)>
 
 Checks the whole payload as C<decode_fields> does and returns the top-level fields without their
-values: C<[ [type, offset, list element type or undef], ... ]>.
+values: C<[ [type, offset, list element type or undef], ... ]>; with C<$max>, only the first
+C<$max> of them.
 
 =item C<utf8_error_offset($bytes)>
 

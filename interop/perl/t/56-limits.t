@@ -242,19 +242,26 @@ SKIP: {
 
     # The other requests whose payload is fields: refused or answered without a value tree either.
     my $i64s = 250_000;
+    my $u80  = pack('CN', 0x40, 4) . 'u8.0';
     for my $req ([ MSG_VECTOR_CHECK, MSG_VECTOR_RESULT, "VECTOR_CHECK of an unknown name and $n empty lists",
                    pack('CN', 0x40, 1) . 'x' . $payload ],
+                 [ MSG_VECTOR_CHECK, MSG_VECTOR_RESULT, "VECTOR_CHECK of u8.0, u8:0 and $n empty lists as fields",
+                   $u80 . "\x01\x00" . ("\x50\x01\0\0\0\0" x $n), [ 1, '1', '(none)', 'list:u8 [ ]' ] ],
+                 [ MSG_VECTOR_CHECK, MSG_VECTOR_RESULT, "VECTOR_CHECK of u8.0 and a list of $n empty lists",
+                   $u80 . $payload, [ 1, '0', 'u8:0', "list:list ($n elements)" ] ],
                  [ MSG_STATS, MSG_STATS_REPLY, "STATS of $i64s i64",
                    pack('CCN', 0x50, 0x14, $i64s) . pack('q>*', 1 .. $i64s) . pack('CCN', 0x50, 0x24, 0)
                    . pack('CN', 0x41, 0) ]) {
-        my ($mt, $want, $label, $p) = @$req;
+        my ($mt, $want, $label, $p, $result) = @$req;
         settle($srv->{pid});
         $s = served_client($srv->{port});
         ($child) = children_of($srv->{pid});
         $before = status_of($child)->{VmHWM};
         write_all($s, encode_frame($mt, $p), deadline(30));
-        ($type) = read_frame($s, deadline => deadline(30));
+        ($type, $reply) = read_frame($s, deadline => deadline(30));
         is($type, $want, "$label: answered");
+        is_deeply([ map { $_->[1] } @{ decode_fields($reply) } ], $result, '... status, path, expected, got')
+            if $result;
         $grew = (status_of($child)->{VmHWM} - $before) * 1024;
         cmp_ok($grew / length $p, '<=', 4, sprintf '... the child peaks at %.1fx the payload (at most 4x)',
                                                    $grew / length $p);

@@ -4,12 +4,12 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-use Wire qw(encode_value is_type utf8_error_offset);
+use Wire qw(encode_value decode_fields is_type tag_of type_of utf8_error_offset);
 use Wire::Error qw(wire_error);
 use Wire::F32;
 
 our @EXPORT_OK = qw(parse_hex format_hex parse_fields format_fields format_field format_value
-                    compare_fields is_any);
+                    compare_fields compare_payload is_any);
 
 sub _bad { wire_error('INVAL', undef, "notation: $_[0]") }
 
@@ -203,6 +203,140 @@ sub _compare_item {
     return { path => $path, expected => format_field($e), got => format_field($g) };
 }
 
+# ---------------------------------------------------------------------------------------------
+# The same comparison against a payload's bytes (VECTOR_CHECK): no value tree of what was received.
+# Items are read where the walk reaches them; a scalar matches when its encoding is the expected
+# value's (encodings are canonical: equal values, equal bytes); only the item shown as `got` is
+# formatted, and only as far as RESULT_TEXT_MAX characters.
+
+use constant RESULT_TEXT_MAX => 1024;    # longer got texts are abbreviated (SPEC 10.4 allows it)
+my %SIZE = (u8 => 1, u16 => 2, u32 => 4, u64 => 8, i8 => 1, i16 => 2, i32 => 4, i64 => 8,
+            f32 => 4, f64 => 8, bool => 1);
+
+sub compare_payload {
+    my (undef, undef, $pos) = @_;
+    my $b = \$_[1];
+    if (utf8::is_utf8($$b)) {    # octets: a checked payload downgrades
+        my $copy = $$b;
+        utf8::downgrade($copy);
+        $b = \$copy;
+    }
+    my ($diff) = _cmp_seq_b($_[0], $b, $pos, length $$b, undef, undef, '');
+    return $diff;
+}
+
+# The fields from $pos to $end (no $et), or the $count elements of type $et from $pos, against
+# @$exp: (difference or undef, position after them).
+sub _cmp_seq_b {
+    my ($exp, $b, $pos, $end, $et, $count, $prefix) = @_;
+    for (my $i = 0;; $i++) {
+        my $have = defined $et ? $i < $count : $pos < $end;
+        last if !$have && $i > $#$exp;
+        my $path = $prefix eq '' ? $i : "$prefix.$i";
+        return { path => $path, expected => format_field($exp->[$i]), got => '(missing)' } unless $have;
+        my $type = $et // type_of(vec $$b, $pos++, 8);
+        return { path => $path, expected => '(none)', got => _got_text($b, $type, $pos) } if $i > $#$exp;
+        my $diff;
+        ($diff, $pos) = _cmp_item_b($exp->[$i], $b, $type, $pos, $path);
+        return $diff if $diff;
+    }
+    return (undef, $pos);
+}
+
+# The expected item $e against the value of $type at $pos: (difference or undef, position after).
+sub _cmp_item_b {
+    my ($e, $b, $type, $pos, $path) = @_;
+    my ($t, $v) = @$e;
+    if ($t eq $type) {
+        return (undef, _skip_b($b, $type, $pos)) if is_any($v);
+        if ($t eq 'group') {
+            my $n = unpack "\@$pos N", $$b;
+            my ($diff) = _cmp_seq_b($v, $b, $pos + 4, $pos + 4 + $n, undef, undef, $path);
+            return $diff ? ($diff) : (undef, $pos + 4 + $n);
+        }
+        if ($t eq 'list') {
+            my ($et, $count) = (type_of(vec $$b, $pos, 8), unpack "\@${\($pos + 1)} N", $$b);
+            return _cmp_seq_b([ map { [ $v->[0] => $_ ] } @{ $v->[1] } ], $b, $pos + 5, undef, $et, $count,
+                              $path)
+                if $et eq $v->[0];
+        }
+        else {
+            my $enc  = encode_value($t, $v);
+            my $size = $SIZE{$t} // 4 + unpack "\@$pos N", $$b;
+            return (undef, $pos + $size) if $size == length $enc && $enc eq substr $$b, $pos, $size;
+        }
+    }
+    return { path => $path, expected => format_field($e), got => _got_text($b, $type, $pos) };
+}
+
+# Position after the (checked) value of $type at $pos.
+sub _skip_b {
+    my ($b, $type, $pos) = @_;
+    return $pos + $SIZE{$type} if $SIZE{$type};
+    return $pos + 4 + unpack "\@$pos N", $$b unless $type eq 'list';
+    my ($et, $count) = (type_of(vec $$b, $pos, 8), unpack "\@${\($pos + 1)} N", $$b);
+    $pos += 5;
+    return $pos + $count * $SIZE{$et} if $SIZE{$et};
+    $pos = _skip_b($b, $et, $pos) for 1 .. $count;
+    return $pos;
+}
+
+# The value of $type at $pos in the notation, as format_value gives it, if that is at most
+# RESULT_TEXT_MAX characters; else abbreviated: `list:u8 (300 elements)`, `group { ... }`, a
+# string or bytes value as its first 48 bytes then `...(300 bytes)`.
+sub _got_text {
+    my ($b, $type, $pos) = @_;
+    my $room = RESULT_TEXT_MAX;
+    my ($text) = _fmt_b($b, $type, $pos, \$room);
+    return $text if defined $text;
+    return sprintf 'list:%s (%u elements)', type_of(vec $$b, $pos, 8), unpack "\@${\($pos + 1)} N", $$b
+        if $type eq 'list';
+    return 'group { ... }' if $type eq 'group';
+    my $n = unpack "\@$pos N", $$b;    # string or bytes: the others are short
+    return "$type:" . unpack('H*', substr $$b, $pos + 4, 48) . "...($n bytes)";
+}
+
+# (text, position after) of the value of $type at $pos, or () once the text would pass $$room
+# characters (what is left of them is counted down).
+sub _fmt_b {
+    my ($b, $type, $pos, $room) = @_;
+    my ($text, $end);
+    if (my $size = $SIZE{$type}) {
+        $text = format_field(decode_fields(chr(tag_of($type)) . substr $$b, $pos, $size)->[0]);
+        $end  = $pos + $size;
+    }
+    elsif ($type eq 'string' || $type eq 'bytes') {
+        my $n = unpack "\@$pos N", $$b;
+        return () if 2 * $n + length($type) + 1 > $$room;
+        $text = "$type:" . unpack 'H*', substr $$b, $pos + 4, $n;
+        $end  = $pos + 4 + $n;
+    }
+    else {
+        my ($et, $count, $stop, $open, $close);
+        if ($type eq 'list') {
+            ($et, $count) = (type_of(vec $$b, $pos, 8), unpack "\@${\($pos + 1)} N", $$b);
+            ($open, $close, $pos) = ("list:$et [", ' ]', $pos + 5);
+        }
+        else {
+            ($stop, $open, $close) = ($pos + 4 + unpack("\@$pos N", $$b), 'group {', ' }');
+            $pos += 4;
+        }
+        $$room -= length($open) + length($close);
+        return () if $$room < 0;
+        my @parts;
+        while (defined $et ? @parts < $count : $pos < $stop) {
+            return () if --$$room < 0;    # the space before the item
+            my ($t, $p) = defined $et ? ($et, $pos) : (type_of(vec $$b, $pos, 8), $pos + 1);
+            my ($part, $after) = _fmt_b($b, $t, $p, $room) or return ();
+            push @parts, $part;
+            $pos = $after;
+        }
+        return ($open . join('', map { " $_" } @parts) . $close, $pos);
+    }
+    $$room -= length $text;
+    return $$room < 0 ? () : ($text, $end);
+}
+
 1;
 
 __END__
@@ -263,6 +397,15 @@ is the 0-based index of the top-level field, then C<.i> per level (list element 
 expected and got are the differing items in this notation, C<(missing)> for got when it has fewer
 items, C<(none)> for expected when it has more. A list whose element type differs mismatches as a
 whole.
+
+=item C<compare_payload(\@expected, $payload, $pos)>
+
+The answer of C<compare_fields(\@expected, $got)> where C<$got> would be the fields of
+C<$payload> from offset C<$pos> on, without decoding them (the payload must have passed the
+decoder's checks, e.g. by L<Wire/field_heads>): only the items the comparison reaches are read,
+and C<got> is abbreviated when its text would pass 1024 characters (C<list:u8 (300 elements)>,
+C<group { ... }>, a string or bytes value as its first 48 bytes in hex then C<...(300 bytes)>),
+as SPEC 10.4 allows.
 
 =back
 
