@@ -55,6 +55,9 @@ exited() {
 start_server() {
     local name=$1
     shift
+    # the previous server's file goes first: read before the new one truncates it, its port (of a
+    # server already stopped) was taken for the new one's, and the client was refused
+    rm -f "$work/$name.stdout"
     "$bin/$name" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     pids+=($!)
     server=$!
