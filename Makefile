@@ -1,6 +1,7 @@
 # wire - build, test and install.
 #   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client, the examples
-#   make test                 every test: C (cmocka), Python, Perl, OCaml and the interop matrix
+#   make test                 every test: C (cmocka), Python, Perl, OCaml, the interop matrix, the
+#                             fuzzers' inputs replayed, the attack suite and a differential run
 #   make CC=clang test        the same with clang (objects go to build/clang)
 #   make install PREFIX=/usr/local DESTDIR=
 # Missing Debian packages (scripts/debian-packages) are installed when run as root; otherwise the
@@ -121,7 +122,8 @@ deps-test:
 	@scripts/need-packages.sh $$(scripts/packages.sh test)
 
 test: deps-test
-	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples
+	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples \
+	    fuzz-replay check-adversarial check-differential
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
 test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM)
