@@ -345,6 +345,7 @@ def case_truncation_eof(ctx: Ctx) -> None:
 
 def case_slowloris(ctx: Ctx) -> None:
     n = 600 if ctx.long else 200
+    cost = ctx.connection_cost()  # measured before the stalled connections come
     conns: List[w.Conn] = []
     try:
         for i in range(n):
@@ -356,7 +357,9 @@ def case_slowloris(ctx: Ctx) -> None:
                 c.send(w.hello_frame() + w.frame(w.PING, b"12345678")[:3])
             conns.append(c)
         t0 = time.monotonic()
-        limit = FRAME_TIMEOUT + 6.0
+        # a process per connection starts each frame timer only once its child runs: the last of
+        # n children is forked n connection costs after the first (connection_cost())
+        limit = FRAME_TIMEOUT + 6.0 + n * cost
         for i, c in enumerate(conns):
             ans = c.read(max(0.1, limit - (time.monotonic() - t0)))
             if i % 2 == 0 and ans[0] == "frame" and ans[1] == w.HELLO:
