@@ -38,7 +38,7 @@ import wirelib as w  # noqa: E402
 C_MODELS = ["epoll", "poll", "select", "fork", "thread"]
 ALL_SERVERS = ["c-" + m for m in C_MODELS] + ["c-iterative", "python", "perl", "ocaml"]
 MAX_PAYLOAD = 1048576
-FRAME_TIMEOUT = 1
+FRAME_TIMEOUT = 2  # the slowloris defence; 1 s timed out a 1 MiB frame of 16 sent at once to Python under load
 IDLE_TIMEOUT = 30  # long enough that a slow forking server serves a flood before the first served ones idle out
 MAX_CONNS = 300
 
