@@ -165,8 +165,10 @@ test-interop: $(SERVER) $(CLIENT)
 # build directory; any report fails the run.
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # Then the library's tests again with -DNDEBUG (no check may live only in an assert()), and the code
-# that runs threads under ThreadSanitizer: the engine, every thread-model case of test_server (the
-# server built with TSan too) and wire-conform, whose relay runs a thread per direction.
+# that runs threads under ThreadSanitizer: the engine's and test_server's thread-model cases (the
+# server built with TSan too), the connection, and wire-conform, whose relay runs a thread per
+# direction. Only the thread model: TSan defers a signal handler while its thread blocks in pselect,
+# so the select model's signal-driven stop hung under it (1 run in 4) though it never does without.
 TSAN := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 export TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
 check-sanitize:
@@ -181,8 +183,10 @@ check-sanitize:
 test-tsan: $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_server \
            $(BUILD)/interop-tests/test_conform $(SERVER) $(CLIENT) $(CONFORM)
 	@fail=0; \
-	for t in $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_conform; do \
+	for t in $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_conform; do \
 	    echo "== $$t"; $$t || fail=1; done; \
+	echo "== $(BUILD)/tests/test_engine (thread model)"; \
+	WIRE_TEST_FILTER='*_thread' $(BUILD)/tests/test_engine || fail=1; \
 	echo "== $(BUILD)/interop-tests/test_server (thread model)"; \
 	WIRE_TEST_FILTER='*_thread' $(BUILD)/interop-tests/test_server || fail=1; exit $$fail
 

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -35,6 +36,8 @@ enum {
 static wire_server *g_srv;
 static wire_conn *g_open[64];
 static unsigned g_opened, g_closed;
+/* In the thread model the callbacks of different connections run at once (TSan saw the race). */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void on_stop(int sig) {
     (void)sig;
@@ -43,20 +46,24 @@ static void on_stop(int sig) {
 
 static void on_open(wire_conn *c, void *user) {
     (void)user;
+    pthread_mutex_lock(&g_lock);
     g_opened++;
     for (int i = 0; i < 64; i++)
         if (!g_open[i]) {
             g_open[i] = c;
             wire_conn_set_data(c, &g_open[i]);
-            return;
+            break;
         }
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void on_close(wire_conn *c, void *user) {
     (void)user;
+    pthread_mutex_lock(&g_lock);
     g_closed++;
     wire_conn **slot = wire_conn_data(c);
     if (slot) *slot = NULL;
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
@@ -79,8 +86,11 @@ static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
                 wire_conn_close(g_open[i]);
     } else if (f->type == MSG_COUNT) {
         if (wire_conn_begin(c, MSG_COUNT_REPLY, 10, &w) != WIRE_OK) return;
-        wire_put_u32(&w, g_opened);
-        wire_put_u32(&w, g_closed);
+        pthread_mutex_lock(&g_lock);
+        unsigned opened = g_opened, closed = g_closed;
+        pthread_mutex_unlock(&g_lock);
+        wire_put_u32(&w, opened);
+        wire_put_u32(&w, closed);
         if (wire_conn_end(c, &w) != WIRE_OK) wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, "reply");
     } else {
         wire_conn_fail(c, WIRE_EUNEXPECTED, 2, NULL);
@@ -378,5 +388,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_broadcast_select, teardown),
         cmocka_unit_test_teardown(test_select_past_fd_setsize, teardown),
     };
+    const char *filter = getenv("WIRE_TEST_FILTER"); /* e.g. WIRE_TEST_FILTER='*_thread' */
+    if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
