@@ -15,24 +15,10 @@ import subprocess
 import sys
 import time
 
-
-def tree(pid: int) -> list:
-    """pid and its descendants."""
-    kids = {}
-    for d in os.listdir('/proc'):
-        if d.isdigit():
-            try:
-                with open('/proc/%s/stat' % d) as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
+# The process tree of a server, as the attack suite walks it (a forking server has a child per
+# connection).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'interop', 'adversarial'))
+from wirelib import tree  # noqa: E402
 
 
 def memory_kib(pid: int) -> tuple:

@@ -293,11 +293,11 @@ def _children_map() -> Dict[int, List[int]]:
 def tree(pid: int) -> List[int]:
     """The process and all its live descendants (fork servers have one child per connection)."""
     kids = _children_map()
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
         out.append(p)
-        todo.extend(kids.get(p, []))
+        stack.extend(kids.get(p, []))
     return out
 
 

@@ -1925,14 +1925,14 @@ static double cpu_seconds(pid_t pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* CPU seconds of pid and of its children (the fork model serves in children), -1 if unknown. */
-static double tree_cpu_seconds(pid_t pid) {
-    double total = cpu_seconds(pid);
-    if (total < 0) return -1;
+/* The children of pid, each with its state letter from /proc ('Z': exited, not reaped): up to max
+ * of them; how many were found. */
+static int children_of(pid_t pid, pid_t *kids, char *states, int max) {
+    int n = 0;
     DIR *d = opendir("/proc");
-    if (!d) return total;
+    if (!d) return 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (n < max && (e = readdir(d))) {
         char path[300], buf[512];
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
@@ -1944,11 +1944,25 @@ static double tree_cpu_seconds(pid_t pid) {
         char *p = strrchr(buf, ')'), state;
         long ppid;
         if (p && sscanf(p + 2, "%c %ld", &state, &ppid) == 2 && ppid == (long)pid) {
-            double c = cpu_seconds((pid_t)atol(e->d_name));
-            if (c > 0) total += c;
+            kids[n] = (pid_t)atol(e->d_name);
+            states[n++] = state;
         }
     }
     closedir(d);
+    return n;
+}
+
+/* CPU seconds of pid and of its children (the fork model serves in children), -1 if unknown. */
+static double tree_cpu_seconds(pid_t pid) {
+    pid_t kids[4096];
+    char states[4096];
+    double total = cpu_seconds(pid);
+    if (total < 0) return -1;
+    int n = children_of(pid, kids, states, 4096);
+    for (int i = 0; i < n; i++) {
+        double c = cpu_seconds(kids[i]);
+        if (c > 0) total += c;
+    }
     return total;
 }
 
@@ -2015,25 +2029,11 @@ static void run_out_of_descriptors(const char *mode) {
 
 /* Children of pid in state Z (exited, not reaped). */
 static int zombies_of(pid_t pid) {
-    char path[300], buf[512];
-    int n = 0;
-    DIR *d = opendir("/proc");
-    if (!d) return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t got = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[got] = '\0';
-        char *p = strrchr(buf, ')'), state;
-        long ppid;
-        if (p && sscanf(p + 2, "%c %ld", &state, &ppid) == 2 && ppid == (long)pid && state == 'Z') n++;
-    }
-    closedir(d);
-    return n;
+    pid_t kids[4096];
+    char states[4096];
+    int n = children_of(pid, kids, states, 4096), z = 0;
+    for (int i = 0; i < n; i++) z += states[i] == 'Z';
+    return z;
 }
 
 /* fork: 20 clients come and go; their children are reaped at once (SIGCHLD), not left <defunct>
