@@ -185,8 +185,9 @@ test-tsan: $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-
 	@fail=0; \
 	for t in $(BUILD)/tests/test_conn $(BUILD)/interop-tests/test_conform; do \
 	    echo "== $$t"; $$t || fail=1; done; \
-	echo "== $(BUILD)/tests/test_engine (thread model)"; \
+	echo "== $(BUILD)/tests/test_engine (thread model, then several event loops)"; \
 	WIRE_TEST_FILTER='*_thread' $(BUILD)/tests/test_engine || fail=1; \
+	WIRE_TEST_FILTER='*_loops_*' $(BUILD)/tests/test_engine || fail=1; \
 	echo "== $(BUILD)/interop-tests/test_server (thread model)"; \
 	WIRE_TEST_FILTER='*_thread' $(BUILD)/interop-tests/test_server || fail=1; exit $$fail
 

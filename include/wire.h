@@ -880,7 +880,8 @@ WIRE_EXPORT wire_err wire_conn_hangup(wire_conn *c, int timeout_ms);
  *
  * Models (wire_server_config.model):
  *   epoll, poll, select  one thread, non-blocking sockets, an event loop over that system call
- *                        (select only watches descriptors below FD_SETSIZE)
+ *                        (select only watches descriptors below FD_SETSIZE); or several such
+ *                        loops on as many threads (wire_server_config.loops), to use more cores
  *   fork                 one child process per connection; the parent accepts, refuses and reaps
  *                        its children on SIGCHLD (SIGCHLD is caught while wire_server_run() runs)
  *   thread               one thread per connection
@@ -923,7 +924,14 @@ typedef struct wire_server wire_server;
 typedef struct wire_server_config {
     wire_model model;        /* default: epoll on Linux, poll elsewhere */
     wire_conn_config conn;   /* every connection's limits and HELLO name (role: server) */
-    int max_conns;           /* connections served at once (default 1024) */
+    int max_conns;           /* connections served at once (default 1024), over every loop */
+    /* Event loops, each on its own thread, for epoll, poll and select (default 1; 0: one per online
+     * CPU); the other models take 1 only. Every loop watches the listeners (epoll wakes one of them
+     * per connection, EPOLLEXCLUSIVE) and serves the connections it accepts to their end, so the
+     * loops share nothing but the count of connections. With more than one, callbacks run on
+     * several threads at once, as under thread: a handler may touch another connection only if it
+     * was opened in the same loop, which it cannot know, so not at all. */
+    int loops;
     int refuse_drain_ms;     /* how long a refused connection is drained (default 200) */
     /* After a connection's handshake (optional). */
     void (*on_open)(wire_conn *c, void *user);

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TRIM_MS 1000      /* buffers grown for a large frame are given back after this long idle */
+#define TRIM_MS 1000      /* empty buffers are given back after this long without a read */
 #define JUNK_SIZE 4096    /* what a drain reads at a time */
 
 void wire_conn_config_init(wire_conn_config *cfg, wire_role role) {
@@ -471,7 +471,6 @@ int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
         if (rc == 0) {
             if (wire_parser_buffered(&c->in) == 0) {
                 c->frame_start = 0;
-                wire__in_idle(c, false);
                 if (c->eof) {
                     on_eof(c);
                     return -1;
@@ -545,8 +544,12 @@ unsigned wire_conn_events(const wire_conn *c) {
 /* One deadline and what happens at it. */
 typedef enum due { DUE_NONE, DUE_DRAIN, DUE_BYE, DUE_STALL, DUE_CLOSE_STALL, DUE_FRAME, DUE_IDLE, DUE_TRIM } due;
 
-static bool grown(const wire_conn *c) {
-    return (c->in.buf && c->in.cap > c->inbuf_size) || (c->out.cap > 65536 && wire_outq_pending(&c->out) == 0);
+/* Buffers held with nothing in them. They are kept while the peer is active, so that a connection
+ * exchanging messages does not free and allocate them for every one (nor fault in fresh pages for
+ * every large frame), and given back TRIM_MS after its last read, so that an idle connection holds
+ * no buffer at all. */
+static bool holds_idle_buffers(const wire_conn *c) {
+    return (c->in.buf && wire_parser_buffered(&c->in) == 0) || (c->out.cap > 0 && wire_outq_pending(&c->out) == 0);
 }
 
 static int64_t next_due(const wire_conn *c, due *what) {
@@ -569,7 +572,7 @@ static int64_t next_due(const wire_conn *c, due *what) {
         if (c->frame_start && c->frame_ms > 0 && !wire_outq_full(&c->out))
             DUE(c->frame_start + c->frame_ms, DUE_FRAME);
         else if (!c->frame_start && !pending && c->idle_ms > 0) DUE(c->last_frame + c->idle_ms, DUE_IDLE);
-        if (grown(c) && wire_parser_buffered(&c->in) == 0) DUE(c->last_read + TRIM_MS, DUE_TRIM);
+        if (holds_idle_buffers(c)) DUE(c->last_read + TRIM_MS, DUE_TRIM);
     }
 #undef DUE
     return at;
@@ -610,7 +613,7 @@ void wire_conn_check_time(wire_conn *c, int64_t now) {
             break;
         case DUE_IDLE: wire_conn_fail(c, WIRE_ETIMEOUT, WIRE_NO_OFFSET, "idle for too long"); break;
         case DUE_TRIM:
-            wire__in_idle(c, true);
+            wire__in_idle(c);
             wire_outq_trim(&c->out);
             break;
         case DUE_NONE: return;

@@ -1,7 +1,7 @@
 /* conn_input.c - a connection's input buffer. It is allocated when bytes are to be read, grows to
  * the frame whose header is in (never past max_payload: a larger frame is refused from its header),
- * and is given back when the connection holds no input. A reply sent straight from it (ECHO, PONG:
- * no copy) pins it: bytes that frames in the output queue point to must not move. A pinned buffer
+ * and is given back once the connection has held no input for a while (conn.c, TRIM_MS). A reply
+ * sent straight from it (ECHO, PONG: no copy) pins it: bytes that frames in the output queue point to must not move. A pinned buffer
  * that must move (to make room, or to grow) is handed over to the queue instead, which frees it
  * once the last of those replies is sent, and reading goes on in a new buffer. So a peer that
  * pipelines without reading never stalls the connection below its max_queued bound, and no byte is
@@ -108,9 +108,8 @@ void wire__in_release(wire_conn *c) {
     wire_parser_init(&c->in, NULL, 0, c->max_payload);
 }
 
-void wire__in_idle(wire_conn *c, bool trim) {
-    if (c->in.buf && wire_parser_buffered(&c->in) == 0 && (trim || c->in.cap <= c->inbuf_size))
-        wire__in_release(c);
+void wire__in_idle(wire_conn *c) {
+    if (c->in.buf && wire_parser_buffered(&c->in) == 0) wire__in_release(c);
 }
 
 wire_err wire__in_ref(wire_conn *c, wire_outq *q, uint16_t type, const wire_frame *f) {

@@ -4,6 +4,8 @@
 
 #include "wire.h"
 
+#include <pthread.h>
+
 /* Size of the value of a fixed-size type, 0 for the others (string, bytes, list, group). */
 static inline size_t wire__fixed_size(int tag) {
     switch (tag) {
@@ -124,8 +126,8 @@ bool wire__in_fit(wire_conn *c);
 bool wire__in_pinned(const wire_conn *c);
 /* Gives the buffer back (freed, or left to the queued frames that point into it). */
 void wire__in_release(wire_conn *c);
-/* Gives it back when it holds nothing: at its first size always, grown too when `trim`. */
-void wire__in_idle(wire_conn *c, bool trim);
+/* Gives it back if it holds nothing (the connection has been idle a while). */
+void wire__in_idle(wire_conn *c);
 /* Queues a frame whose payload is f's, from the input buffer: referenced when large, else copied. */
 wire_err wire__in_ref(wire_conn *c, wire_outq *q, uint16_t type, const wire_frame *f);
 /* conn_proto.c: acts on a complete frame: 1 hand it to the application, 0 it was the connection's
@@ -179,6 +181,9 @@ struct wire_server {
     int nlisten;
     char *unix_path;                         /* removed by wire_server_free() */
     int stop_pipe[2];                        /* readable (and stays so) once wire_server_stop() was called */
+    /* shared by the event loops when there are several (cfg.loops > 1) */
+    pthread_mutex_t lock;
+    int served;                              /* connections served (not refused), every loop's */
 };
 
 /* server.c: a line for cfg.on_log. */
@@ -206,9 +211,27 @@ typedef struct wire__hooks {
     void *ctx;
 } wire__hooks;
 wire_err wire__loop_run(wire_server *s, wire_model backend, const wire__hooks *hooks, char *errbuf, size_t errlen);
+/* With several event loops (server_loops.c): loop 0 accepts and hands every other connection to the
+ * next loop in turn, as a descriptor written to that loop's pipe; -1 there says the acceptor has
+ * stopped (nothing more will come). */
+typedef struct wire__loop_role {
+    int index;              /* 0: the acceptor */
+    int handoff_in;         /* loops 1..: the read end of this loop's pipe */
+    const int *handoff_out; /* loop 0: the write ends of loops 1..n-1 (handoff_out[k - 1]) */
+    int nloops;
+} wire__loop_role;
+wire_err wire__loop_run_as(wire_server *s, wire_model backend, const wire__loop_role *role, char *errbuf,
+                           size_t errlen);
 /* server_loop.c: in a child of the fork model, closes the descriptors of the parent's loop
  * (connections being refused, the reserve) without touching the parent's poller. */
 void wire__loop_forget(wire__loop *l);
+
+/* server_loops.c: the event model on cfg.loops loops, one per thread. */
+#define WIRE__MAX_LOOPS 256
+wire_err wire__run_loops(wire_server *s, char *errbuf, size_t errlen);
+/* server.c: takes a place among max_conns (false: full) / gives it back; every loop's. */
+bool wire__server_take_place(wire_server *s);
+void wire__server_leave_place(wire_server *s);
 
 /* server_serve.c: serves one connection to its end in the calling thread (fork, thread, iterative). */
 void wire__serve_one(wire_server *s, int fd);

@@ -46,6 +46,18 @@ void wire_server_config_init(wire_server_config *cfg) {
     wire_conn_config_init(&cfg->conn, WIRE_ROLE_SERVER);
     cfg->max_conns = 1024;
     cfg->refuse_drain_ms = 200;
+    cfg->loops = 1;
+}
+
+/* The number of loops cfg asks for: loops, or one per online CPU for 0. */
+static int loops_wanted(const wire_server_config *cfg) {
+    if (cfg->loops != 0) return cfg->loops;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > WIRE__MAX_LOOPS ? WIRE__MAX_LOOPS : (int)n;
+}
+
+static bool event_model(wire_model m) {
+    return m == WIRE_MODEL_EPOLL || m == WIRE_MODEL_POLL || m == WIRE_MODEL_SELECT;
 }
 
 wire_err wire_server_new(const wire_server_config *cfg, wire_server **out, char *errbuf, size_t errlen) {
@@ -58,6 +70,8 @@ wire_err wire_server_new(const wire_server_config *cfg, wire_server **out, char 
     else if (!cfg->on_frame) bad = "on_frame is required";
     else if (cfg->max_conns < 1) bad = "max_conns must be at least 1";
     else if (cfg->refuse_drain_ms < 0) bad = "refuse_drain_ms must not be negative";
+    else if (cfg->loops < 0 || cfg->loops > WIRE__MAX_LOOPS) bad = "loops must be 0 (one per CPU) to 256";
+    else if (loops_wanted(cfg) > 1 && !event_model(cfg->model)) bad = "several loops need epoll, poll or select";
     else if (cfg->conn.name && strlen(cfg->conn.name) > WIRE_HELLO_NAME_MAX) bad = "the name has more than 255 bytes";
     else {
         wire_conn_config cc = cfg->conn;
@@ -76,6 +90,7 @@ wire_err wire_server_new(const wire_server_config *cfg, wire_server **out, char 
     }
     s->cfg = *cfg;
     s->cfg.conn.role = WIRE_ROLE_SERVER;
+    s->cfg.loops = loops_wanted(cfg);
     snprintf(s->name, sizeof s->name, "%s", cfg->conn.name ? cfg->conn.name : "");
     s->cfg.conn.name = s->name;
     /* a pipe that becomes readable, and stays so, when stop is asked: every poll in every thread and
@@ -88,6 +103,7 @@ wire_err wire_server_new(const wire_server_config *cfg, wire_server **out, char 
     }
     for (int k = 0; k < 2; k++) (void)fcntl(s->stop_pipe[k], F_SETFD, FD_CLOEXEC);
     (void)fcntl(s->stop_pipe[1], F_SETFL, O_NONBLOCK);
+    pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return WIRE_OK;
 }
@@ -156,7 +172,7 @@ wire_err wire_server_run(wire_server *s, char *errbuf, size_t errlen) {
     case WIRE_MODEL_FORK: return wire__run_fork(s, errbuf, errlen);
     case WIRE_MODEL_THREAD: return wire__run_thread(s, errbuf, errlen);
     case WIRE_MODEL_ITERATIVE: return wire__run_iterative(s, errbuf, errlen);
-    default: return wire__loop_run(s, s->cfg.model, NULL, errbuf, errlen);
+    default: return s->cfg.loops > 1 ? wire__run_loops(s, errbuf, errlen) : wire__loop_run(s, s->cfg.model, NULL, errbuf, errlen);
     }
 }
 
@@ -174,6 +190,7 @@ void wire_server_free(wire_server *s) {
     free(s->unix_path);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -202,6 +219,20 @@ bool wire__server_deliver(wire_server *s, wire_conn *c, int max) {
         s->cfg.on_frame(c, &f, s->cfg.user);
     }
     return true;
+}
+
+bool wire__server_take_place(wire_server *s) {
+    pthread_mutex_lock(&s->lock);
+    bool ok = s->served < s->cfg.max_conns;
+    if (ok) s->served++;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+void wire__server_leave_place(wire_server *s) {
+    pthread_mutex_lock(&s->lock);
+    s->served--;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void wire__server_release(wire_server *s, wire_conn *c) {

@@ -27,7 +27,8 @@ struct wire__loop {
     const wire__hooks *hooks;
     wire__poller *p;
     wire_conn *conns;       /* every connection in the loop (served here, or being refused) */
-    int nserved;            /* of which served (not refused) */
+    int listen_fds[WIRE__MAX_LISTEN]; /* the server's listeners (its array may change once stopping) */
+    int nlisten;
     wire__timers timers;
     wire_conn *dirty;       /* to be served after the batch of events */
     wire_conn *current;     /* the connection being served now (its own sends need no notice) */
@@ -40,6 +41,10 @@ struct wire__loop {
     unsigned long fd_refused;
     char listen_tag[WIRE__MAX_LISTEN];
     char stop_tag;
+    const wire__loop_role *role; /* NULL: the only loop */
+    unsigned next_loop;          /* the acceptor's turn: where the next connection goes */
+    bool acceptor_gone;          /* loops 1..: the acceptor said it has stopped */
+    char handoff_tag;
 };
 
 static void mark_dirty(wire__loop *l, wire_conn *c) {
@@ -74,7 +79,7 @@ static void settle(wire__loop *l, wire_conn *c) {
         if (c->prev) c->prev->next = c->next;
         else l->conns = c->next;
         if (c->next) c->next->prev = c->prev;
-        if (!c->refused) l->nserved--;
+        if (!c->refused && !l->hooks) wire__server_leave_place(l->s);
         wire__server_release(l->s, c);
         return;
     }
@@ -102,13 +107,13 @@ static bool adopt(wire__loop *l, int fd, const wire_conn_config *cfg, bool refus
     wire_conn *c;
     if (wire_conn_new(fd, cfg, &c) != WIRE_OK) {
         wire__server_refuse_now(fd, "out of memory");
+        if (!refused) wire__server_leave_place(l->s);
         return false;
     }
     c->refused = refused;
     c->next = l->conns;
     if (l->conns) l->conns->prev = c;
     l->conns = c;
-    if (!refused) l->nserved++;
     wire_conn_set_notify(c, on_notify, l);
     if (refused) wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, why);
     (void)wire_conn_write(c);
@@ -129,9 +134,9 @@ static bool adopt(wire__loop *l, int fd, const wire_conn_config *cfg, bool refus
 
 static void listen_on(wire__loop *l, bool on) {
     if (on == l->listening) return;
-    for (int k = 0; k < l->s->nlisten; k++) {
-        if (on) (void)wire__poller_add(l->p, l->s->listen_fds[k], &l->listen_tag[k], WIRE_EV_READ);
-        else wire__poller_del(l->p, l->s->listen_fds[k]);
+    for (int k = 0; k < l->nlisten; k++) {
+        if (on) (void)wire__poller_add(l->p, l->listen_fds[k], &l->listen_tag[k], WIRE_EV_READ);
+        else wire__poller_del(l->p, l->listen_fds[k]);
     }
     l->listening = on;
 }
@@ -164,6 +169,8 @@ static void out_of_descriptors(wire__loop *l, int lfd, int64_t now) {
     }
 }
 
+static bool hand_off(wire__loop *l, int fd);
+
 static void accept_ready(wire__loop *l, int lfd, int64_t now) {
     const wire_server_config *cfg = &l->s->cfg;
     char err[WIRE_ERRBUF_SIZE];
@@ -184,10 +191,45 @@ static void accept_ready(wire__loop *l, int lfd, int64_t now) {
             if (a == WIRE__ADMITTED) continue;
             (void)adopt(l, fd, &l->refuse_cfg, true,
                         a == WIRE__REFUSE_FULL ? "too many connections" : "the server cannot take it now");
-        } else if (l->nserved >= cfg->max_conns) {
+        } else if (!wire__server_take_place(l->s)) {
             (void)adopt(l, fd, &l->refuse_cfg, true, "too many connections");
-        } else {
+        } else if (!hand_off(l, fd)) {
             (void)adopt(l, fd, &cfg->conn, false, NULL);
+        }
+    }
+}
+
+/* The acceptor's share-out: connection k goes to loop k mod n, so long-lived connections that came
+ * one after the other (the common case: the first loop is always the one that wakes first) are
+ * spread evenly. False: this loop serves it (its turn, or the pipe is full). */
+static bool hand_off(wire__loop *l, int fd) {
+    if (!l->role || l->role->nloops < 2) return false;
+    unsigned k = l->next_loop++ % (unsigned)l->role->nloops;
+    if (k == 0) return false;
+    ssize_t w;
+    do w = write(l->role->handoff_out[k - 1], &fd, sizeof fd);
+    while (w < 0 && errno == EINTR);
+    return w == (ssize_t)sizeof fd; /* all or nothing: sizeof fd < PIPE_BUF */
+}
+
+/* Loops 1..: the connections the acceptor handed over (their places are taken already). While
+ * stopping they are still taken, and closed at once at a frame boundary (they get the same end as
+ * the others). */
+static void handoff_ready(wire__loop *l) {
+    int fds[64];
+    for (;;) {
+        ssize_t r = read(l->role->handoff_in, fds, sizeof fds);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return;
+        for (size_t i = 0; i < (size_t)r / sizeof fds[0]; i++) {
+            if (fds[i] < 0) {
+                l->acceptor_gone = true;
+                continue;
+            }
+            if (adopt(l, fds[i], &l->s->cfg.conn, false, NULL) && l->stopping) {
+                wire__conn_close_why(l->conns, "server stopping");
+                mark_dirty(l, l->conns);
+            }
         }
     }
 }
@@ -197,8 +239,18 @@ static void accept_ready(wire__loop *l, int lfd, int64_t now) {
 static void begin_stop(wire__loop *l) {
     l->stopping = true;
     listen_on(l, false);
-    for (int k = 0; k < l->s->nlisten; k++) close(l->s->listen_fds[k]);
-    l->s->nlisten = 0;
+    if (l->nlisten > 0) { /* the acceptor (or the only loop) */
+        wire_server *s = l->s;
+        for (int k = 0; k < s->nlisten; k++) close(s->listen_fds[k]);
+        s->nlisten = 0;
+        l->nlisten = 0;
+        static const int gone = -1; /* nothing more will be handed over */
+        for (int k = 1; l->role && k < l->role->nloops; k++) {
+            ssize_t w;
+            do w = write(l->role->handoff_out[k - 1], &gone, sizeof gone);
+            while (w < 0 && errno == EINTR);
+        }
+    }
     wire__poller_del(l->p, l->s->stop_pipe[0]);
     for (wire_conn *c = l->conns; c; c = c->next) {
         wire__conn_close_why(c, "server stopping");
@@ -219,7 +271,7 @@ static int wait_ms(const wire__loop *l, int64_t now) {
 /* Which listener an event's tag names, or -1 (pointers compared for equality only: the tag may
  * point into another object, a connection). */
 static int listener_of(const wire__loop *l, const void *tag) {
-    for (int k = 0; k < l->s->nlisten; k++)
+    for (int k = 0; k < l->nlisten; k++)
         if (tag == &l->listen_tag[k]) return k;
     return -1;
 }
@@ -227,7 +279,9 @@ static int listener_of(const wire__loop *l, const void *tag) {
 static void run(wire__loop *l) {
     wire__event ev[EVENTS];
     const sigset_t *mask = l->hooks ? l->hooks->wait_mask : NULL;
-    while (!l->stopping || l->conns) {
+    /* a loop fed by the acceptor goes on until the acceptor says it has stopped: a connection it
+     * handed over just before must not be left in the pipe */
+    while (!l->stopping || l->conns || (l->role && l->role->index > 0 && !l->acceptor_gone)) {
         int n = wire__poller_wait(l->p, ev, EVENTS, wait_ms(l, wire_now_ms()), mask);
         if (n < 0 && errno != EINTR) {
             char et[128];
@@ -241,7 +295,8 @@ static void run(wire__loop *l) {
             void *tag = ev[i].ptr;
             int k = listener_of(l, tag);
             if (tag == &l->stop_tag) stop = true; /* after the batch: stopping touches other connections */
-            else if (k >= 0) accept_ready(l, l->s->listen_fds[k], now);
+            else if (k >= 0) accept_ready(l, l->listen_fds[k], now);
+            else if (tag == &l->handoff_tag) handoff_ready(l);
             else serve(l, tag, ev[i].readable, ev[i].writable);
         }
         if (stop && !l->stopping) begin_stop(l);
@@ -267,15 +322,33 @@ static void run(wire__loop *l) {
     }
 }
 
+static wire_err run_loop(wire_server *s, wire_model backend, const wire__hooks *hooks, const wire__loop_role *role,
+                         char *errbuf, size_t errlen);
+
 wire_err wire__loop_run(wire_server *s, wire_model backend, const wire__hooks *hooks, char *errbuf, size_t errlen) {
+    return run_loop(s, backend, hooks, NULL, errbuf, errlen);
+}
+
+wire_err wire__loop_run_as(wire_server *s, wire_model backend, const wire__loop_role *role, char *errbuf,
+                           size_t errlen) {
+    return run_loop(s, backend, NULL, role, errbuf, errlen);
+}
+
+static wire_err run_loop(wire_server *s, wire_model backend, const wire__hooks *hooks, const wire__loop_role *role,
+                         char *errbuf, size_t errlen) {
     wire__loop l;
     char et[128];
     memset(&l, 0, sizeof l);
     l.s = s;
     l.hooks = hooks;
+    l.role = role;
     l.refuse_cfg = s->cfg.conn;
     l.refuse_cfg.drain_ms = s->cfg.refuse_drain_ms;
     l.refuse_cfg.inbuf_size = WIRE_HEADER_SIZE; /* a refused connection is never read into a buffer */
+    if (!role || role->index == 0) { /* loops 1.. get their connections from the acceptor */
+        l.nlisten = s->nlisten;
+        memcpy(l.listen_fds, s->listen_fds, sizeof l.listen_fds);
+    }
     if (!(l.p = wire__poller_new(backend))) {
         wire__errbuf(errbuf, errlen, "cannot create the %s poller: %s", wire_model_name(backend),
                      wire__errno_text(errno, et, sizeof et));
@@ -284,7 +357,8 @@ wire_err wire__loop_run(wire_server *s, wire_model backend, const wire__hooks *h
     l.reserve = open("/dev/null", O_RDONLY);
     if (l.reserve >= 0) (void)fcntl(l.reserve, F_SETFD, FD_CLOEXEC);
     listen_on(&l, true);
-    if (wire__poller_add(l.p, s->stop_pipe[0], &l.stop_tag, WIRE_EV_READ) != 0) {
+    if (wire__poller_add(l.p, s->stop_pipe[0], &l.stop_tag, WIRE_EV_READ) != 0 ||
+        (role && role->index > 0 && wire__poller_add(l.p, role->handoff_in, &l.handoff_tag, WIRE_EV_READ) != 0)) {
         wire__errbuf(errbuf, errlen, "cannot watch the stop pipe: %s", wire__errno_text(errno, et, sizeof et));
         wire__poller_free(l.p);
         if (l.reserve >= 0) close(l.reserve);

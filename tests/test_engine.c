@@ -28,7 +28,9 @@ enum {
     MSG_SAY = 0x8010,   /* -> LINE to every open connection: string text */
     MSG_LINE = 0x8011,
     MSG_COUNT = 0x8020, /* -> COUNT_REPLY: u32 opened, u32 closed */
-    MSG_COUNT_REPLY = 0x8021
+    MSG_COUNT_REPLY = 0x8021,
+    MSG_LOOP = 0x8030,  /* -> LOOP_REPLY: u32 which thread runs this connection's handler (0, 1...) */
+    MSG_LOOP_REPLY = 0x8031
 };
 
 /* ---- the server side (in the child process) ---- */
@@ -66,6 +68,20 @@ static void on_close(wire_conn *c, void *user) {
     pthread_mutex_unlock(&g_lock);
 }
 
+/* For the loops tests: cfg.loops and cfg.max_conns (0: the defaults). */
+static int g_loops, g_max_conns;
+static pthread_t g_threads[8];
+static unsigned g_nthreads;
+
+static unsigned thread_index(void) {
+    pthread_mutex_lock(&g_lock);
+    unsigned k = 0;
+    while (k < g_nthreads && !pthread_equal(g_threads[k], pthread_self())) k++;
+    if (k == g_nthreads && k < 8) g_threads[g_nthreads++] = pthread_self();
+    pthread_mutex_unlock(&g_lock);
+    return k;
+}
+
 static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
     (void)user;
     wire_writer w;
@@ -84,6 +100,10 @@ static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
         for (int i = 0; i < 64; i++) /* to every connection, the sender too, each through its own queue */
             if (g_open[i] && wire_conn_send(g_open[i], MSG_LINE, f->payload, f->length) != WIRE_OK)
                 wire_conn_close(g_open[i]);
+    } else if (f->type == MSG_LOOP) {
+        if (wire_conn_begin(c, MSG_LOOP_REPLY, 5, &w) != WIRE_OK) return;
+        wire_put_u32(&w, thread_index());
+        if (wire_conn_end(c, &w) != WIRE_OK) wire_conn_fail(c, WIRE_ELIMIT, WIRE_NO_OFFSET, "reply");
     } else if (f->type == MSG_COUNT) {
         if (wire_conn_begin(c, MSG_COUNT_REPLY, 10, &w) != WIRE_OK) return;
         pthread_mutex_lock(&g_lock);
@@ -114,6 +134,8 @@ static void serve(wire_model model, int port_fd) {
     cfg.on_open = on_open;
     cfg.on_frame = on_frame;
     cfg.on_close = on_close;
+    if (g_loops) cfg.loops = g_loops;
+    if (g_max_conns) cfg.max_conns = g_max_conns;
     if (wire_server_new(&cfg, &g_srv, err, sizeof err) != WIRE_OK ||
         wire_server_listen_tcp(g_srv, "127.0.0.1", "0", &port, err, sizeof err) != WIRE_OK) {
         fprintf(stderr, "serve: %s\n", err);
@@ -343,6 +365,63 @@ static void test_select_past_fd_setsize(void **state) {
     stop(&s);
 }
 
+/* Several event loops: connections made one after the other are spread over the loops in turn (all
+ * went to the first loop when every loop watched the listener), each is served to its end by its
+ * loop's thread, max_conns holds over all of them, and stop ends every loop. */
+static void run_loops(wire_model model) {
+    server s;
+    wire_frame f;
+    wire_conn *c[5];
+    unsigned seen[2] = {0, 0};
+    g_loops = 2;
+    g_max_conns = 4;
+    start(&s, model);
+    g_loops = g_max_conns = 0;
+    for (int i = 0; i < 4; i++) {
+        c[i] = client(&s, "loops");
+        for (int k = 0; k < 3; k++) { /* the same thread every time */
+            assert_int_equal(wire_conn_request(c[i], MSG_LOOP, NULL, 0, &f, 3000), WIRE_OK);
+            assert_int_equal(f.type, MSG_LOOP_REPLY);
+            assert_int_equal(f.length, 5);
+            unsigned idx = f.payload[4];
+            if (k == 0) seen[idx > 1 ? 1 : idx]++;
+            assert_true(idx < 2);
+        }
+    }
+    if (seen[0] != 2 || seen[1] != 2)
+        fail_msg("--mode %s, 2 loops: %u and %u of 4 connections", wire_model_name(model), seen[0], seen[1]);
+    /* the fifth is one too many, whichever loop's turn it is */
+    wire_conn_config cc;
+    char err[WIRE_ERRBUF_SIZE + 256];
+    wire_conn_config_init(&cc, WIRE_ROLE_CLIENT);
+    assert_int_equal(wire_conn_connect("127.0.0.1", s.port, &cc, 3000, &c[4], err, sizeof err), WIRE_EPEER);
+    assert_non_null(strstr(err, "LIMIT"));
+    assert_int_equal(wire_conn_hangup(c[1], 3000), WIRE_OK); /* a place comes free, in loop 1's count */
+    wire_conn_free(c[1]);
+    for (int k = 0; k < 100; k++) { /* its close is seen by the server a moment later */
+        if (wire_conn_connect("127.0.0.1", s.port, &cc, 3000, &c[1], err, sizeof err) == WIRE_OK) break;
+        c[1] = NULL;
+        usleep(20000);
+    }
+    assert_non_null(c[1]);
+    assert_int_equal(wire_conn_request(c[1], MSG_LOOP, NULL, 0, &f, 3000), WIRE_OK);
+    stop(&s); /* with four connections open in two loops */
+    for (int i = 0; i < 4; i++) wire_conn_free(c[i]);
+}
+
+static void test_loops_epoll(void **state) {
+    (void)state;
+#ifdef __linux__
+    run_loops(WIRE_MODEL_EPOLL);
+#else
+    skip();
+#endif
+}
+static void test_loops_poll(void **state) {
+    (void)state;
+    run_loops(WIRE_MODEL_POLL);
+}
+
 static void test_models_and_config(void **state) {
     (void)state;
     wire_model m;
@@ -366,6 +445,17 @@ static void test_models_and_config(void **state) {
     cfg.conn.max_payload = WIRE_MIN_MAX_PAYLOAD - 1; /* under the largest ERROR: refused (SPEC 8.1) */
     assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL);
     cfg.conn.max_payload = WIRE_MIN_MAX_PAYLOAD;
+    cfg.loops = 2;
+    cfg.model = WIRE_MODEL_THREAD; /* one loop only there */
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL);
+    assert_non_null(strstr(err, "loops"));
+    cfg.model = WIRE_MODEL_POLL;
+    cfg.loops = -1;
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_EINVAL);
+    cfg.loops = 0; /* one per CPU */
+    assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_OK);
+    wire_server_free(s);
+    cfg.loops = 1;
     assert_int_equal(wire_server_new(&cfg, &s, err, sizeof err), WIRE_OK);
     assert_int_equal(wire_server_run(s, err, sizeof err), WIRE_EINVAL); /* nothing to listen on */
     assert_non_null(strstr(err, "listen"));
@@ -387,6 +477,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_broadcast_poll, teardown),
         cmocka_unit_test_teardown(test_broadcast_select, teardown),
         cmocka_unit_test_teardown(test_select_past_fd_setsize, teardown),
+        cmocka_unit_test_teardown(test_loops_epoll, teardown),
+        cmocka_unit_test_teardown(test_loops_poll, teardown),
     };
     const char *filter = getenv("WIRE_TEST_FILTER"); /* e.g. WIRE_TEST_FILTER='*_thread' */
     if (filter && *filter) cmocka_set_test_filter(filter);

@@ -17,6 +17,8 @@ static const char usage[] =
     "\n"
     "  --mode M             concurrency model: epoll (default on Linux), poll, select, fork, thread,\n"
     "                       iterative\n"
+    "  --loops N            epoll, poll, select: N event loops on N threads, to use N cores (default\n"
+    "                       1; 0: one per online CPU)\n"
     "  --host H             address to listen on (default 127.0.0.1; '::' = IPv6 and IPv4)\n"
     "  --port P             TCP port (default 0: the system picks one); the port is printed alone on\n"
     "                       the first line of stdout\n"
@@ -115,7 +117,8 @@ int main(int argc, char **argv) {
             continue;
         }
         static const char *const valued[] = {"--mode", "--host", "--port", "--unix", "--vectors", "--max-payload",
-                                             "--max-conns", "--idle-timeout", "--frame-timeout", "--max-queued"};
+                                             "--max-conns", "--idle-timeout", "--frame-timeout", "--max-queued",
+                                             "--loops"};
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= strcmp(name, valued[k]) == 0;
         if (!known) goto bad;
@@ -133,6 +136,7 @@ int main(int argc, char **argv) {
                  parse_num(val, WIRE_MIN_MAX_PAYLOAD, UINT32_MAX - WIRE_HEADER_SIZE, &v))
             cfg.conn.max_payload = (uint32_t)v;
         else if (strcmp(name, "--max-conns") == 0 && parse_num(val, 1, 1000000, &v)) cfg.max_conns = (int)v;
+        else if (strcmp(name, "--loops") == 0 && parse_num(val, 0, 256, &v)) cfg.loops = (int)v;
         else if (strcmp(name, "--idle-timeout") == 0 && parse_num(val, 1, 86400, &v))
             cfg.conn.idle_timeout_ms = (int)v * 1000;
         else if (strcmp(name, "--frame-timeout") == 0 && parse_num(val, 1, 86400, &v))
