@@ -188,8 +188,9 @@ test-tsan: $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-
 	echo "== $(BUILD)/tests/test_engine (thread model, then several event loops)"; \
 	WIRE_TEST_FILTER='*_thread' $(BUILD)/tests/test_engine || fail=1; \
 	WIRE_TEST_FILTER='*_loops_*' $(BUILD)/tests/test_engine || fail=1; \
-	echo "== $(BUILD)/interop-tests/test_server (thread model)"; \
-	WIRE_TEST_FILTER='*_thread' $(BUILD)/interop-tests/test_server || fail=1; exit $$fail
+	echo "== $(BUILD)/interop-tests/test_server (thread model, then two event loops)"; \
+	WIRE_TEST_FILTER='*_thread' $(BUILD)/interop-tests/test_server || fail=1; \
+	WIRE_TEST_FILTER='*_epoll2' $(BUILD)/interop-tests/test_server || fail=1; exit $$fail
 
 # Memcheck: the library's tests, then wire-server (thread and epoll models) under valgrind serving
 # wire-client's whole exchange and stopped by SIGTERM: 0 errors and 0 bytes lost in each.

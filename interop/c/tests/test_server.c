@@ -340,7 +340,9 @@ static void server_start(server *s, const char *mode, const char *const *extra) 
     const char *args[48];
     size_t n = 0;
     args[n++] = "--mode";
-    args[n++] = mode;
+    /* "epoll2": the event loop on two threads (--loops 2) */
+    args[n++] = strcmp(mode, "epoll2") == 0 ? "epoll" : mode;
+    if (strcmp(mode, "epoll2") == 0) args[n++] = "--loops", args[n++] = "2";
     args[n++] = "--quiet";
     for (size_t i = 0; extra && extra[i] && n < 47; i++) args[n++] = extra[i];
     args[n] = NULL;
@@ -2192,6 +2194,10 @@ static void run_sessions(const char *mode) {
 CONCURRENT(interop)
 PER_MODE(interop, iterative)
 CONCURRENT(stress)
+PER_MODE(stress, epoll2)
+PER_MODE(interop, epoll2)
+PER_MODE(sigterm, epoll2)
+PER_MODE(max_conns, epoll2)
 CONCURRENT(malformed)
 CONCURRENT(sigterm)
 CONCURRENT(sigterm_stuck_clients)
@@ -2240,11 +2246,11 @@ int main(int argc, char **argv) {
            (unsigned long long)g_seed);
     fflush(stdout);
 
-    const struct CMUnitTest interop[] = {T_MODELS(interop), T(interop_iterative)};
-    const struct CMUnitTest stress[] = {T_MODELS(stress)};
+    const struct CMUnitTest interop[] = {T_MODELS(interop), T(interop_iterative), T(interop_epoll2)};
+    const struct CMUnitTest stress[] = {T_MODELS(stress), T(stress_epoll2)};
     const struct CMUnitTest malformed[] = {T_MODELS(malformed)};
-    const struct CMUnitTest sigterm[] = {T_MODELS(sigterm), T_MODELS(sigterm_stuck_clients)};
-    const struct CMUnitTest limits[] = {T_MODELS(max_conns),        T_MODELS(idle_timeout),    T_MODELS(frame_timeout),
+    const struct CMUnitTest sigterm[] = {T_MODELS(sigterm), T_MODELS(sigterm_stuck_clients), T(sigterm_epoll2)};
+    const struct CMUnitTest limits[] = {T_MODELS(max_conns), T(max_conns_epoll2),        T_MODELS(idle_timeout),    T_MODELS(frame_timeout),
                                         T(max_queued_epoll), T(max_queued_poll),
                                         T(max_queued_select)};
     const struct CMUnitTest cli[] = {cmocka_unit_test(test_help), cmocka_unit_test(test_bad_flags), T_MODELS(unix_socket),
