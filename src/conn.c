@@ -222,7 +222,7 @@ void wire__conn_close_why(wire_conn *c, const char *why) {
         c->close_at = c->now = wire_now_ms();
         snprintf(c->why, sizeof c->why, "%s", why);
     }
-    if (wire_parser_buffered(&c->in) == 0) wire__conn_closing(c, WIRE_OK, why);
+    if (wire__in_held(&c->in) == 0) wire__conn_closing(c, WIRE_OK, why);
     else if (c->notify) c->notify(c, c->notify_arg);
 }
 
@@ -392,7 +392,7 @@ wire_err wire_conn_read(wire_conn *c) {
         return WIRE_ELIMIT;
     }
     if (c->close_asked) { /* closing: complete the frame under way, take nothing after it */
-        size_t want = wire_parser_wanted(&c->in), have = wire_parser_buffered(&c->in);
+        size_t want = wire__in_wanted(&c->in), have = wire__in_held(&c->in);
         size_t need = have == 0 ? 0 : want ? (want > have ? want - have : 0) : WIRE_HEADER_SIZE - have;
         if (room > need) room = need;
     }
@@ -400,7 +400,7 @@ wire_err wire_conn_read(wire_conn *c) {
     for (;;) {
         ssize_t n = read(c->fd, dst, room);
         if (n > 0) {
-            if (wire_parser_buffered(&c->in) == 0) c->frame_start = c->now;
+            if (wire__in_held(&c->in) == 0) c->frame_start = c->now;
             wire_parser_advance(&c->in, (size_t)n);
             c->stats.bytes_in += (size_t)n;
             c->last_read = c->now;
@@ -423,7 +423,7 @@ static void on_eof(wire_conn *c) {
         wire__conn_end(c, WIRE_ECLOSED, "peer closed without answering BYE");
         return;
     }
-    bool cut = wire_parser_buffered(&c->in) > 0;
+    bool cut = wire__in_held(&c->in) > 0;
     /* the replies already queued still go out (SPEC 8.5: EOF is not an error), then the close */
     wire__conn_closing(c, cut ? WIRE_ETRUNCATED : WIRE_ECLOSED,
                        cut ? "peer closed in the middle of a frame" : "peer closed");
@@ -433,7 +433,7 @@ static void on_eof(wire_conn *c) {
  * come (conn_input.c): until the frame fits, its header is judged here, against max_payload. */
 static int parse_next(wire_conn *c, wire_frame *f) {
     if (!c->in.buf) return 0;
-    if (wire_parser_buffered(&c->in) >= WIRE_HEADER_SIZE && wire_parser_wanted(&c->in) > c->in.cap) {
+    if (wire__in_held(&c->in) >= WIRE_HEADER_SIZE && wire__in_wanted(&c->in) > c->in.cap) {
         wire_header h;
         size_t at = 0;
         wire_err e = wire_header_decode(c->in.buf + c->in.head, c->max_payload, &h, &at);
@@ -465,11 +465,11 @@ int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
         }
         /* SPEC 8.3 step 3: a type not allowed now is answered from its header, at once: its payload
          * may be long, or never come */
-        if (rc == 0 && wire_parser_buffered(&c->in) >= WIRE_HEADER_SIZE &&
+        if (rc == 0 && wire__in_held(&c->in) >= WIRE_HEADER_SIZE &&
             wire__conn_refuse_header(c, wire__load16(c->in.buf + c->in.head + 2)) < 0)
             return -1;
         if (rc == 0) {
-            if (wire_parser_buffered(&c->in) == 0) {
+            if (wire__in_held(&c->in) == 0) {
                 c->frame_start = 0;
                 if (c->eof) {
                     on_eof(c);
@@ -487,7 +487,7 @@ int wire__conn_next(wire_conn *c, wire_frame *f, bool handshake_only) {
         }
         c->stats.frames_in++;
         c->last_frame = c->now;
-        if (wire_parser_buffered(&c->in) > 0) c->frame_start = c->now; /* the next one has begun */
+        if (wire__in_held(&c->in) > 0) c->frame_start = c->now; /* the next one has begun */
         rc = wire__conn_dispatch(c, f);
         if (rc != 0) return rc;
     }
@@ -534,7 +534,7 @@ unsigned wire_conn_events(const wire_conn *c) {
     if (c->discard) return c->shut ? ev | WIRE_EV_READ : ev; /* drain once our last frame is out */
     if (wire_outq_full(&c->out)) return ev;
     if (c->in.buf) {
-        size_t held = wire_parser_buffered(&c->in), want = wire_parser_wanted(&c->in);
+        size_t held = wire__in_held(&c->in), want = wire__in_wanted(&c->in);
         if (held == c->in.cap && want <= c->in.cap) return ev; /* a whole frame fills it: to be taken first */
         if (c->close_asked && held == 0) return ev;
     }
@@ -549,7 +549,7 @@ typedef enum due { DUE_NONE, DUE_DRAIN, DUE_BYE, DUE_STALL, DUE_CLOSE_STALL, DUE
  * every large frame), and given back TRIM_MS after its last read, so that an idle connection holds
  * no buffer at all. */
 static bool holds_idle_buffers(const wire_conn *c) {
-    return (c->in.buf && wire_parser_buffered(&c->in) == 0) || (c->out.cap > 0 && wire_outq_pending(&c->out) == 0);
+    return (c->in.buf && wire__in_held(&c->in) == 0) || (c->out.cap > 0 && wire_outq_pending(&c->out) == 0);
 }
 
 static int64_t next_due(const wire_conn *c, due *what) {
@@ -580,7 +580,7 @@ static int64_t next_due(const wire_conn *c, due *what) {
 
 /* The type of the frame being received, once its header is in (and was accepted); 0 before. */
 static uint16_t pending_type(const wire_conn *c) {
-    if (wire_parser_buffered(&c->in) < WIRE_HEADER_SIZE) return 0;
+    if (wire__in_held(&c->in) < WIRE_HEADER_SIZE) return 0;
     const uint8_t *h = c->in.buf + c->in.head;
     return (uint16_t)(h[2] << 8 | h[3]);
 }

@@ -45,7 +45,7 @@ static void forget_buffer(wire_conn *c) {
 /* A new buffer of `cap` bytes holding the unconsumed bytes of the old one; the old one is freed, or
  * handed over to the queue if pinned. */
 static bool move_to(wire_conn *c, size_t cap) {
-    size_t held = wire_parser_buffered(&c->in);
+    size_t held = wire__in_held(&c->in);
     uint8_t *nb;
     if (!wire__in_pinned(c) && c->in.buf) {
         if (c->in.head > 0) { /* the frame to the front first: it then fits in exactly `cap` bytes */
@@ -75,8 +75,8 @@ static size_t grow_to(const wire_conn *c, size_t want, size_t held) {
 }
 
 uint8_t *wire__in_space(wire_conn *c, size_t *room) {
-    size_t want = wire_parser_wanted(&c->in), max = WIRE_HEADER_SIZE + (size_t)c->max_payload;
-    size_t held = wire_parser_buffered(&c->in);
+    size_t want = wire__in_wanted(&c->in), max = WIRE_HEADER_SIZE + (size_t)c->max_payload;
+    size_t held = wire__in_held(&c->in);
     if (c->in.buf == NULL) {
         if (!move_to(c, c->inbuf_size)) return NULL;
     } else if (want > c->in.cap && want <= max && held == c->in.cap) { /* full, the frame needs more */
@@ -93,7 +93,7 @@ uint8_t *wire__in_space(wire_conn *c, size_t *room) {
 }
 
 bool wire__in_fit(wire_conn *c) {
-    size_t want = wire_parser_wanted(&c->in), held = wire_parser_buffered(&c->in);
+    size_t want = wire__in_wanted(&c->in), held = wire__in_held(&c->in);
     if (want <= c->in.cap || want > WIRE_HEADER_SIZE + (size_t)c->max_payload || held < c->in.cap) return true;
     return move_to(c, grow_to(c, want, held));
 }
@@ -109,7 +109,7 @@ void wire__in_release(wire_conn *c) {
 }
 
 void wire__in_idle(wire_conn *c) {
-    if (c->in.buf && wire_parser_buffered(&c->in) == 0) wire__in_release(c);
+    if (c->in.buf && wire__in_held(&c->in) == 0) wire__in_release(c);
 }
 
 wire_err wire__in_ref(wire_conn *c, wire_outq *q, uint16_t type, const wire_frame *f) {

@@ -46,6 +46,13 @@ const char *wire__errno_text(int err, char *buf, size_t len);
 
 /* ---- the connection (conn.c, conn_proto.c, conn_sync.c) ---- */
 
+/* wire_parser_buffered() and wire_parser_wanted() inline, for the connection's hot path (they are
+ * asked several times per frame). */
+static inline size_t wire__in_held(const wire_parser *p) { return p->tail - p->head; }
+static inline size_t wire__in_wanted(const wire_parser *p) {
+    return p->tail - p->head < WIRE_HEADER_SIZE ? 0 : WIRE_HEADER_SIZE + (size_t)wire__load32(p->buf + p->head + 4);
+}
+
 typedef struct wire__pin wire__pin;
 
 struct wire_conn {

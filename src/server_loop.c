@@ -85,7 +85,12 @@ static void settle(wire__loop *l, wire_conn *c) {
     }
     unsigned ev = wire_conn_events(c);
     if (ev != c->loop_events && wire__poller_mod(l->p, c->fd, c, ev) == 0) c->loop_events = ev;
-    if (!wire__timers_set(&l->timers, c, wire_conn_deadline(c))) {
+    /* A deadline later than the one in the heap leaves the heap as it is: the entry fires early,
+     * finds nothing due and is put back then (run()). A busy connection's deadlines move later with
+     * every frame, and moving it down the heap each time would cost log n per frame. */
+    int64_t due = wire_conn_deadline(c);
+    if (c->heap_at && due > c->heap_key) return;
+    if (!wire__timers_set(&l->timers, c, due)) {
         wire__conn_end(c, WIRE_ELIMIT, "out of memory for a timer");
         settle(l, c);
     }
@@ -279,17 +284,20 @@ static int listener_of(const wire__loop *l, const void *tag) {
 static void run(wire__loop *l) {
     wire__event ev[EVENTS];
     const sigset_t *mask = l->hooks ? l->hooks->wait_mask : NULL;
+    /* One clock read per turn: the wait is computed from the time the last turn began (its events
+     * were served since, so a timer may fire that much late: the time of one batch of frames). */
+    int64_t now = wire_now_ms();
     /* a loop fed by the acceptor goes on until the acceptor says it has stopped: a connection it
      * handed over just before must not be left in the pipe */
     while (!l->stopping || l->conns || (l->role && l->role->index > 0 && !l->acceptor_gone)) {
-        int n = wire__poller_wait(l->p, ev, EVENTS, wait_ms(l, wire_now_ms()), mask);
+        int n = wire__poller_wait(l->p, ev, EVENTS, wait_ms(l, now), mask);
         if (n < 0 && errno != EINTR) {
             char et[128];
             wire__server_log(l->s, "wait: %s", wire__errno_text(errno, et, sizeof et));
             n = 0; /* a bad descriptor must not spin the loop: its owner is found by the timers */
         }
         if (l->hooks && l->hooks->after_wait) l->hooks->after_wait(l->hooks->ctx);
-        int64_t now = wire_now_ms();
+        now = wire_now_ms();
         bool stop = false;
         for (int i = 0; i < n; i++) {
             void *tag = ev[i].ptr;
@@ -308,6 +316,7 @@ static void run(wire__loop *l) {
         for (size_t k = l->timers.n; k > 0; k--) {
             wire_conn *c = wire__timers_first(&l->timers);
             if (!c || c->heap_key > now) break;
+            (void)wire__timers_set(&l->timers, c, -1); /* settle() puts it back at its real deadline */
             l->current = c;
             wire_conn_check_time(c, now);
             (void)wire_conn_write(c);
