@@ -272,14 +272,33 @@ def f64_from_bits(bits: int) -> float:
 
 def encode(fields: Iterable[Field]) -> bytes:
     """Encode a sequence of fields into a payload. Raises WireError RANGE/INVAL/DEPTH."""
-    out = bytearray()
-    encode_into(out, fields)
-    return bytes(out)
+    if type(fields) is list or type(fields) is tuple:
+        out = bytearray()
+        try:
+            _fast_encode(out, fields, 0)
+            return bytes(out)
+        except _FAST_ENCODE_GIVES_UP:
+            pass
+    return _exact_encode(fields)
 
 
 def encode_into(out: bytearray, fields: Iterable[Field]) -> None:
     """Append the encoding of ``fields`` to ``out`` (nothing is guaranteed about ``out`` on error)."""
+    if type(fields) is list or type(fields) is tuple:
+        mark = len(out)
+        try:
+            _fast_encode(out, fields, 0)
+            return
+        except _FAST_ENCODE_GIVES_UP:
+            del out[mark:]
     _encode_fields(out, fields, 0, ())
+
+
+def _exact_encode(fields: Iterable[Field]) -> bytes:
+    """The reference encoder: every check in order, each error with its exact detail and path."""
+    out = bytearray()
+    _encode_fields(out, fields, 0, ())
+    return bytes(out)
 
 
 def encode_value(type_name: str, value: Any) -> bytes:
@@ -443,6 +462,129 @@ def _put_sized(out: bytearray, data: bytes, path: Tuple[int, ...]) -> None:
     out += data
 
 
+# ---- Fast paths (issue 11) ----
+# The reference encoder and decoder above and below are the truth: they check everything in the
+# SPEC's order and build each error's detail, path and offset. The fast paths handle the common
+# cases only (exact built-in types, lists of fixed-size numbers) through tables of precompiled
+# structs, and give up, by raising, on anything else: a bad or unusual value, a truncation, bad
+# UTF-8. The reference code then does the whole job again, so every error (code, offset, detail,
+# path) is the reference code's. test_speed_paths.py checks both agree on every golden vector and
+# thousands of mutations of them.
+
+
+class _GiveUp(Exception):
+    """The fast path met something it leaves to the reference code."""
+
+
+# struct.error covers out-of-range ints (never masked) and over-long lengths; TypeError and
+# ValueError odd fields (unhashable names, pairs that are not pairs); UnicodeEncodeError lone
+# surrogates; KeyError unknown type names.
+_FAST_ENCODE_GIVES_UP = (_GiveUp, struct.error, TypeError, ValueError, KeyError,
+                         UnicodeEncodeError)
+_FAST_DECODE_GIVES_UP = (_GiveUp, UnicodeDecodeError)
+
+# Kinds of the fast paths' dispatch.
+_K_INT, _K_F64, _K_STRING, _K_BYTES, _K_BOOL, _K_LIST, _K_F32, _K_GROUP = range(8)
+_TAG_SIZE = struct.Struct(">BI")
+
+
+def _fast_tables() -> Tuple[Dict[str, Tuple[int, Any, int]], Dict[str, Tuple[str, int, int]]]:
+    encoders: Dict[str, Tuple[int, Any, int]] = {
+        name: (_K_INT, struct.Struct(">B" + fmt).pack, TYPE_TAGS[name])
+        for name, fmt in _INT_FORMATS.items()}
+    encoders.update(f64=(_K_F64, struct.Struct(">Bd").pack, TYPE_TAGS["f64"]),
+                    f32=(_K_F32, struct.Struct(">BI").pack, TYPE_TAGS["f32"]),
+                    string=(_K_STRING, _TAG_SIZE.pack, TYPE_TAGS["string"]),
+                    bytes=(_K_BYTES, _TAG_SIZE.pack, TYPE_TAGS["bytes"]),
+                    bool=(_K_BOOL, None, TYPE_TAGS["bool"]),
+                    list=(_K_LIST, None, TYPE_TAGS["list"]),
+                    group=(_K_GROUP, None, TYPE_TAGS["group"]))
+    # Elements packed in one call: struct format letter, tag, size.
+    elements = {name: (fmt, TYPE_TAGS[name], struct.calcsize(">" + fmt))
+                for name, fmt in _INT_FORMATS.items()}
+    elements["f64"] = ("d", TYPE_TAGS["f64"], 8)
+    return encoders, elements
+
+
+_FAST_ENCODERS, _FAST_ELEMENTS = _fast_tables()
+# (elem, count) -> pack of a list's tag, element tag, count and items
+_FAST_LIST_PACKERS: Dict[Tuple[str, int], Any] = {}
+_FAST_CACHED_COUNT = 64  # longer lists are packed with a format built for them
+
+
+def _fast_encode(out: bytearray, fields: Sequence[Field], depth: int) -> None:
+    """Append ``fields`` (a list or tuple of tuples) at ``depth``; raises on anything unusual."""
+    for field in fields:
+        if type(field) is not tuple:
+            raise _GiveUp
+        type_name, value = field
+        kind, pack, tag = _FAST_ENCODERS[type_name]
+        cls = type(value)
+        if kind == _K_INT:
+            if cls is not int:  # bools and int subclasses: the reference code judges them
+                raise _GiveUp
+            out += pack(tag, value)  # struct.error when out of range
+        elif kind == _K_STRING:
+            if cls is not str:
+                raise _GiveUp
+            data = value.encode("utf-8")
+            out += pack(tag, len(data))
+            out += data
+        elif kind == _K_F64:
+            if cls is not float:
+                raise _GiveUp
+            out += pack(tag, value)
+        elif kind == _K_BOOL:
+            if value is True:
+                out += b"\x30\x01"
+            elif value is False:
+                out += b"\x30\x00"
+            else:
+                raise _GiveUp
+        elif kind == _K_BYTES:
+            if cls is not bytes:
+                raise _GiveUp
+            out += pack(tag, len(value))
+            out += value
+        elif kind == _K_LIST:
+            if cls is not ListValue or depth >= MAX_DEPTH:
+                raise _GiveUp
+            items = value.items
+            elem = _FAST_ELEMENTS.get(value.elem)
+            if elem is None or type(items) is not list:
+                raise _GiveUp
+            count = len(items)
+            fmt, elem_tag, _ = elem
+            if fmt == "d":
+                for item in items:
+                    if type(item) is not float:
+                        raise _GiveUp
+            else:
+                for item in items:
+                    if type(item) is not int:
+                        raise _GiveUp
+            if count <= _FAST_CACHED_COUNT:
+                packer = _FAST_LIST_PACKERS.get((value.elem, count))
+                if packer is None:
+                    packer = struct.Struct(">BBI%d%s" % (count, fmt)).pack
+                    _FAST_LIST_PACKERS[(value.elem, count)] = packer
+                out += packer(tag, elem_tag, count, *items)
+            else:
+                out += struct.pack(">BBI%d%s" % (count, fmt), tag, elem_tag, count, *items)
+        elif kind == _K_F32:
+            if cls is not F32:
+                raise _GiveUp
+            out += pack(tag, value.bits)
+        else:  # group: the length word is patched once the contents are in
+            if (cls is not list and cls is not tuple) or depth >= MAX_DEPTH:
+                raise _GiveUp
+            out.append(tag)
+            start = len(out)
+            out += b"\0\0\0\0"
+            _fast_encode(out, value, depth + 1)
+            _U32.pack_into(out, start, len(out) - start - 4)  # struct.error past 2^32-1
+
+
 # --------------------------------------------------------------------------------------------
 # Decoder
 
@@ -450,6 +592,15 @@ def _put_sized(out: bytearray, data: bytes, path: Tuple[int, ...]) -> None:
 def decode(payload: BytesLike) -> List[Field]:
     """Decode a whole payload into fields, strictly (SPEC 5): the first problem raises WireError with
     the offset of the smallest wrong element, counted from the first payload byte."""
+    buf = payload if type(payload) is bytes else bytes(payload)
+    try:
+        return _fast_decode(buf, 0, len(buf), 0)
+    except _FAST_DECODE_GIVES_UP:
+        return _decode_fields(buf, 0, len(buf), 0)
+
+
+def _exact_decode(payload: BytesLike) -> List[Field]:
+    """The reference decoder, which finds every error and its offset."""
     buf = bytes(payload)
     return _decode_fields(buf, 0, len(buf), 0)
 
@@ -460,6 +611,115 @@ def decode_with_offsets(payload: BytesLike) -> Tuple[List[Field], List[int]]:
     buf = bytes(payload)
     starts: List[int] = []
     return _decode_fields(buf, 0, len(buf), 0, starts), starts
+
+
+def _fast_decoder_tables() -> Tuple[List[Optional[Tuple[int, str, Any, int]]],
+                                    List[Optional[Tuple[str, str, int]]]]:
+    by_tag: List[Optional[Tuple[int, str, Any, int]]] = [None] * 256
+    elements: List[Optional[Tuple[str, str, int]]] = [None] * 256
+    for name, (fmt, size) in _FIXED.items():
+        if name not in ("bool", "f32"):
+            by_tag[TYPE_TAGS[name]] = (_K_INT, name, struct.Struct(">" + fmt).unpack_from, size)
+            elements[TYPE_TAGS[name]] = (name, fmt, size)
+    for name, kind in (("f32", _K_F32), ("bool", _K_BOOL), ("string", _K_STRING),
+                       ("bytes", _K_BYTES), ("list", _K_LIST), ("group", _K_GROUP)):
+        by_tag[TYPE_TAGS[name]] = (kind, name, None, 0)
+    return by_tag, elements
+
+
+# Tag -> (kind, type name, unpack_from, size); list element tag -> (name, format, size) for the
+# element types unpacked in one call (ints and f64), None for the others.
+_FAST_DECODERS, _FAST_DEC_ELEMENTS = _fast_decoder_tables()
+# The 5 head bytes of a list of up to _FAST_CACHED_COUNT numbers -> (element type, unpack_from
+# of its elements, their size): at most 10 x 65 entries.
+_FAST_LIST_HEADS: Dict[bytes, Tuple[str, Any, int]] = {}
+
+
+def _fast_list_head(buf: bytes, pos: int, end: int) -> Optional[Tuple[str, Any, int]]:
+    """The head of a list of numbers at ``pos`` (cached when short), None for other elements;
+    raises _GiveUp where the head is cut short or the count cannot fit."""
+    if end - pos < 5:
+        raise _GiveUp
+    elem_tag, count = _TAG_SIZE.unpack_from(buf, pos)
+    elem = _FAST_DEC_ELEMENTS[elem_tag]
+    if elem is None:
+        return None
+    name, fmt, size = elem
+    if count > (end - pos - 5) // size:
+        raise _GiveUp
+    head = (name, struct.Struct(">%d%s" % (count, fmt)).unpack_from, count * size)
+    if count <= _FAST_CACHED_COUNT:
+        _FAST_LIST_HEADS[buf[pos:pos + 5]] = head
+    return head
+
+
+def _fast_decode(buf: bytes, pos: int, end: int, depth: int) -> List[Field]:
+    """The fields in buf[pos:end] at ``depth`` as _decode_fields decodes them; raises _GiveUp (or
+    UnicodeDecodeError) where that would raise, leaving the error to it. Lists of other elements
+    than numbers go to _decode_list itself, whose errors are then already the exact ones."""
+    fields: List[Field] = []
+    append = fields.append
+    decoders = _FAST_DECODERS
+    while pos < end:
+        entry = decoders[buf[pos]]
+        if entry is None:
+            raise _GiveUp
+        kind, type_name, unpack, size = entry
+        pos += 1
+        if kind == _K_INT:  # the ints and f64
+            if end - pos < size:
+                raise _GiveUp
+            append((type_name, unpack(buf, pos)[0]))
+            pos += size
+        elif kind == _K_STRING or kind == _K_BYTES:
+            if end - pos < 4:
+                raise _GiveUp
+            size = _U32.unpack_from(buf, pos)[0]
+            pos += 4
+            if size > end - pos:
+                raise _GiveUp
+            if kind == _K_STRING:
+                append((type_name, buf[pos:pos + size].decode("utf-8")))
+            else:
+                append((type_name, buf[pos:pos + size]))
+            pos += size
+        elif kind == _K_BOOL:
+            if pos >= end or buf[pos] > 1:
+                raise _GiveUp
+            append((type_name, buf[pos] == 1))
+            pos += 1
+        elif kind == _K_LIST:
+            if depth >= MAX_DEPTH:
+                raise _GiveUp
+            # A list of numbers is known by its 5 head bytes (element tag, count).
+            head = _FAST_LIST_HEADS.get(buf[pos:pos + 5])
+            if head is None:
+                head = _fast_list_head(buf, pos, end)
+                if head is None:  # other elements: the reference code, errors included
+                    value, pos = _decode_list(buf, pos, end, depth + 1)
+                    append((type_name, value))
+                    continue
+            name, unpack, size = head
+            pos += 5
+            if size > end - pos:
+                raise _GiveUp
+            append((type_name, ListValue(name, list(unpack(buf, pos)))))
+            pos += size
+        elif kind == _K_F32:
+            if end - pos < 4:
+                raise _GiveUp
+            append((type_name, F32(_U32.unpack_from(buf, pos)[0])))
+            pos += 4
+        else:  # group
+            if depth >= MAX_DEPTH or end - pos < 4:
+                raise _GiveUp
+            size = _U32.unpack_from(buf, pos)[0]
+            pos += 4
+            if size > end - pos:
+                raise _GiveUp
+            append((type_name, _fast_decode(buf, pos, pos + size, depth + 1)))
+            pos += size
+    return fields
 
 
 def _decode_fields(buf: bytes, pos: int, end: int, depth: int,
@@ -837,6 +1097,244 @@ def utf8_error_offset(data: BytesLike) -> Optional[int]:
                 return pos
         pos += need + 1
     return None
+
+
+# ---- Precompiled layouts (issue 11) ----
+# Where every message has the same fields, a Layout does what struct.Struct does for C structs:
+# the type checks, the tags and the length words of the whole message are compiled once into one
+# Python function per direction (generated source, as namedtuple and dataclasses do), so a
+# message costs a few struct calls, not a loop over its fields. Anything the generated code does
+# not expect (a value of another Python type, a truncation, bad UTF-8, another layout) goes to
+# the reference encoder and decoder, which raise the errors wire.encode and wire.decode raise.
+
+LayoutType = Union[str, Tuple[str, str]]
+_LAYOUT_SCALARS = dict(_INT_FORMATS, f64="d", f32="I", bool="B")
+_LAYOUT_CACHE_MAX = 256  # packers kept per layout, one per combination of variable lengths
+
+
+class Layout:
+    """A fixed list of field types, compiled once, like :class:`struct.Struct`.
+
+    ``types`` holds type names (``"u32"``, ``"string"``, ...; not ``"group"``) and, for a list,
+    ``("list", elem)`` with a number type ``elem`` (an int type or ``f64``). The values of a
+    message are given and returned in the same order, each as :func:`decode` represents it, a
+    list as the plain list of its items::
+
+        layout = wire.Layout(["u32", "string", ("list", "i32")])
+        data = layout.encode([7, "abc", [1, -2]])  # == wire.encode([("u32", 7), ...])
+        values = layout.decode(data)                # [7, "abc", [1, -2]]
+
+    ``encode(values)`` gives the bytes of :func:`encode` of the equivalent fields and raises
+    what it raises (RANGE, INVAL, with the same path); a count of values other than the
+    layout's is INVAL. ``decode(payload)`` raises what :func:`decode` raises on the payload (the
+    same code, offset and detail); a payload that decodes but holds other fields is TYPE at the
+    tag of the first field that differs (at the element tag for a list of another element type),
+    at the end of the payload for a missing field, or at the tag of the first extra field.
+    """
+
+    def __init__(self, types: Sequence[LayoutType]) -> None:
+        self.types: Tuple[LayoutType, ...] = tuple(
+            (t[0], t[1]) if isinstance(t, (tuple, list)) else t for t in types)
+        for index, kind in enumerate(self.types):
+            if isinstance(kind, tuple):
+                if kind[0] != "list" or kind[1] not in _FAST_ELEMENTS:
+                    raise WireError(ErrorCode.INVAL, detail="a Layout list is ('list', elem) with"
+                                    " elem an int type or f64, not %r" % (kind,), path=(index,))
+            elif kind not in TYPE_TAGS or kind in _CONTAINERS:
+                raise WireError(ErrorCode.INVAL, detail="a Layout holds no %r" % (kind,),
+                                path=(index,))
+        self._packers: Dict[Tuple[int, ...], Any] = {}
+        self._unpackers: Dict[Tuple[str, int], Any] = {}
+        self.encode: Callable[[Sequence[Any]], bytes] = self._compile_encode()
+        self.decode: Callable[[BytesLike], List[Any]] = self._compile_decode()
+
+    def __repr__(self) -> str:
+        return "Layout(%r)" % (list(self.types),)
+
+    def fields(self, values: Sequence[Any]) -> List[Field]:
+        """The fields :func:`encode` takes for these values."""
+        if isinstance(values, (str, bytes, bytearray)) or not hasattr(values, "__len__"):
+            raise WireError(ErrorCode.INVAL, detail="%r takes a sequence of values, not %r"
+                            % (self, values))
+        if len(values) != len(self.types):
+            raise WireError(ErrorCode.INVAL, detail="%r has %d types, not %d values"
+                            % (self, len(self.types), len(values)))
+        return [(kind[0], ListValue(kind[1], value if isinstance(value, list) else
+                                    list(value) if isinstance(value, tuple) else value))
+                if isinstance(kind, tuple) else (kind, value)
+                for kind, value in zip(self.types, values)]
+
+    def _slow_encode(self, values: Sequence[Any]) -> bytes:
+        return _exact_encode(self.fields(values))
+
+    def _slow_decode(self, payload: BytesLike) -> List[Any]:
+        fields, starts = decode_with_offsets(payload)  # the codec's errors, exactly
+        size = len(payload)
+        for index, kind in enumerate(self.types):
+            if index >= len(fields):
+                raise WireError(ErrorCode.TYPE, size, "field %d (%s) is missing"
+                                % (index, _layout_name(kind)))
+            name, value = fields[index]
+            want = kind[0] if isinstance(kind, tuple) else kind
+            if name != want:
+                raise WireError(ErrorCode.TYPE, starts[index], "field %d is %s, not %s"
+                                % (index, name, _layout_name(kind)))
+            if isinstance(kind, tuple) and value.elem != kind[1]:
+                raise WireError(ErrorCode.TYPE, starts[index] + 1, "field %d is a list of %s,"
+                                " not of %s" % (index, value.elem, kind[1]))
+        if len(fields) > len(self.types):
+            raise WireError(ErrorCode.TYPE, starts[len(self.types)], "%d fields, not %d"
+                            % (len(fields), len(self.types)))
+        return [value.items if isinstance(value, ListValue) else value for _, value in fields]
+
+    def _packer(self, key: Tuple[int, ...]) -> Any:
+        """The pack function of the whole message for these variable lengths and counts."""
+        lengths = iter(key)
+        fmt = ">"
+        for kind in self.types:
+            if isinstance(kind, tuple):
+                fmt += "BBI%d%s" % (next(lengths), _FAST_ELEMENTS[kind[1]][0])
+            elif kind == "string" or kind == "bytes":
+                fmt += "BI%ds" % next(lengths)
+            else:
+                fmt += "B" + _LAYOUT_SCALARS[kind]
+        if len(self._packers) >= _LAYOUT_CACHE_MAX:
+            self._packers.clear()
+        pack = self._packers[key] = struct.Struct(fmt).pack
+        return pack
+
+    def _unpacker(self, elem: str, count: int) -> Any:
+        """unpack_from of ``count`` list elements of type ``elem``."""
+        unpack = self._unpackers.get((elem, count))
+        if unpack is None:
+            if len(self._unpackers) >= _LAYOUT_CACHE_MAX:
+                self._unpackers.clear()
+            unpack = struct.Struct(">%d%s" % (count, _FAST_ELEMENTS[elem][0])).unpack_from
+            self._unpackers[(elem, count)] = unpack
+        return unpack
+
+    def _compile_encode(self) -> Callable[[Sequence[Any]], bytes]:
+        """encode(values): unpack the values, check their exact types, pack the whole message with
+        one struct (cached per combination of lengths); the reference encoder on anything else."""
+        checks, prepare, key, args = [], [], [], []
+        for index, kind in enumerate(self.types):
+            v = "v%d" % index
+            if isinstance(kind, tuple):
+                _, elem_tag, _ = _FAST_ELEMENTS[kind[1]]
+                checks.append("type(%s) is not list" % v)
+                prepare += ["for x in %s:" % v,
+                            "    if type(x) is not %s:" % ("float" if kind[1] == "f64" else "int"),
+                            "        raise _GiveUp"]
+                key.append("len(%s)" % v)
+                args.append("%d, %d, len(%s), *%s" % (TYPE_TAGS["list"], elem_tag, v, v))
+            elif kind == "string":
+                checks.append("type(%s) is not str" % v)
+                prepare.append("d%s = %s.encode('utf-8')" % (v, v))
+                key.append("len(d%s)" % v)
+                args.append("%d, len(d%s), d%s" % (TYPE_TAGS[kind], v, v))
+            elif kind == "bytes":
+                checks.append("type(%s) is not bytes" % v)
+                key.append("len(%s)" % v)
+                args.append("%d, len(%s), %s" % (TYPE_TAGS[kind], v, v))
+            elif kind == "bool":
+                checks.append("(%s is not True and %s is not False)" % (v, v))
+                args.append("%d, %s" % (TYPE_TAGS[kind], v))
+            elif kind == "f32":
+                checks.append("type(%s) is not F32" % v)
+                args.append("%d, %s.bits" % (TYPE_TAGS[kind], v))
+            else:
+                checks.append("type(%s) is not %s" % (v, "float" if kind == "f64" else "int"))
+                args.append("%d, %s" % (TYPE_TAGS[kind], v))
+        names = ["v%d" % index for index in range(len(self.types))]
+        body = (["(%s,) = values" % ", ".join(names)] if names else
+                ["if len(values):", "    raise _GiveUp"])
+        body += (["if %s:" % " or ".join(checks), "    raise _GiveUp"] * bool(checks)
+                + prepare
+                + ["key = (%s)" % "".join(k + ", " for k in key),
+                   "pack = packers.get(key) or packer(key)",
+                   "return pack(%s)" % ", ".join(args)])
+        source = ["def encode(values):", "    try:"] + ["        " + line for line in body]
+        source += ["    except GIVES_UP:", "        return slow(values)"]
+        return self._compile(source, "encode", {"slow": self._slow_encode})
+
+    def _compile_decode(self) -> Callable[[BytesLike], List[Any]]:
+        """decode(payload): read the payload in segments, each one struct call ending with a
+        variable-length value's length word or a list's count (which fixes where the next segment
+        starts), check every tag; the reference decoder on anything else."""
+        body = ["buf = payload if type(payload) is bytes else bytes(payload)", "end = len(buf)",
+                "p = 0"]
+        segments: Dict[str, Any] = {}
+        results: List[str] = []
+        pending: List[Tuple[str, str, Optional[int]]] = []  # (format, target, expected value)
+        extra: List[str] = []  # more conditions for giving up on the pending segment
+
+        def flush() -> None:
+            if not pending:
+                return
+            fmt = ">" + "".join(f for f, _, _ in pending)
+            unpack = "unpack%d" % len(segments)
+            segments[unpack] = struct.Struct(fmt).unpack_from  # struct.error on a short buffer
+            body.append("(%s,) = %s(buf, p)" % (", ".join(t for _, t, _ in pending), unpack))
+            wrong = ["%s != %d" % (t, want) for _, t, want in pending if want is not None] + extra
+            body.extend(["if %s:" % " or ".join(wrong), "    raise _GiveUp"])
+            body.append("p += %d" % struct.calcsize(fmt))
+            pending.clear()
+            extra.clear()
+
+        for index, kind in enumerate(self.types):
+            v, t, n = "v%d" % index, "t%d" % index, "n%d" % index
+            if isinstance(kind, tuple):
+                _, elem_tag, size = _FAST_ELEMENTS[kind[1]]
+                pending += [("B", t, TYPE_TAGS["list"]), ("B", "e%d" % index, elem_tag),
+                            ("I", n, None)]
+                flush()
+                body += ["if %s > (end - p) // %d:" % (n, size), "    raise _GiveUp",
+                         "%s = list(unpacker(%r, %s)(buf, p))" % (v, kind[1], n),
+                         "p += %s * %d" % (n, size)]
+                results.append(v)
+            elif kind == "string" or kind == "bytes":
+                pending += [("B", t, TYPE_TAGS[kind]), ("I", n, None)]
+                flush()
+                body += ["if %s > end - p:" % n, "    raise _GiveUp",
+                         "%s = buf[p:p + %s]%s" % (v, n, ".decode('utf-8')" * (kind == "string")),
+                         "p += %s" % n]
+                results.append(v)
+            else:
+                pending += [("B", t, TYPE_TAGS[kind]), (_LAYOUT_SCALARS[kind], v, None)]
+                if kind == "bool":
+                    extra.append("%s > 1" % v)
+                results.append("%s == 1" % v if kind == "bool" else "F32(%s)" % v if kind == "f32"
+                               else v)
+        flush()
+        body += ["if p != end:", "    raise _GiveUp", "return [%s]" % ", ".join(results)]
+        source = ["def decode(payload):", "    try:"] + ["        " + line for line in body]
+        source += ["    except GIVES_UP:", "        return slow(payload)"]
+        return self._compile(source, "decode", dict(segments, slow=self._slow_decode))
+
+    def _compile(self, source: List[str], name: str, names: Dict[str, Any]) -> Any:
+        """The function ``name`` defined by ``source`` (built above from the layout's types and
+        the tables of this module only, never from input)."""
+        namespace: Dict[str, Any] = dict(names, _GiveUp=_GiveUp, F32=F32,
+                                         GIVES_UP=_LAYOUT_GIVES_UP, packers=self._packers,
+                                         packer=self._packer, unpacker=self._unpacker)
+        self._sources = getattr(self, "_sources", {})
+        self._sources[name] = "\n".join(source)  # for reading what was generated
+        exec(compile(self._sources[name], "<wire.Layout.%s>" % name, "exec"), namespace)
+        function: Any = namespace[name]
+        function.__doc__ = ("The payload of these values (a sequence, one per type of the layout)."
+                            if name == "encode" else
+                            "The values of a payload holding the layout's fields, in order.")
+        return function
+
+
+# struct.error: short buffers on decode, out-of-range ints and lengths on encode; TypeError and
+# ValueError: a values sequence that cannot be unpacked into the layout's count.
+_LAYOUT_GIVES_UP = (_GiveUp, struct.error, TypeError, ValueError, UnicodeEncodeError,
+                    UnicodeDecodeError)
+
+
+def _layout_name(kind: LayoutType) -> str:
+    return "list of %s" % kind[1] if isinstance(kind, tuple) else kind
 
 
 # --------------------------------------------------------------------------------------------
