@@ -675,7 +675,9 @@ typedef struct wire_conn_config {
     int idle_timeout_ms;     /* no complete frame for this long: ERROR(TIMEOUT), close; 0: none */
     int frame_timeout_ms;    /* a frame begun must be complete within this: ERROR(TIMEOUT), close; 0: none */
     int drain_ms;            /* the graceful close reads and discards for at most this long (SPEC 8.4) */
-    size_t inbuf_size;       /* the input buffer's first size; it grows to the frame being received */
+    size_t inbuf_size;       /* the input buffer's usual size: it starts at 512 bytes (or this if less),
+                              * doubles up to this as reads fill it, grows past it to a frame being
+                              * received, and is given back after 1 s without a read */
     /* The application's types (0x0100..0x01FF, 0x8000..0xFFFF) it serves: any other is answered
      * ERROR(UNEXPECTED, 2) from its header, without waiting for its payload (SPEC 8.3 step 3). NULL:
      * every one reaches the application. */

@@ -400,6 +400,7 @@ wire_err wire_conn_read(wire_conn *c) {
     for (;;) {
         ssize_t n = read(c->fd, dst, room);
         if (n > 0) {
+            c->in_filled = (size_t)n == room;
             if (wire__in_held(&c->in) == 0) c->frame_start = c->now;
             wire_parser_advance(&c->in, (size_t)n);
             c->stats.bytes_in += (size_t)n;

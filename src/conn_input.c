@@ -14,6 +14,10 @@
 /* Referencing a payload is worth it when it is a good part of the buffer: a small one is copied,
  * so that a buffer is never kept alive by a reply much smaller than itself (at most 4 times). */
 #define REF_MIN 512
+/* The first buffer: a connection that says little (a HELLO, a PING now and then) needs no more, and
+ * ten thousand idle ones then cost a few MiB, not 160. Reads that fill it double it, up to
+ * inbuf_size. */
+#define FIRST_SIZE 512
 
 struct wire__pin {
     uint8_t *buf;  /* the buffer the references point into */
@@ -77,8 +81,12 @@ static size_t grow_to(const wire_conn *c, size_t want, size_t held) {
 uint8_t *wire__in_space(wire_conn *c, size_t *room) {
     size_t want = wire__in_wanted(&c->in), max = WIRE_HEADER_SIZE + (size_t)c->max_payload;
     size_t held = wire__in_held(&c->in);
+    bool filled = c->in_filled;
+    c->in_filled = false;
     if (c->in.buf == NULL) {
-        if (!move_to(c, c->inbuf_size)) return NULL;
+        if (!move_to(c, c->inbuf_size < FIRST_SIZE ? c->inbuf_size : FIRST_SIZE)) return NULL;
+    } else if (filled && c->in.cap < c->inbuf_size && want <= c->in.cap) { /* the peer sends more than it holds */
+        if (!move_to(c, 2 * c->in.cap < c->inbuf_size ? 2 * c->in.cap : c->inbuf_size)) return NULL;
     } else if (want > c->in.cap && want <= max && held == c->in.cap) { /* full, the frame needs more */
         if (!move_to(c, grow_to(c, want, held))) return NULL;
     } else if (wire__in_pinned(c) && c->in.tail == c->in.cap) { /* full, and it must not move */

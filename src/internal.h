@@ -66,6 +66,7 @@ struct wire_conn {
     bool discard;     /* closing after an ERROR or a BYE: input is read and thrown away */
     wire_parser in;   /* buf is NULL while no input is held */
     wire__pin *pin;   /* the input buffer's references from the output queue, if any (conn_input.c) */
+    bool in_filled;   /* the last read filled the input buffer: it doubles, up to inbuf_size */
     wire_outq out;
     uint32_t max_payload, peer_max;
     size_t max_queued, inbuf_size;

@@ -12,8 +12,8 @@
 #endif
 
 #define COPY_BELOW 512     /* a referenced payload this small is copied: cheaper than one more iovec */
-#define BUF_MIN 4096
-#define SEG_MIN 16
+#define BUF_MIN 512 /* the first copy buffer: it doubles as needed (an idle connection holds none) */
+#define SEG_MIN 4
 #define IOV_BATCH 64       /* iovecs per sendmsg; below every system's IOV_MAX */
 
 void wire_outq_init(wire_outq *q, size_t limit) {
