@@ -160,22 +160,25 @@ WIRE_EXPORT const char *wire_msg_name(unsigned type);
 /* Internal state of one open list or group; do not touch. */
 typedef struct wire__open {
     size_t at;      /* offset of the group length word or the list count word */
-    uint32_t count; /* list elements written so far */
+    uint32_t count; /* the enclosing list's element count, restored when this container closes */
     uint8_t elem;   /* list element tag; 0 for a group */
 } wire__open;
 
-/* A writer. Fields are private: use the functions below. Lives on the caller's stack (576 bytes on
- * LP64). The fast path of every put tests only `elem` and `end - p`; everything unusual (a list, the
- * sizing mode, an error) makes that test fail, by elem != 0 or by end == p. */
+/* A writer. Fields are private: use the functions below. Lives on the caller's stack (592 bytes on
+ * LP64). The hot fields come first. A field put's fast path tests only `end - p` (end is the buffer's
+ * end outside a list; inside a list, after an error and in sizing mode it is at or before p, so the
+ * test fails); a list element's fast path tests `elem`, `lend - p` and `count`. */
 typedef struct wire_writer {
     uint8_t *p;     /* next byte to write */
-    uint8_t *end;   /* end of the buffer; set to p after an error and in sizing mode */
-    uint8_t *buf;   /* start of the buffer; NULL in sizing mode */
-    uint8_t *limit; /* the real end of the buffer (end is lowered on error) */
-    size_t counted; /* sizing mode: the bytes the message needs */
+    uint8_t *end;   /* end for whole fields: see above */
+    uint8_t *lend;  /* end for list elements: the buffer's end directly inside a list, else p or less */
+    uint32_t count; /* elements written so far in the innermost list */
     uint8_t elem;   /* element tag of the innermost open list, 0 when not directly inside a list */
     uint8_t depth;  /* open containers */
     wire_err err;   /* first error */
+    uint8_t *buf;   /* start of the buffer; NULL in sizing mode */
+    uint8_t *limit; /* the real end of the buffer */
+    size_t counted; /* sizing mode: the bytes the message needs */
     size_t err_offset;
     uint8_t scratch[8]; /* sizing mode: fixed-size values are written here and forgotten */
     wire__open open[WIRE_MAX_DEPTH];
@@ -1019,14 +1022,22 @@ static inline uint64_t wire__load64(const uint8_t *p) {
 /* The fast path of a fixed-size put: the tag and the value are stored, and only then the cursor, so
  * that the compiler can carry the cursor in a register from one put to the next (a byte store may
  * alias anything, so a cursor stored before the bytes would have to be read back from memory). The
- * slow path (lists, sizing mode, errors) returns where the n value bytes go, or NULL. */
+ * second fast path is a list element of the list's type. The slow path (other list elements, sizing
+ * mode, errors) returns where the n value bytes go, or NULL. */
 #define WIRE__PUT(name, ctype, tag, n, store)                                                      \
     static inline wire_err wire_put_##name(wire_writer *w, ctype v) {                              \
         uint8_t *p = w->p;                                                                         \
-        if (w->elem == 0 && (size_t)(w->end - p) > (n)) {                                          \
+        if (WIRE__LIKELY(w->end - p > (ptrdiff_t)(n))) {                                           \
             p[0] = (tag);                                                                          \
             store(p + 1, v);                                                                       \
             w->p = p + 1 + (n);                                                                    \
+            return WIRE_OK;                                                                        \
+        }                                                                                          \
+        if (w->elem == (tag) && (size_t)(w->lend - p) >= (n) && w->count != 0xFFFFFFFFu) {         \
+            uint32_t c = w->count;                                                                 \
+            store(p, v);                                                                           \
+            w->p = p + (n);                                                                        \
+            w->count = c + 1;                                                                      \
             return WIRE_OK;                                                                        \
         }                                                                                          \
         p = wire__put_slow(w, (tag), (n));                                                         \
@@ -1068,8 +1079,8 @@ static inline wire_err wire_put_f64(wire_writer *w, double v) {
 /* Length-prefixed values: the fast path when the whole field fits; strings are checked first. */
 static inline wire_err wire__put_blob(wire_writer *w, uint8_t tag, const void *data, size_t len) {
     uint8_t *p = w->p;
-    size_t room = (size_t)(w->end - p);
-    if (WIRE__LIKELY(w->elem == 0 && room > 4 && len < room - 4 && len <= 0xFFFFFFFFu)) {
+    ptrdiff_t room = w->end - p;
+    if (WIRE__LIKELY(room > 4 && len < (size_t)room - 4 && len <= 0xFFFFFFFFu)) {
         p[0] = tag;
         wire__store32(p + 1, (uint32_t)len);
         if (len) memcpy(p + 5, data, len);
@@ -1081,28 +1092,74 @@ static inline wire_err wire__put_blob(wire_writer *w, uint8_t tag, const void *d
 static inline wire_err wire_put_bytes(wire_writer *w, const void *data, size_t len) {
     return wire__put_blob(w, WIRE_T_BYTES, data, len);
 }
+/* UTF-8 check, inline for ASCII: 8 bytes at a time (memcpy: no unaligned access), then byte by byte;
+ * the strict checker takes over from the 8-byte block or the byte that has a high bit set. */
+static inline bool wire__utf8_ok(const char *s, size_t len) {
+    const uint8_t *u = (const uint8_t *)s;
+    size_t i = 0;
+    for (; len - i >= 8; i += 8) {
+        uint64_t c;
+        memcpy(&c, u + i, sizeof c);
+        if (c & 0x8080808080808080u) return wire_utf8_valid(u + i, len - i, NULL);
+    }
+    for (; i < len; i++)
+        if (u[i] & 0x80) return wire_utf8_valid(u + i, len - i, NULL);
+    return true;
+}
 static inline wire_err wire_put_string(wire_writer *w, const char *s, size_t len) {
     /* a peer would reject invalid UTF-8: refuse to send it (the slow path records the error) */
-    if (!wire_utf8_valid(s, len, NULL)) return wire__put_bad_utf8(w);
+    if (!wire__utf8_ok(s, len)) return wire__put_bad_utf8(w);
     return wire__put_blob(w, WIRE_T_STRING, s, len);
 }
 
-/* The n value bytes of the next field of type tag (or next list element), or NULL after an error. */
+/* The n value bytes of the next field of type tag (or next list element), or NULL after an error.
+ * Fast paths: a whole field, and an element of a list of that type; the slow path reports errors. */
 static inline const uint8_t *wire__get(wire_reader *r, uint8_t tag, size_t n) {
-    if (WIRE__LIKELY(r->elem == 0 && n < r->end - r->pos && r->buf[r->pos] == tag)) {
-        const uint8_t *p = r->buf + r->pos + 1;
-        r->pos += n + 1;
-        return p;
+    size_t pos = r->pos, left = r->end - pos;
+    if (WIRE__LIKELY(r->elem == 0)) {
+        if (WIRE__LIKELY(n < left && r->buf[pos] == tag)) {
+            r->pos = pos + n + 1;
+            return r->buf + pos + 1;
+        }
+    } else if (r->elem == tag && r->left != 0 && n <= left) {
+        r->left--;
+        r->pos = pos + n;
+        return r->buf + pos;
     }
     return wire__get_slow(r, tag, n);
 }
 
-#define WIRE__GET(name, ctype, tag, n, expr)                                                       \
-    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) {                           \
-        const uint8_t *p = wire__get(r, tag, n);                                                   \
-        *out = p ? (ctype)(expr) : (ctype)0;                                                       \
-        return r->err;                                                                             \
+/* The same without the whole-field case, which the gets below test first themselves: a value loaded
+ * there needs no test of the pointer (the compiler cannot know that buf + pos + 1 is not NULL). */
+static inline const uint8_t *wire__get_rest(wire_reader *r, uint8_t tag, size_t n) {
+    size_t pos = r->pos, left = r->end - pos;
+    if (r->elem == tag && r->left != 0 && n <= left) {
+        r->left--;
+        r->pos = pos + n;
+        return r->buf + pos;
     }
+    return wire__get_slow(r, tag, n);
+}
+
+/* The body of a fixed-size get. A value handed out means no error: WIRE_OK without reading err. */
+#define WIRE__GET_FIELD(tag, n, expr)                                                              \
+    size_t pos_ = r->pos;                                                                          \
+    if (WIRE__LIKELY(r->elem == 0 && (n) < r->end - pos_ && r->buf[pos_] == (tag))) {              \
+        const uint8_t *p = r->buf + pos_ + 1;                                                      \
+        r->pos = pos_ + (n) + 1;                                                                   \
+        *out = (expr);                                                                             \
+        return WIRE_OK;                                                                            \
+    }                                                                                              \
+    const uint8_t *p = wire__get_rest(r, (tag), (n));                                              \
+    if (WIRE__LIKELY(p != NULL)) {                                                                 \
+        *out = (expr);                                                                             \
+        return WIRE_OK;                                                                            \
+    }                                                                                              \
+    *out = 0;                                                                                      \
+    return r->err;
+
+#define WIRE__GET(name, ctype, tag, n, expr)                                                       \
+    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) { WIRE__GET_FIELD(tag, n, (ctype)(expr)) }
 WIRE__GET(u8, uint8_t, WIRE_T_U8, 1, p[0])
 WIRE__GET(u16, uint16_t, WIRE_T_U16, 2, wire__load16(p))
 WIRE__GET(u32, uint32_t, WIRE_T_U32, 4, wire__load32(p))
@@ -1125,16 +1182,13 @@ static inline int64_t wire_i64_from_bits(uint64_t u) {
 }
 
 #define WIRE__GETS(name, ctype, tag, n, expr)                                                      \
-    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) {                           \
-        const uint8_t *p = wire__get(r, tag, n);                                                   \
-        *out = p ? (expr) : 0;                                                                     \
-        return r->err;                                                                             \
-    }
+    static inline wire_err wire_get_##name(wire_reader *r, ctype *out) { WIRE__GET_FIELD(tag, n, expr) }
 WIRE__GETS(i8, int8_t, WIRE_T_I8, 1, wire_i8_from_bits(p[0]))
 WIRE__GETS(i16, int16_t, WIRE_T_I16, 2, wire_i16_from_bits(wire__load16(p)))
 WIRE__GETS(i32, int32_t, WIRE_T_I32, 4, wire_i32_from_bits(wire__load32(p)))
 WIRE__GETS(i64, int64_t, WIRE_T_I64, 8, wire_i64_from_bits(wire__load64(p)))
 #undef WIRE__GETS
+#undef WIRE__GET_FIELD
 
 static inline wire_err wire_get_f32(wire_reader *r, float *out) {
     uint32_t bits;
@@ -1164,7 +1218,7 @@ static inline wire_err wire__get_blob(wire_reader *r, uint8_t tag, const uint8_t
     if (WIRE__LIKELY(r->elem == 0 && left > 4 && r->buf[pos] == tag)) {
         uint32_t n = wire__load32(r->buf + pos + 1);
         const uint8_t *p = r->buf + pos + 5;
-        if (WIRE__LIKELY(n <= left - 5 && (tag != WIRE_T_STRING || wire_utf8_valid(p, n, NULL)))) {
+        if (WIRE__LIKELY(n <= left - 5 && (tag != WIRE_T_STRING || wire__utf8_ok((const char *)p, n)))) {
             r->pos = pos + 5 + n;
             *data = p;
             *len = n;
@@ -1182,6 +1236,207 @@ static inline wire_err wire_get_string(wire_reader *r, const char **s, size_t *l
 static inline wire_err wire_get_bytes(wire_reader *r, const uint8_t **data, size_t *len) {
     return wire__get_blob(r, WIRE_T_BYTES, data, len);
 }
+
+/* Begin, end, init and finish: their common case inline too (the exported functions stay, for the
+ * ABI and for taking their address; the macros below send direct calls here). Each fast path does
+ * exactly what the function does in that case; anything else calls the function. */
+static inline bool wire__is_tag(int t) {
+    switch (t) {
+#define WIRE__IS_TAG(name, tag, text) case tag:
+        WIRE_TYPES(WIRE__IS_TAG)
+#undef WIRE__IS_TAG
+        return true;
+    default:
+        return false;
+    }
+}
+
+static inline void wire__writer_init(wire_writer *w, void *buf, size_t cap) {
+    /* only what is read before it is written: open[] is written when a container opens */
+    w->count = 0;
+    w->elem = 0;
+    w->depth = 0;
+    w->err = WIRE_OK;
+    w->counted = 0;
+    w->err_offset = 0;
+    if (buf) {
+        w->buf = w->p = (uint8_t *)buf;
+        w->end = w->limit = w->buf + cap;
+    } else {
+        w->buf = NULL;
+        w->p = w->end = w->limit = w->scratch; /* sizing mode: end == p sends every put to the slow path */
+    }
+    w->lend = w->p;
+}
+
+static inline WIRE_CHECK wire_err wire__writer_finish(const wire_writer *w, size_t *len) {
+    if (len) *len = w->buf ? (size_t)(w->p - w->buf) : w->counted;
+    if (w->err) return w->err;
+    return w->depth ? WIRE_EINVAL : WIRE_OK;
+}
+
+/* A list field that fits, outside a list (end - p > 5 says: buffer mode, no error, not directly in a
+ * list), below the depth limit, of a valid element type. */
+static inline wire_err wire__put_list_begin(wire_writer *w, wire_type elem) {
+    uint8_t *p = w->p;
+    if (WIRE__LIKELY(w->end - p > 5 && w->depth < WIRE_MAX_DEPTH && wire__is_tag((int)elem))) {
+        wire__open *o = &w->open[w->depth];
+        p[0] = WIRE_T_LIST;
+        p[1] = (uint8_t)elem;
+        memset(p + 2, 0, 4); /* patched by the matching end */
+        o->at = (size_t)(p + 2 - w->buf);
+        o->count = w->count;
+        o->elem = (uint8_t)elem;
+        w->depth++;
+        w->p = p + 6;
+        w->count = 0;
+        w->elem = (uint8_t)elem;
+        w->end = w->buf; /* directly in a list: fields go to the slow path */
+        w->lend = w->limit;
+        return WIRE_OK;
+    }
+    return wire_put_list_begin(w, elem);
+}
+
+/* Buffer mode, no error, the innermost container is a list (elem != 0 only then), enclosed by
+ * nothing or by a group (otherwise the function sets the ends). */
+static inline wire_err wire__put_list_end(wire_writer *w) {
+    if (WIRE__LIKELY(w->err == WIRE_OK && w->elem != 0 && w->buf != NULL &&
+                     (w->depth == 1 || w->open[w->depth - 2].elem == 0))) {
+        wire__open *o = &w->open[w->depth - 1];
+        wire__store32(w->buf + o->at, w->count);
+        w->depth--;
+        w->count = o->count;
+        w->elem = 0;
+        w->end = w->limit;
+        w->lend = w->buf;
+        return WIRE_OK;
+    }
+    return wire_put_list_end(w);
+}
+
+static inline void wire__reader_init(wire_reader *r, const void *buf, size_t len) {
+    r->buf = (const uint8_t *)buf;
+    r->pos = 0;
+    r->end = len;
+    r->left = 0;
+    r->elem = 0;
+    r->depth = 0;
+    r->err = WIRE_OK;
+    r->err_offset = 0;
+}
+
+/* Smallest encoded value of an element type, 0 for a byte that is no tag (as the library's own). */
+static inline uint64_t wire__elem_min(uint8_t e) {
+    switch (e) {
+    case WIRE_T_U8: case WIRE_T_I8: case WIRE_T_BOOL: return 1;
+    case WIRE_T_U16: case WIRE_T_I16: return 2;
+    case WIRE_T_U32: case WIRE_T_I32: case WIRE_T_F32: case WIRE_T_STRING: case WIRE_T_BYTES: case WIRE_T_GROUP: return 4;
+    case WIRE_T_LIST: return 5;
+    case WIRE_T_U64: case WIRE_T_I64: case WIRE_T_F64: return 8;
+    default: return 0;
+    }
+}
+
+/* A whole list header outside a list, below the depth limit, with a valid element tag and an honest
+ * count (n * min <= remaining is n <= remaining / min without a division). After an error end == pos,
+ * so the length test fails. */
+static inline wire_err wire__get_list_begin(wire_reader *r, wire_type *elem, uint32_t *count) {
+    size_t pos = r->pos, rem = r->end - pos;
+    if (WIRE__LIKELY(r->elem == 0 && rem >= 6 && r->buf[pos] == WIRE_T_LIST && r->depth < WIRE_MAX_DEPTH)) {
+        uint8_t e = r->buf[pos + 1];
+        uint64_t min = wire__elem_min(e);
+        uint32_t n = wire__load32(r->buf + pos + 2);
+        if (WIRE__LIKELY(min != 0 && (uint64_t)n * min <= rem - 6)) {
+            wire__saved *s = &r->open[r->depth];
+            s->end = r->end;
+            s->left = r->left;
+            s->elem = 0;
+            r->depth++;
+            r->pos = pos + 6;
+            r->elem = e;
+            r->left = n;
+            *elem = (wire_type)e;
+            *count = n;
+            return WIRE_OK;
+        }
+    }
+    return wire_get_list_begin(r, elem, count);
+}
+
+/* Every element read, no error: only the enclosing state comes back. */
+static inline wire_err wire__get_list_end(wire_reader *r) {
+    if (WIRE__LIKELY(r->err == WIRE_OK && r->elem != 0 && r->left == 0)) {
+        const wire__saved *s = &r->open[--r->depth];
+        r->end = s->end;
+        r->left = s->left;
+        r->elem = s->elem;
+        return WIRE_OK;
+    }
+    return wire_get_list_end(r);
+}
+
+/* Nothing open, nothing left, no error: the whole buffer was valid. */
+static inline WIRE_CHECK wire_err wire__reader_finish(wire_reader *r) {
+    if (WIRE__LIKELY(r->err == WIRE_OK && r->depth == 0 && r->pos == r->end)) return WIRE_OK;
+    return wire_reader_finish(r);
+}
+
+/* Frame headers (SPEC.md section 1), inline: the same bytes, checks, order, codes and offsets as the
+ * exported functions, which call these. */
+static inline void wire__header_encode(uint8_t out[WIRE_HEADER_SIZE], uint16_t type, uint32_t length) {
+    out[0] = WIRE_PROTOCOL_VERSION;
+    out[1] = 0;
+    wire__store16(out + 2, type);
+    wire__store32(out + 4, length);
+}
+
+static inline WIRE_CHECK wire_err wire__header_decode(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_payload,
+                                                      wire_header *h, size_t *err_offset) {
+    h->version = in[0];
+    h->flags = in[1];
+    h->type = wire__load16(in + 2);
+    h->length = wire__load32(in + 4);
+    wire_err e = WIRE_OK;
+    size_t at = 0;
+    /* SPEC order: version, flags, type, length. */
+    if (h->version != WIRE_PROTOCOL_VERSION) e = WIRE_EVERSION, at = 0;
+    else if (h->flags != 0) e = WIRE_EHEADER, at = 1;
+    else if (h->type == 0) e = WIRE_EHEADER, at = 2;
+    else if (h->length > max_payload) e = WIRE_ETOOBIG, at = 4;
+    if (err_offset) *err_offset = at;
+    return e;
+}
+
+static inline WIRE_CHECK int wire__frame_parse(const void *buf, size_t len, uint32_t max_payload, wire_frame *f,
+                                               wire_err *err, size_t *err_offset) {
+    const uint8_t *p = (const uint8_t *)buf;
+    wire_header h;
+    *err = WIRE_OK;
+    if (len < WIRE_HEADER_SIZE) return 0;
+    *err = wire__header_decode(p, max_payload, &h, err_offset);
+    if (*err) return -1;
+    if (len - WIRE_HEADER_SIZE < h.length) return 0;
+    f->type = h.type;
+    f->length = h.length;
+    f->payload = p + WIRE_HEADER_SIZE;
+    f->size = WIRE_HEADER_SIZE + (size_t)h.length;
+    return 1;
+}
+
+#ifndef WIRE__NO_INLINE_MACROS /* defined by the sources that define the exported functions */
+#define wire_writer_init(w, buf, cap) wire__writer_init(w, buf, cap)
+#define wire_writer_finish(w, len) wire__writer_finish(w, len)
+#define wire_put_list_begin(w, elem) wire__put_list_begin(w, elem)
+#define wire_put_list_end(w) wire__put_list_end(w)
+#define wire_reader_init(r, buf, len) wire__reader_init(r, buf, len)
+#define wire_get_list_begin(r, elem, count) wire__get_list_begin(r, elem, count)
+#define wire_get_list_end(r) wire__get_list_end(r)
+#define wire_reader_finish(r) wire__reader_finish(r)
+#define wire_header_encode(out, type, length) wire__header_encode(out, type, length)
+#define wire_header_decode(in, max_payload, h, err_offset) wire__header_decode(in, max_payload, h, err_offset)
+#define wire_frame_parse(buf, len, max_payload, f, err, err_offset) wire__frame_parse(buf, len, max_payload, f, err, err_offset)
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,46 +1,22 @@
 /* frame.c - the 8-byte frame header and the frame parsers (stateless and incremental). */
+/* The exported functions are defined here: no macro may send their names to the inline versions. */
+#define WIRE__NO_INLINE_MACROS
 #include "internal.h"
 
 #include <string.h>
 
 void wire_header_encode(uint8_t out[WIRE_HEADER_SIZE], uint16_t type, uint32_t length) {
-    out[0] = WIRE_PROTOCOL_VERSION;
-    out[1] = 0;
-    wire__store16(out + 2, type);
-    wire__store32(out + 4, length);
+    wire__header_encode(out, type, length);
 }
 
 wire_err wire_header_decode(const uint8_t in[WIRE_HEADER_SIZE], uint32_t max_payload, wire_header *h,
                             size_t *err_offset) {
-    h->version = in[0];
-    h->flags = in[1];
-    h->type = wire__load16(in + 2);
-    h->length = wire__load32(in + 4);
-    wire_err e = WIRE_OK;
-    size_t at = 0;
-    /* SPEC order: version, flags, type, length. */
-    if (h->version != WIRE_PROTOCOL_VERSION) e = WIRE_EVERSION, at = 0;
-    else if (h->flags != 0) e = WIRE_EHEADER, at = 1;
-    else if (h->type == 0) e = WIRE_EHEADER, at = 2;
-    else if (h->length > max_payload) e = WIRE_ETOOBIG, at = 4;
-    if (err_offset) *err_offset = at;
-    return e;
+    return wire__header_decode(in, max_payload, h, err_offset);
 }
 
 int wire_frame_parse(const void *buf, size_t len, uint32_t max_payload, wire_frame *f, wire_err *err,
                      size_t *err_offset) {
-    const uint8_t *p = buf;
-    wire_header h;
-    *err = WIRE_OK;
-    if (len < WIRE_HEADER_SIZE) return 0;
-    *err = wire_header_decode(p, max_payload, &h, err_offset);
-    if (*err) return -1;
-    if (len - WIRE_HEADER_SIZE < h.length) return 0;
-    f->type = h.type;
-    f->length = h.length;
-    f->payload = p + WIRE_HEADER_SIZE;
-    f->size = WIRE_HEADER_SIZE + (size_t)h.length;
-    return 1;
+    return wire__frame_parse(buf, len, max_payload, f, err, err_offset);
 }
 
 void wire_parser_init(wire_parser *p, void *buf, size_t cap, uint32_t max_payload) {
@@ -86,7 +62,7 @@ size_t wire_parser_feed(wire_parser *p, const void *data, size_t n) {
 
 int wire_parser_next(wire_parser *p, wire_frame *f) {
     if (p->err) return -1;
-    int rc = wire_frame_parse(p->buf + p->head, p->tail - p->head, effective_max(p), f, &p->err, &p->err_offset);
+    int rc = wire__frame_parse(p->buf + p->head, p->tail - p->head, effective_max(p), f, &p->err, &p->err_offset);
     if (rc == 1) p->head += f->size;
     return rc;
 }

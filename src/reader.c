@@ -1,15 +1,13 @@
 /* reader.c - the decoder's slow paths: list elements, containers, strings, skipping, validation and
  * errors. The fixed-size gets are inline in wire.h and only come here when the fast path cannot
  * serve. Every read is bounded by the innermost container's end, checked before the read. */
+/* The exported functions are defined here: no macro may send their names to the inline versions. */
+#define WIRE__NO_INLINE_MACROS
 #include "internal.h"
 
 #include <string.h>
 
-void wire_reader_init(wire_reader *r, const void *buf, size_t len) {
-    memset(r, 0, offsetof(wire_reader, open));
-    r->buf = buf;
-    r->end = len;
-}
+void wire_reader_init(wire_reader *r, const void *buf, size_t len) { wire__reader_init(r, buf, len); }
 
 /* Records the first error at offset `at`; end = pos makes every later get take the slow path,
  * which stops at err. */
@@ -121,6 +119,27 @@ static void pop(wire_reader *r) {
 }
 
 wire_err wire_get_list_begin(wire_reader *r, wire_type *elem, uint32_t *count) {
+    /* Fast path: a whole list header outside a list, below the depth limit, with a valid element tag
+     * and an honest count (n * min <= remaining is n <= remaining / min, without the division). After
+     * an error end == pos, so the length test fails. */
+    size_t pos = r->pos, rem = r->end - pos;
+    if (r->elem == 0 && rem >= 6 && r->buf[pos] == WIRE_T_LIST && r->depth < WIRE_MAX_DEPTH) {
+        uint8_t e = r->buf[pos + 1];
+        uint64_t min = wire__min_size(e);
+        uint32_t n = wire__load32(r->buf + pos + 2);
+        if (min != 0 && (uint64_t)n * min <= rem - 6) {
+            wire__saved *s = &r->open[r->depth++];
+            s->end = r->end;
+            s->left = r->left;
+            s->elem = 0;
+            r->pos = pos + 6;
+            r->elem = e;
+            r->left = n;
+            *elem = (wire_type)e;
+            *count = n;
+            return WIRE_OK;
+        }
+    }
     size_t item;
     *elem = WIRE_T_NONE;
     *count = 0;
@@ -143,6 +162,10 @@ wire_err wire_get_list_begin(wire_reader *r, wire_type *elem, uint32_t *count) {
 
 wire_err wire_get_list_end(wire_reader *r) {
     if (r->err) return r->err;
+    if (r->elem != 0 && r->left == 0) { /* every element read: only the enclosing state comes back */
+        pop(r);
+        return WIRE_OK;
+    }
     if (r->depth == 0 || r->elem == 0) return fail(r, WIRE_EINVAL, r->pos);
     size_t size = wire__fixed_size(r->elem);
     if (size && r->elem != WIRE_T_BOOL) {

@@ -1,18 +1,12 @@
 /* writer.c - the encoder's slow paths: sizing mode, list elements, containers, strings and errors.
  * The fixed-size puts are inline in wire.h and only come here when the fast path cannot serve. */
+/* The exported functions are defined here: no macro may send their names to the inline versions. */
+#define WIRE__NO_INLINE_MACROS
 #include "internal.h"
 
 #include <string.h>
 
-void wire_writer_init(wire_writer *w, void *buf, size_t cap) {
-    memset(w, 0, offsetof(wire_writer, open));
-    if (buf) {
-        w->buf = w->p = buf;
-        w->end = w->limit = w->buf + cap;
-    } else {
-        w->p = w->end = w->limit = w->scratch; /* sizing mode: end == p sends every put to the slow path */
-    }
-}
+void wire_writer_init(wire_writer *w, void *buf, size_t cap) { wire__writer_init(w, buf, cap); }
 
 /* Bytes written (or counted) so far. */
 static size_t used(const wire_writer *w) { return w->buf ? (size_t)(w->p - w->buf) : w->counted; }
@@ -23,7 +17,21 @@ static void fail(wire_writer *w, wire_err err) {
         w->err = err;
         w->err_offset = used(w);
     }
-    w->end = w->p;
+    w->end = w->lend = w->p;
+}
+
+/* The fast paths' ends after a container opened or closed (no error): fields fit up to the buffer's
+ * end outside a list; directly inside a list only elements do (fields go to the slow path, which
+ * reports them). In sizing mode both stay at p (scratch), so every put takes the slow path. */
+static void set_ends(wire_writer *w) {
+    if (w->buf == NULL) return;
+    if (w->elem) {
+        w->end = w->buf;
+        w->lend = w->limit;
+    } else {
+        w->end = w->limit;
+        w->lend = w->buf;
+    }
 }
 
 /* Reserves one value of n bytes of type tag: as a whole field (tag + value) outside a list, or as the
@@ -36,7 +44,7 @@ static bool begin_value(wire_writer *w, uint8_t tag, size_t n, uint8_t **dst) {
         fail(w, WIRE_ETYPE);
         return false;
     }
-    if (in_list && w->open[w->depth - 1].count == UINT32_MAX) {
+    if (in_list && w->count == UINT32_MAX) {
         fail(w, WIRE_ERANGE); /* a list count is a u32 */
         return false;
     }
@@ -62,7 +70,7 @@ static bool begin_value(wire_writer *w, uint8_t tag, size_t n, uint8_t **dst) {
         *dst = p;
         w->p += need;
     }
-    if (in_list) w->open[w->depth - 1].count++;
+    if (in_list) w->count++;
     return true;
 }
 
@@ -72,11 +80,7 @@ uint8_t *wire__put_slow(wire_writer *w, uint8_t tag, size_t n) {
     return dst ? dst : w->scratch; /* sizing mode: the caller's store lands in scratch */
 }
 
-wire_err wire_writer_finish(const wire_writer *w, size_t *len) {
-    if (len) *len = used(w);
-    if (w->err) return w->err;
-    return w->depth ? WIRE_EINVAL : WIRE_OK;
-}
+wire_err wire_writer_finish(const wire_writer *w, size_t *len) { return wire__writer_finish(w, len); }
 
 wire_err wire_writer_error(const wire_writer *w, size_t *offset) {
     if (offset) *offset = w->err ? w->err_offset : 0;
@@ -127,25 +131,49 @@ static wire_err open_container(wire_writer *w, uint8_t tag, uint8_t elem, size_t
     }
     wire__open *o = &w->open[w->depth++];
     o->at = used(w) - 4;
-    o->count = 0;
+    o->count = w->count; /* the enclosing list's, back when this container closes */
     o->elem = elem;
+    w->count = 0;
     w->elem = elem;
+    set_ends(w);
     return WIRE_OK;
 }
 
-/* Closes the innermost container if it is of the expected kind (list: elem != 0). */
-static wire__open *close_container(wire_writer *w, bool list) {
+/* Closes the innermost container if it is of the expected kind (list: elem != 0); *count receives
+ * its element count (a list's). */
+static wire__open *close_container(wire_writer *w, bool list, uint32_t *count) {
     if (w->err) return NULL;
     if (w->depth == 0 || (w->open[w->depth - 1].elem != 0) != list) {
         fail(w, WIRE_EINVAL);
         return NULL;
     }
     wire__open *o = &w->open[--w->depth];
+    *count = w->count;
+    w->count = o->count;
     w->elem = w->depth ? w->open[w->depth - 1].elem : 0;
+    set_ends(w);
     return o;
 }
 
 wire_err wire_put_list_begin(wire_writer *w, wire_type elem) {
+    uint8_t *p = w->p;
+    /* Fast path: a list field that fits, outside a list (end - p > 5 says: buffer mode, no error, not
+     * directly inside a list), below the depth limit, of a valid element type. */
+    if (w->end - p > 5 && w->depth < WIRE_MAX_DEPTH && wire__min_size((int)elem) != 0) {
+        p[0] = WIRE_T_LIST;
+        p[1] = (uint8_t)elem;
+        memset(p + 2, 0, 4); /* patched by the matching end */
+        wire__open *o = &w->open[w->depth++];
+        o->at = (size_t)(p + 2 - w->buf);
+        o->count = w->count;
+        o->elem = (uint8_t)elem;
+        w->p = p + 6;
+        w->count = 0;
+        w->elem = (uint8_t)elem;
+        w->end = w->buf;
+        w->lend = w->limit;
+        return WIRE_OK;
+    }
     if (w->err) return w->err;
     if (elem == WIRE_T_NONE || wire_type_name((int)elem) == NULL) {
         fail(w, WIRE_EINVAL);
@@ -155,15 +183,26 @@ wire_err wire_put_list_begin(wire_writer *w, wire_type elem) {
 }
 
 wire_err wire_put_list_end(wire_writer *w) {
-    wire__open *o = close_container(w, true);
-    if (o && w->buf) wire__store32(w->buf + o->at, o->count);
+    /* Fast path: buffer mode, no error, the innermost container is a list (elem != 0 only then). */
+    if (w->err == WIRE_OK && w->elem != 0 && w->buf != NULL) {
+        wire__open *o = &w->open[--w->depth];
+        wire__store32(w->buf + o->at, w->count);
+        w->count = o->count;
+        w->elem = w->depth ? w->open[w->depth - 1].elem : 0;
+        set_ends(w);
+        return WIRE_OK;
+    }
+    uint32_t count;
+    wire__open *o = close_container(w, true, &count);
+    if (o && w->buf) wire__store32(w->buf + o->at, count);
     return w->err;
 }
 
 wire_err wire_put_group_begin(wire_writer *w) { return open_container(w, WIRE_T_GROUP, 0, 4); }
 
 wire_err wire_put_group_end(wire_writer *w) {
-    wire__open *o = close_container(w, false);
+    uint32_t count;
+    wire__open *o = close_container(w, false, &count);
     if (!o) return w->err;
     size_t body = used(w) - (o->at + 4);
     if (body > UINT32_MAX) {
