@@ -96,6 +96,11 @@ my %INT_RANGE = (
 );
 my %FIXED_PACK = (%INT_PACK, f64 => 'd>');
 my %FIXED_SIZE = ((map { ($_ => $MIN_SIZE{$_}) } keys %FIXED_PACK), f32 => 4, bool => 1);
+# The integer and f64 unpack templates by tag, for the decoder's inline path.
+my @DEC_FIXED_PACK;
+my @DEC_FIXED_STAR;
+$DEC_FIXED_PACK[ $TAG{$_} ] = $FIXED_PACK{$_}, $DEC_FIXED_STAR[ $TAG{$_} ] = "$FIXED_PACK{$_}*"
+    for keys %FIXED_PACK;
 
 sub tag_of  { $TAG{ $_[0] } }
 sub type_of { $TYPE{ $_[0] } }
@@ -122,6 +127,64 @@ sub encode_value {
     return $out;
 }
 
+# The encoder's dispatch: one hash look-up gives the kind of a type (and whether it is a type).
+use constant { _K_INT => 1, _K_F64 => 2, _K_F32 => 3, _K_BOOL => 4, _K_STRING => 5, _K_BYTES => 6,
+               _K_LIST => 7, _K_GROUP => 8 };
+my %ENC_KIND = ((map { ($_ => _K_INT) } keys %INT_PACK), f64 => _K_F64, f32 => _K_F32,
+                bool => _K_BOOL, string => _K_STRING, bytes => _K_BYTES, list => _K_LIST,
+                group => _K_GROUP);
+# Numeric bounds for the fast integer check (IV/UV, exact), beside the decimal ones of %INT_RANGE.
+my %INT_MIN = (u8 => 0, u16 => 0, u32 => 0, u64 => 0,
+               i8 => -128, i16 => -32768, i32 => -2147483648, i64 => -9223372036854775807 - 1);
+my %INT_MAX = (u8 => 255, u16 => 65535, u32 => 4294967295, u64 => 18446744073709551615,
+               i8 => 127, i16 => 32767, i32 => 2147483647, i64 => 9223372036854775807);
+
+# Lists of integers (and the Wire::Layout encoder) check all their values at once: joined with
+# spaces, they must match a regex of canonical decimal texts each within the type's range (exact,
+# digit by digit: _range_re), and their doubles must be those of their texts, which is the
+# $v == $s above for every value at once. So that doubles are exact, the batch takes values of at
+# most 15 digits (u64 and i64 values beyond go element by element, the slower exact way).
+use constant _BATCH_MAX => '999999999999999';
+
+# A regex source matching the canonical decimal texts (no sign for 0, no leading zero) of 0..$n
+# (1..$n with $nonzero).
+sub _le_re {
+    my ($n, $nonzero) = @_;
+    my $l = length $n;
+    my @alt = $nonzero ? () : ('0');
+    push @alt, '[1-9]' . ($l > 2 ? "[0-9]{0," . ($l - 2) . '}' : $l == 2 ? '[0-9]?' : '')
+        if $l >= 2;
+    for my $i (0 .. $l - 1) {
+        my $d = substr $n, $i, 1;
+        my $low = $i == 0 ? 1 : 0;
+        next if $d <= $low;
+        push @alt, substr($n, 0, $i) . "[$low-" . ($d - 1) . ']'
+                 . ($l - 1 - $i ? '[0-9]' . ($l - 1 - $i > 1 ? '{' . ($l - 1 - $i) . '}' : '') : '');
+    }
+    push @alt, $n unless $nonzero && $n eq '0';
+    return '(?:' . join('|', @alt) . ')';
+}
+sub _range_re {
+    my ($lo, $hi) = @_;    # decimal texts, $lo <= 0 <= $hi
+    my $cap = sub { length($_[0]) > length(_BATCH_MAX) ? _BATCH_MAX : $_[0] };
+    my $re = _le_re($cap->($hi));
+    $re = "(?:-" . _le_re($cap->(substr $lo, 1), 1) . "|$re)" if $lo =~ /\A-/;
+    return $re;
+}
+our %BATCH_RE = ((map { ($_ => _range_re(@{ $INT_RANGE{$_} })) } keys %INT_PACK), bool => '[01]');
+my %INT_PACK_STAR = map { ($_ => "$INT_PACK{$_}*") } keys %INT_PACK;
+my %LIST_RE = map { ($_ => qr/\A(?:$BATCH_RE{$_} )*$BATCH_RE{$_}\z/) } keys %BATCH_RE;
+
+# The fast integer check, inline where it is used (a sub call costs as much as the check):
+#   defined $v && !ref $v && ($s = "$v") =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/ && $v == $s
+#   && $v >= $INT_MIN{$type} && $v <= $INT_MAX{$type}
+# accepts, with the value $s, exactly what _checked_int accepts with that value: a canonical
+# decimal text of at most 18 digits is an exact IV; "$v" is that text for an IV, the string itself
+# for a string, and for a float (printed with 15 significant digits) $v == $s holds only when the
+# float is integral and equal to it, so also to its '%.0f' text; a dual value whose number is not
+# its text fails $v == $s. Everything else (19-20 digits, "007", "+7", "1e3", NaN, objects ...)
+# goes to _checked_int, which decides and words the error. t/47-fastpath.t holds them together.
+
 sub _enc_fields {
     my ($out, $fields, $depth) = @_;
     wire_error('INVAL', undef, 'fields must be an array reference') unless ref $fields eq 'ARRAY';
@@ -129,9 +192,40 @@ sub _enc_fields {
         wire_error('INVAL', undef, 'a field must be [type => value]')
             unless ref $f eq 'ARRAY' && @$f == 2;
         my $type = $f->[0];
-        wire_error('INVAL', undef, 'unknown type ' . _show($type)) unless is_type($type);
-        $$out .= chr $TAG{$type};
-        _enc_value($out, $type, $f->[1], $depth);
+        my $kind = defined $type && $ENC_KIND{$type};
+        wire_error('INVAL', undef, 'unknown type ' . _show($type)) unless $kind;
+        my $v = $f->[1];    # a copy, as _enc_value takes it: get-magic runs once
+        my $s;
+        if ($kind == _K_INT) {
+            $$out .= chr($TAG{$type}) . pack $INT_PACK{$type},
+                (defined $v && !ref $v && ($s = "$v") =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/
+                 && $v == $s && $v >= $INT_MIN{$type} && $v <= $INT_MAX{$type})
+                ? $s : _checked_int($type, $v);
+        }
+        elsif ($kind == _K_STRING && defined $v && !ref $v) {
+            $s = "$v";
+            utf8::encode($s);
+            _string_bytes($v) if $s =~ /[\x80-\xff]/ && defined _utf8_bad(\$s);    # its error
+            wire_error('RANGE', undef, 'length ' . length($s) . ' does not fit in a u32')
+                if length $s > 0xFFFFFFFF;
+            $$out .= "\x40" . pack('N', length $s) . $s;
+        }
+        elsif ($kind == _K_BYTES && defined $v && !ref $v && !utf8::is_utf8($v)) {
+            wire_error('RANGE', undef, 'length ' . length($v) . ' does not fit in a u32')
+                if length $v > 0xFFFFFFFF;
+            $$out .= "\x41" . pack('N', length $v) . $v;
+        }
+        elsif ($kind == _K_F64 && defined $v && !ref $v && looks_like_number($v)) {
+            $$out .= "\x24" . pack 'd>', $v;
+        }
+        elsif ($kind == _K_BOOL && defined $v && !ref $v
+               && (($s = "$v") eq '1' || $s eq '0') && $v == $s) {
+            $$out .= $s ? "\x30\x01" : "\x30\x00";
+        }
+        else {
+            $$out .= chr $TAG{$type};
+            _enc_value($out, $type, $v, $depth);
+        }
     }
     return;
 }
@@ -170,7 +264,30 @@ sub _enc_value {
         wire_error('INVAL', undef, 'unknown list element type ' . _show($et)) unless is_type($et);
         wire_error('RANGE', undef, 'list has more than 2**32-1 elements') if @$items > 0xFFFFFFFF;
         $$out .= pack 'CN', $TAG{$et}, scalar @$items;
-        _enc_value($out, $et, $_, $depth + 1) for @$items;
+        if (my $efmt = $INT_PACK{$et}) {
+            my @c = @$items;    # copies, as _enc_value takes them: get-magic runs once
+            my $j;
+            {
+                no warnings 'uninitialized';    # an undef is not a decimal: the exact way words it
+                if (!grep({ ref } @c) && ($j = join ' ', @c) =~ $LIST_RE{$et}
+                    && ($j =~ tr/ //) == $#c    # no value of its own holds a space
+                    && pack('d>*', @c) eq pack('d>*', split / /, $j)) {
+                    $$out .= pack $INT_PACK_STAR{$et}, @c;
+                    return;
+                }
+            }
+            my ($lo, $hi, $s) = ($INT_MIN{$et}, $INT_MAX{$et});
+            for my $e (@c) {    # element by element: the fast check, else the exact one
+                my $x = $e;
+                $$out .= pack $efmt,
+                    (defined $x && !ref $x && ($s = "$x") =~ /\A(?:0|-?[1-9][0-9]{0,17})\z/
+                     && $x == $s && $x >= $lo && $x <= $hi)
+                    ? $s : _checked_int($et, $x);
+            }
+        }
+        else {
+            _enc_value($out, $et, $_, $depth + 1) for @$items;
+        }
     }
     else {    # group: reserve the length word, encode in place, then patch it (no copying).
         wire_error('DEPTH', undef, 'nesting deeper than ' . MAX_DEPTH) if $depth >= MAX_DEPTH;
@@ -326,6 +443,8 @@ sub _utf8_bad {
 # Decoder (SPEC 5.2: the first problem found, at the first byte of the smallest wrong element)
 
 sub decode_fields {
+    # Octets (the usual case) are walked in place, one call less; see _decode_payload.
+    return _dec_fields(\$_[0], 0, length $_[0], 0, undef) unless utf8::is_utf8($_[0]);
     my ($fields) = _decode_payload($_[0], 0);
     return $fields;
 }
@@ -352,13 +471,56 @@ sub _dec_fields {
     my ($b, $pos, $end, $depth, $offsets) = @_;
     my @fields;
     while ($pos < $end) {
-        my $tag  = ord substr $$b, $pos, 1;
+        my $tag  = vec $$b, $pos, 8;
         my $type = $TYPE_BY_TAG[$tag];
         wire_error('BADTAG', $pos, sprintf 'unknown type tag 0x%02x', $tag) unless defined $type;
         push @$offsets, $pos if $offsets;
-        my $v;
-        ($v, $pos) = _dec_value($b, $type, $pos + 1, $end, $depth, $pos);
-        push @fields, [ $type => $v ];
+        # The common scalars inline (a call per field costs more than decoding it), with the
+        # checks, messages and offsets of _dec_value; everything else goes through it.
+        my $at = $pos + 1;
+        if (my $fmt = $DEC_FIXED_PACK[$tag]) {
+            my $size = $FIXED_SIZE{$type};
+            wire_error('TRUNCATED', $at, "$type value needs $size bytes, " . ($end - $at) . ' left')
+                if $end - $at < $size;
+            push @fields, [ $type => unpack $fmt, substr $$b, $at, $size ];
+            $pos = $at + $size;
+        }
+        elsif ($tag == 0x40 || $tag == 0x41) {
+            wire_error('TRUNCATED', $at, "$type length needs 4 bytes") if $end - $at < 4;
+            my $n    = unpack 'N', substr $$b, $at, 4;
+            my $left = $end - $at - 4;
+            wire_error('LENGTH', $at, "$type length $n larger than the $left bytes left") if $n > $left;
+            my $data = substr $$b, $at + 4, $n;
+            if ($tag == 0x40) {
+                my $bad = $data =~ /[\x80-\xff]/ ? _utf8_bad(\$data) : undef;
+                wire_error('UTF8', $at + 4 + $bad, 'ill-formed UTF-8 sequence') if defined $bad;
+                utf8::decode($data);
+            }
+            push @fields, [ $type => $data ];
+            $pos = $at + 4 + $n;
+        }
+        elsif ($tag == 0x30 && $at < $end && vec($$b, $at, 8) <= 1) {
+            push @fields, [ bool => vec $$b, $at, 8 ];
+            $pos = $at + 1;
+        }
+        elsif ($tag == 0x50 && $depth < MAX_DEPTH && $end - $at >= 5
+               && (my $efmt = $DEC_FIXED_STAR[ vec $$b, $at, 8 ])) {
+            # A list of integers or f64 whose head is there: its count checked as _dec_value
+            # checks it, its elements in one unpack. Anything else goes through _dec_value.
+            my $et    = $TYPE_BY_TAG[ vec $$b, $at, 8 ];
+            my $count = unpack 'N', substr $$b, $at + 1, 4;
+            my $size  = $FIXED_SIZE{$et};
+            my $left  = $end - $at - 5;
+            wire_error('LENGTH', $at + 1, "list count $count too large for $left bytes of $et values")
+                if $count > int($left / $size);
+            push @fields, [ list => [ $et => [ unpack $efmt, substr $$b, $at + 5, $count * $size ] ] ];
+            $pos = $at + 5 + $count * $size;
+        }
+        else {
+            my $v;
+            ($v, $pos) = _dec_value($b, $type, $at, $end, $depth, $pos);
+            push @fields, [ $type => $v ];
+        }
     }
     return \@fields;
 }
@@ -787,7 +949,8 @@ encoding, the strict decoder with the error codes and offsets every implementati
 the HELLO/ERROR control messages. Companion modules: L<Wire::FrameParser> (incremental frame
 parsing), L<Wire::IO> (blocking socket I/O with deadlines), L<Wire::Notation> (the proto/ value
 notation), L<Wire::Vectors> (proto/vectors.txt and stats.txt), L<Wire::Interop> (the interop
-service), L<Wire::Error>, L<Wire::F32>.
+service), L<Wire::Error>, L<Wire::F32>, L<Wire::Layout> (a fixed list of field types compiled
+once: the same codec, about twice as fast).
 
 Loading fails with a clear message on a perl without 64-bit integers (C<$Config{ivsize} < 8>).
 

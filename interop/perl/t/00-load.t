@@ -6,7 +6,7 @@ use Config;
 use Test::More;
 
 use_ok($_) for qw(Wire Wire::Error Wire::F32 Wire::Notation Wire::Vectors Wire::FrameParser
-                  Wire::IO Wire::Interop);
+                  Wire::IO Wire::Interop Wire::Layout);
 
 cmp_ok($Config{ivsize}, '>=', 8, 'this perl has 64-bit integers');
 ok(eval { Wire::_require_64bit(8) }, 'ivsize 8 is accepted');
