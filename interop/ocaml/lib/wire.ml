@@ -120,6 +120,11 @@ let tag_of_byte = function
   | 0x41 -> Some T_bytes | 0x50 -> Some T_list | 0x51 -> Some T_group
   | _ -> None
 
+(* tag_of_byte as a table, for the decoder's hot path: one load instead of
+   a call and a jump through a match. *)
+let tag_table = Array.init 256 tag_of_byte
+let[@inline] tag_at s p = Array.unsafe_get tag_table (String.get_uint8 s p)
+
 let tag_name = function
   | T_u8 -> "u8" | T_u16 -> "u16" | T_u32 -> "u32" | T_u64 -> "u64"
   | T_i8 -> "i8" | T_i16 -> "i16" | T_i32 -> "i32" | T_i64 -> "i64"
@@ -266,106 +271,248 @@ let int_of_decimal what s =
 (* ------------------------------------------------------------------ *)
 (* UTF-8 (Unicode Table 3-7)                                           *)
 
-let utf8_error s off len =
-  let stop = off + len in
-  let byte i = Char.code (String.unsafe_get s i) in
-  let in_range i lo hi = i < stop && (let b = byte i in b >= lo && b <= hi) in
-  let rec go i =
-    if i >= stop then None
-    else
-      let c = byte i in
-      if c < 0x80 then go (i + 1)
-      else
-        (* continuation bytes after the lead, and the range of the 2nd byte *)
-        let more, lo, hi =
-          if c >= 0xC2 && c <= 0xDF then 1, 0x80, 0xBF
-          else if c = 0xE0 then 2, 0xA0, 0xBF
-          else if c >= 0xE1 && c <= 0xEC then 2, 0x80, 0xBF
-          else if c = 0xED then 2, 0x80, 0x9F
-          else if c = 0xEE || c = 0xEF then 2, 0x80, 0xBF
-          else if c = 0xF0 then 3, 0x90, 0xBF
-          else if c >= 0xF1 && c <= 0xF3 then 3, 0x80, 0xBF
-          else if c = 0xF4 then 3, 0x80, 0x8F
-          else 0, 0, 0 (* 80..C1, F5..FF: never a valid lead *) in
-        if more = 0 || not (in_range (i + 1) lo hi) then Some i
-        else if more >= 2 && not (in_range (i + 2) 0x80 0xBF) then Some i
-        else if more >= 3 && not (in_range (i + 3) 0x80 0xBF) then Some i
-        else go (i + more + 1)
-  in
-  go off
+(* Top-level and closure-free, returning -1 or an offset rather than an
+   option: the codec runs it on every string, where the closures and the
+   option of a local loop cost more than the check itself. *)
+let byte_in s stop i lo hi =
+  i < stop && (let b = Char.code (String.unsafe_get s i) in b >= lo && b <= hi)
 
-let utf8_valid s = utf8_error s 0 (String.length s) = None
+(* -1 if [s.[i..stop-1]] is well-formed, else the offset of the lead byte
+   of the first ill-formed sequence. *)
+let rec utf8_scan s i stop =
+  (* Eight ASCII bytes at a time while they last. *)
+  if i + 8 <= stop
+  && Int64.logand (String.get_int64_ne s i) 0x8080_8080_8080_8080L = 0L
+  then utf8_scan s (i + 8) stop
+  else if i >= stop then -1
+  else
+    let c = Char.code (String.unsafe_get s i) in
+    if c < 0x80 then utf8_scan s (i + 1) stop else utf8_multi s i stop c
+
+(* The lead [c] at [i] fixes the count of continuation bytes and the range
+   of the second byte; 80..C1 and F5..FF are never a valid lead. *)
+and utf8_multi s i stop c =
+  if c >= 0xC2 && c <= 0xDF then
+    if byte_in s stop (i + 1) 0x80 0xBF then utf8_scan s (i + 2) stop else i
+  else if c >= 0xE0 && c <= 0xEF then
+    let lo = if c = 0xE0 then 0xA0 else 0x80 and hi = if c = 0xED then 0x9F else 0xBF in
+    if byte_in s stop (i + 1) lo hi && byte_in s stop (i + 2) 0x80 0xBF then utf8_scan s (i + 3) stop
+    else i
+  else if c >= 0xF0 && c <= 0xF4 then
+    let lo = if c = 0xF0 then 0x90 else 0x80 and hi = if c = 0xF4 then 0x8F else 0xBF in
+    if byte_in s stop (i + 1) lo hi && byte_in s stop (i + 2) 0x80 0xBF
+       && byte_in s stop (i + 3) 0x80 0xBF
+    then utf8_scan s (i + 4) stop
+    else i
+  else i
+
+let utf8_error s off len =
+  let e = utf8_scan s off (off + len) in
+  if e < 0 then None else Some e
+
+let utf8_valid s = utf8_scan s 0 (String.length s) < 0
 
 (* ------------------------------------------------------------------ *)
 (* Encoder                                                             *)
 
 let max_depth = 32
 
-let add_u32 b n =
-  (* Int32.of_int keeps the low 32 bits, i.e. the right bit pattern for
-     0..2^32-1 even when it reads back negative as an int32. *)
-  Buffer.add_int32_be b (Int32.of_int n)
+(* The encoder writes into a growable byte buffer of its own rather than a
+   Buffer.t: a group's length word is reserved and patched once its fields
+   are written (no sub-buffer to build and copy per group), capacity is
+   checked once per field rather than once per write, and the checks are
+   inline (no value rebuilt to check a range, no closure per list). *)
+type writer = {
+  mutable buf : Bytes.t;
+  mutable len : int;
+  (* For Writer only: the open list's element type, its elements still to
+     write (0: no list open) and the index of the next one. *)
+  mutable elem : tag;
+  mutable left : int;
+  mutable index : int;
+}
 
-let add_length b what n =
-  if n > u32_max then failf RANGE "%s of %d does not fit in a u32" what n;
-  add_u32 b n
+let new_writer capacity = { buf = Bytes.create capacity; len = 0; elem = T_u8; left = 0; index = 0 }
 
-let rec add_value b depth v =
-  check_value_range v;
+let grow w n =
+  let cap = ref (max 64 (2 * Bytes.length w.buf)) in
+  while !cap < w.len + n do cap := 2 * !cap done;
+  let b = Bytes.create !cap in
+  Bytes.blit w.buf 0 b 0 w.len;
+  w.buf <- b
+
+let[@inline] reserve w n = if w.len + n > Bytes.length w.buf then grow w n
+
+(* The set_* write at the end without a bounds check of their own: every
+   caller has reserved the room first (reserve), in the same function and
+   for at most the bytes it writes next. *)
+external set8u : Bytes.t -> int -> int -> unit = "%bytes_unsafe_set"
+external set16u : Bytes.t -> int -> int -> unit = "%caml_bytes_set16u"
+external set32u : Bytes.t -> int -> int32 -> unit = "%caml_bytes_set32u"
+external set64u : Bytes.t -> int -> int64 -> unit = "%caml_bytes_set64u"
+external swap16 : int -> int = "%bswap16"
+external swap32 : int32 -> int32 = "%bswap_int32"
+external swap64 : int64 -> int64 = "%bswap_int64"
+
+let[@inline] set_u8 w n =
+  set8u w.buf w.len (n land 0xFF);
+  w.len <- w.len + 1
+
+let[@inline] set_u16 w n =
+  let n = n land 0xFFFF in
+  set16u w.buf w.len (if Sys.big_endian then n else swap16 n);
+  w.len <- w.len + 2
+
+let[@inline] set_i32 w x =
+  set32u w.buf w.len (if Sys.big_endian then x else swap32 x);
+  w.len <- w.len + 4
+
+(* Int32.of_int keeps the low 32 bits, i.e. the right bit pattern for
+   0..2^32-1 even when it reads back negative as an int32. *)
+let[@inline] set_u32 w n = set_i32 w (Int32.of_int n)
+
+let[@inline] set_i64 w x =
+  set64u w.buf w.len (if Sys.big_endian then x else swap64 x);
+  w.len <- w.len + 8
+
+(* Short strings are copied a word at a time here: Bytes.blit_string is a C
+   call that costs more than the copy below 64 bytes or so.  The range is
+   checked once, as Bytes.blit_string checks it, then read and written
+   without a check per word. *)
+external get64u : string -> int -> int64 = "%caml_string_get64u"
+
+let copy_string s src b dst n =
+  if n > 64 then Bytes.blit_string s src b dst n
+  else begin
+    if n < 0 || src < 0 || src > String.length s - n || dst < 0 || dst > Bytes.length b - n then
+      invalid_arg "Wire.copy_string";
+    let words = n lsr 3 in
+    for i = 0 to words - 1 do
+      set64u b (dst + (8 * i)) (get64u s (src + (8 * i)))
+    done;
+    for i = 8 * words to n - 1 do
+      Bytes.unsafe_set b (dst + i) (String.unsafe_get s (src + i))
+    done
+  end
+
+let range_error what lo hi n = failf RANGE "%s value %d out of range %d..%d" what n lo hi
+let length_error what n = failf RANGE "%s of %d does not fit in a u32" what n
+
+(* A length word and the string after it. *)
+let put_string w what s =
+  let n = String.length s in
+  if n > u32_max then length_error what n;
+  reserve w (4 + n);
+  set_u32 w n;
+  copy_string s 0 w.buf w.len n;
+  w.len <- w.len + n
+
+(* Tags are constant constructors: physical equality is their equality,
+   without a call to the polymorphic compare. *)
+let[@inline] same_tag (a : tag) (b : tag) = a == b
+
+let field_tag_byte = function
+  | U8 _ -> 0x01 | U16 _ -> 0x02 | U32 _ -> 0x03 | U64 _ -> 0x04
+  | I8 _ -> 0x11 | I16 _ -> 0x12 | I32 _ -> 0x13 | I64 _ -> 0x14
+  | F32 _ -> 0x23 | F64 _ -> 0x24 | Bool _ -> 0x30
+  | String _ -> 0x40 | Bytes _ -> 0x41 | List _ -> 0x50 | Group _ -> 0x51
+
+(* The checks and their order are those of the Buffer encoder this
+   replaced: a value's range first, a string's UTF-8 before its length, a
+   container's depth before its contents, a list element's type before its
+   value, a group's length after its fields.  The caller has reserved 8
+   bytes, enough for any number; strings and containers reserve their own. *)
+let rec put_value w depth v =
   match v with
-  | U8 n -> Buffer.add_uint8 b n
-  | U16 n -> Buffer.add_uint16_be b n
-  | U32 n -> add_u32 b n
-  | U64 x | I64 x -> Buffer.add_int64_be b x
-  | I8 n -> Buffer.add_int8 b n
-  | I16 n -> Buffer.add_int16_be b n
-  | I32 n -> Buffer.add_int32_be b (Int32.of_int n)
-  | F32 x -> Buffer.add_int32_be b x
-  | F64 x -> Buffer.add_int64_be b (Int64.bits_of_float x)
-  | Bool x -> Buffer.add_uint8 b (if x then 1 else 0)
+  | U8 n -> if n < 0 || n > u8_max then range_error "u8" 0 u8_max n; set_u8 w n
+  | U16 n -> if n < 0 || n > u16_max then range_error "u16" 0 u16_max n; set_u16 w n
+  | U32 n -> if n < 0 || n > u32_max then range_error "u32" 0 u32_max n; set_u32 w n
+  | I8 n -> if n < -0x80 || n > 0x7F then range_error "i8" (-0x80) 0x7F n; set_u8 w (n land 0xFF)
+  | I16 n ->
+    if n < -0x8000 || n > 0x7FFF then range_error "i16" (-0x8000) 0x7FFF n;
+    set_u16 w (n land 0xFFFF)
+  | I32 n -> if n < i32_min || n > i32_max then range_error "i32" i32_min i32_max n; set_u32 w n
+  | U64 x | I64 x -> set_i64 w x
+  | F32 x -> set_i32 w x
+  | F64 x -> set_i64 w (Int64.bits_of_float x)
+  | Bool x -> set_u8 w (if x then 1 else 0)
   | String s ->
-    (match utf8_error s 0 (String.length s) with
-     | Some i ->
-       failf UTF8 "string to encode is not valid UTF-8 (byte %d of the string)" i
-     | None -> ());
-    add_length b "string length" (String.length s);
-    Buffer.add_string b s
-  | Bytes s ->
-    add_length b "bytes length" (String.length s);
-    Buffer.add_string b s
+    let e = utf8_scan s 0 (String.length s) in
+    if e >= 0 then failf UTF8 "string to encode is not valid UTF-8 (byte %d of the string)" e;
+    put_string w "string length" s
+  | Bytes s -> put_string w "bytes length" s
   | List (t, vs) ->
-    if depth + 1 > max_depth then
-      fail DEPTH "list would be nested deeper than 32 levels";
-    Buffer.add_uint8 b (tag_byte t);
-    add_length b "list count" (List.length vs);
-    List.iteri
-      (fun i v ->
-         if tag_of_value v <> t then
-           failf TYPE "list:%s element %d is a %s" (tag_name t) i
-             (tag_name (tag_of_value v));
-         add_value b (depth + 1) v)
-      vs
+    if depth + 1 > max_depth then fail DEPTH "list would be nested deeper than 32 levels";
+    let n = List.length vs in
+    if n > u32_max then length_error "list count" n;
+    reserve w 5;
+    set_u8 w (tag_byte t);
+    set_u32 w n;
+    put_elements w (depth + 1) t 0 vs
   | Group vs ->
-    if depth + 1 > max_depth then
-      fail DEPTH "group would be nested deeper than 32 levels";
-    (* The length precedes the fields: encode them aside first.  Depth is
-       bounded by 32, so the extra copying is bounded too. *)
-    let sub = Buffer.create 64 in
-    List.iter (add_field sub (depth + 1)) vs;
-    add_length b "group length" (Buffer.length sub);
-    Buffer.add_buffer b sub
+    if depth + 1 > max_depth then fail DEPTH "group would be nested deeper than 32 levels";
+    reserve w 4;
+    let at = w.len in
+    w.len <- at + 4;
+    put_fields w (depth + 1) vs;
+    let n = w.len - (at + 4) in
+    if n > u32_max then length_error "group length" n;
+    Bytes.set_int32_be w.buf at (Int32.of_int n)
 
-and add_field b depth v =
-  Buffer.add_uint8 b (tag_byte (tag_of_value v));
-  add_value b depth v
+and put_elements w depth t i = function
+  | [] -> ()
+  | v :: vs ->
+    if not (same_tag (tag_of_value v) t) then
+      failf TYPE "list:%s element %d is a %s" (tag_name t) i (tag_name (tag_of_value v));
+    reserve w 8;
+    put_value w depth v;
+    put_elements w depth t (i + 1) vs
 
-let encode_field b v = add_field b 0 v
-let encode_value b v = add_value b 0 v
+(* A field: its tag, then its value, the numbers written here directly (one
+   dispatch per field, not two), in the same order of writes and checks. *)
+and put_fields w depth = function
+  | [] -> ()
+  | v :: vs ->
+    reserve w 9;
+    (match v with
+     | U8 n -> set_u8 w 0x01; if n < 0 || n > u8_max then range_error "u8" 0 u8_max n; set_u8 w n
+     | U16 n ->
+       set_u8 w 0x02;
+       if n < 0 || n > u16_max then range_error "u16" 0 u16_max n;
+       set_u16 w n
+     | U32 n ->
+       set_u8 w 0x03;
+       if n < 0 || n > u32_max then range_error "u32" 0 u32_max n;
+       set_u32 w n
+     | I32 n ->
+       set_u8 w 0x13;
+       if n < i32_min || n > i32_max then range_error "i32" i32_min i32_max n;
+       set_u32 w n
+     | U64 x -> set_u8 w 0x04; set_i64 w x
+     | I64 x -> set_u8 w 0x14; set_i64 w x
+     | F64 x -> set_u8 w 0x24; set_i64 w (Int64.bits_of_float x)
+     | Bool x -> set_u8 w 0x30; set_u8 w (if x then 1 else 0)
+     | v -> set_u8 w (field_tag_byte v); put_value w depth v);
+    put_fields w depth vs
 
+(* The Buffer functions keep their contract: on error, what was written of
+   the field before it is appended too (a partial field). *)
+let with_buffer b f =
+  let w = new_writer 64 in
+  match f w with
+  | () -> Buffer.add_subbytes b w.buf 0 w.len
+  | exception e -> Buffer.add_subbytes b w.buf 0 w.len; raise e
+
+let encode_field b v =
+  with_buffer b (fun w -> reserve w 9; set_u8 w (field_tag_byte v); put_value w 0 v)
+
+let encode_value b v = with_buffer b (fun w -> reserve w 8; put_value w 0 v)
+
+(* 256 bytes hold most control and interop messages without growing. *)
 let encode_fields vs =
-  let b = Buffer.create 64 in
-  List.iter (add_field b 0) vs;
-  Buffer.contents b
+  let w = new_writer 256 in
+  put_fields w 0 vs;
+  Bytes.sub_string w.buf 0 w.len
 
 (* ------------------------------------------------------------------ *)
 (* Decoder (strict, SPEC 3 and 5)                                      *)
@@ -373,60 +520,83 @@ let encode_fields vs =
 let get_u32 s p = Int32.to_int (String.get_int32_be s p) land 0xFFFF_FFFF
 
 (* Every check below raises at the first problem, with the offset of the
-   smallest wrong element, in the order fixed by SPEC 5.2 and 5.5. *)
+   smallest wrong element, in the order fixed by SPEC 5.2 and 5.5.  The
+   raising halves are apart so that the checks inline. *)
 
-let need p lim n =
-  if lim - p < n then
-    failf ~offset:p TRUNCATED "%d-byte value needs %d bytes, %d left" n n (lim - p)
+let truncated p lim n =
+  failf ~offset:p TRUNCATED "%d-byte value needs %d bytes, %d left" n n (lim - p)
+
+let[@inline] need p lim n = if lim - p < n then truncated p lim n
+
+let length_truncated p lim what =
+  failf ~offset:p TRUNCATED "%s length needs 4 bytes, %d left" what (lim - p)
+
+let length_too_long p lim what n =
+  failf ~offset:p LENGTH "%s length %d but only %d bytes left" what n (lim - (p + 4))
 
 (* A u32 length word followed by that many bytes within [lim]. *)
-let read_length s p lim what =
-  if lim - p < 4 then
-    failf ~offset:p TRUNCATED "%s length needs 4 bytes, %d left" what (lim - p);
+let[@inline] read_length s p lim what =
+  if lim - p < 4 then length_truncated p lim what;
   let n = get_u32 s p in
-  if n > lim - (p + 4) then
-    failf ~offset:p LENGTH "%s length %d but only %d bytes left" what n (lim - (p + 4));
+  if n > lim - (p + 4) then length_too_long p lim what n;
   n
+
+let bad_tag p b = failf ~offset:p BADTAG "unknown tag 0x%02x" b
+
+(* String.sub with the copy of copy_string: one C call (the allocation)
+   instead of two. *)
+let sub s off n =
+  let b = Bytes.create n in
+  copy_string s off b 0 n;
+  Bytes.unsafe_to_string b
+
+(* How many list elements or fields are consed by recursion before the
+   decoder builds the rest reversed: bounds the stack at 32 levels. *)
+let forward_max = 1000
 
 (* [depth] is the depth of the sequence holding this value; a container
    value opens level [depth + 1].  [first] is the offset blamed for DEPTH:
-   the tag byte of a field, the element's first byte inside a list. *)
-let rec decode_value s t p lim depth first =
+   the tag byte of a field, the element's first byte inside a list.  The
+   value starts at [!pos], which is left just after it: one position cell
+   per decode, where returning (value, offset) pairs allocated one per
+   value. *)
+let rec read_value s t lim depth first pos =
+  let p = !pos in
   match t with
-  | T_u8 -> need p lim 1; U8 (String.get_uint8 s p), p + 1
-  | T_u16 -> need p lim 2; U16 (String.get_uint16_be s p), p + 2
-  | T_u32 -> need p lim 4; U32 (get_u32 s p), p + 4
-  | T_u64 -> need p lim 8; U64 (String.get_int64_be s p), p + 8
-  | T_i8 -> need p lim 1; I8 (String.get_int8 s p), p + 1
-  | T_i16 -> need p lim 2; I16 (String.get_int16_be s p), p + 2
-  | T_i32 -> need p lim 4; I32 (Int32.to_int (String.get_int32_be s p)), p + 4
-  | T_i64 -> need p lim 8; I64 (String.get_int64_be s p), p + 8
-  | T_f32 -> need p lim 4; F32 (String.get_int32_be s p), p + 4
-  | T_f64 ->
-    need p lim 8;
-    F64 (Int64.float_of_bits (String.get_int64_be s p)), p + 8
+  | T_u8 -> need p lim 1; pos := p + 1; U8 (String.get_uint8 s p)
+  | T_u16 -> need p lim 2; pos := p + 2; U16 (String.get_uint16_be s p)
+  | T_u32 -> need p lim 4; pos := p + 4; U32 (get_u32 s p)
+  | T_u64 -> need p lim 8; pos := p + 8; U64 (String.get_int64_be s p)
+  | T_i8 -> need p lim 1; pos := p + 1; I8 (String.get_int8 s p)
+  | T_i16 -> need p lim 2; pos := p + 2; I16 (String.get_int16_be s p)
+  | T_i32 -> need p lim 4; pos := p + 4; I32 (Int32.to_int (String.get_int32_be s p))
+  | T_i64 -> need p lim 8; pos := p + 8; I64 (String.get_int64_be s p)
+  | T_f32 -> need p lim 4; pos := p + 4; F32 (String.get_int32_be s p)
+  | T_f64 -> need p lim 8; pos := p + 8; F64 (Int64.float_of_bits (String.get_int64_be s p))
   | T_bool ->
     need p lim 1;
+    pos := p + 1;
     (match String.get_uint8 s p with
-     | 0 -> Bool false, p + 1
-     | 1 -> Bool true, p + 1
+     | 0 -> Bool false
+     | 1 -> Bool true
      | b -> failf ~offset:p BADBOOL "bool byte is 0x%02x" b)
   | T_string ->
     let n = read_length s p lim "string" in
     let q = p + 4 in
-    (match utf8_error s q n with
-     | Some i -> failf ~offset:i UTF8 "ill-formed UTF-8 sequence"
-     | None -> ());
-    String (String.sub s q n), q + n
+    let e = utf8_scan s q (q + n) in
+    if e >= 0 then failf ~offset:e UTF8 "ill-formed UTF-8 sequence";
+    pos := q + n;
+    String (sub s q n)
   | T_bytes ->
     let n = read_length s p lim "bytes" in
-    Bytes (String.sub s (p + 4) n), p + 4 + n
+    pos := p + 4 + n;
+    Bytes (sub s (p + 4) n)
   | T_list ->
     if depth + 1 > max_depth then
       fail ~offset:first DEPTH "list nested deeper than 32 levels";
     if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
     let e =
-      match tag_of_byte (String.get_uint8 s p) with
+      match tag_at s p with
       | Some e -> e
       | None ->
         failf ~offset:p BADTAG "unknown list element tag 0x%02x"
@@ -441,32 +611,90 @@ let rec decode_value s t p lim depth first =
     if count > (lim - q) / min_size e then
       failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
         count (tag_name e) (lim - q);
-    let acc = ref [] and q = ref q in
-    for _ = 1 to count do
-      let v, q' = decode_value s e !q lim (depth + 1) !q in
-      acc := v :: !acc;
-      q := q'
-    done;
-    List (e, List.rev !acc), !q
+    pos := q;
+    List (e, read_elements s e lim (depth + 1) pos count)
   | T_group ->
     if depth + 1 > max_depth then
       fail ~offset:first DEPTH "group nested deeper than 32 levels";
     let n = read_length s p lim "group" in
     let q = p + 4 in
-    Group (List.rev_map snd (decode_seq s q (q + n) (depth + 1) [])), q + n
+    pos := q;
+    let vs = read_seq s (q + n) (depth + 1) pos forward_max in
+    pos := q + n;
+    Group vs
 
-(* Fields from [p] to exactly [lim]; returns (offset, value) reversed. *)
-and decode_seq s p lim depth acc =
+(* [count] elements from [!pos], in order.  The first [forward_max] are
+   consed on the way back from the recursion (no reversed copy); a longer
+   list is built reversed and turned round, so the stack stays bounded. *)
+and read_elements s e lim depth pos count =
+  if count > forward_max then begin
+    let acc = ref [] in
+    for _ = 1 to count do
+      acc := read_value s e lim depth !pos pos :: !acc
+    done;
+    List.rev !acc
+  end
+  else elements_forward s e lim depth pos count
+
+and elements_forward s e lim depth pos k =
+  if k = 0 then []
+  else
+    let v = read_value s e lim depth !pos pos in
+    v :: elements_forward s e lim depth pos (k - 1)
+
+(* Fields from [!pos] to exactly [lim], in order: up to [budget] of them
+   by recursion, as above, the rest by read_seq_rev. *)
+and read_seq s lim depth pos budget =
+  let p = !pos in
+  if p >= lim then []
+  else if budget = 0 then List.rev (read_seq_rev s lim depth pos [])
+  else
+    let v = read_field s lim depth pos p in
+    v :: read_seq s lim depth pos (budget - 1)
+
+(* The field whose tag is at [p]: the common numbers read here at once (one
+   dispatch on the tag byte, not two), with read_value's checks. *)
+and read_field s lim depth pos p =
+  let q = p + 1 in
+  match String.get_uint8 s p with
+  | 0x02 -> need q lim 2; pos := q + 2; U16 (String.get_uint16_be s q)
+  | 0x03 -> need q lim 4; pos := q + 4; U32 (get_u32 s q)
+  | 0x13 -> need q lim 4; pos := q + 4; I32 (Int32.to_int (String.get_int32_be s q))
+  | 0x14 -> need q lim 8; pos := q + 8; I64 (String.get_int64_be s q)
+  | 0x24 -> need q lim 8; pos := q + 8; F64 (Int64.float_of_bits (String.get_int64_be s q))
+  | b ->
+    match Array.unsafe_get tag_table b with
+    | None -> bad_tag p b
+    | Some t ->
+      pos := q;
+      read_value s t lim depth p pos
+
+and read_seq_rev s lim depth pos acc =
+  let p = !pos in
   if p >= lim then acc
   else
     let b = String.get_uint8 s p in
-    match tag_of_byte b with
-    | None -> failf ~offset:p BADTAG "unknown tag 0x%02x" b
+    match Array.unsafe_get tag_table b with
+    | None -> bad_tag p b
     | Some t ->
-      let v, q = decode_value s t (p + 1) lim depth p in
-      decode_seq s q lim depth ((p, v) :: acc)
+      pos := p + 1;
+      let v = read_value s t lim depth p pos in
+      read_seq_rev s lim depth pos (v :: acc)
 
-(* The same walk as decode_value/decode_seq, with the same checks in the
+(* The same, each field paired with the offset of its tag byte. *)
+let rec read_seq_located s lim pos acc =
+  let p = !pos in
+  if p >= lim then List.rev acc
+  else
+    let b = String.get_uint8 s p in
+    match Array.unsafe_get tag_table b with
+    | None -> bad_tag p b
+    | Some t ->
+      pos := p + 1;
+      let v = read_value s t lim 0 p pos in
+      read_seq_located s lim pos ((p, v) :: acc)
+
+(* The same walk as read_value/read_seq, with the same checks in the
    same order, building nothing: a server whose reply does not need the
    values (ROUNDTRIP, BYE, the fields of HELLO it skips) validates a
    16 MiB payload without the value tree that would cost 20 times the
@@ -486,9 +714,8 @@ let rec skip_value s t p lim depth first =
   | T_string ->
     let n = read_length s p lim "string" in
     let q = p + 4 in
-    (match utf8_error s q n with
-     | Some i -> failf ~offset:i UTF8 "ill-formed UTF-8 sequence"
-     | None -> ());
+    let e = utf8_scan s q (q + n) in
+    if e >= 0 then failf ~offset:e UTF8 "ill-formed UTF-8 sequence";
     q + n
   | T_bytes -> p + 4 + read_length s p lim "bytes"
   | T_list ->
@@ -496,7 +723,7 @@ let rec skip_value s t p lim depth first =
       fail ~offset:first DEPTH "list nested deeper than 32 levels";
     if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
     let e =
-      match tag_of_byte (String.get_uint8 s p) with
+      match tag_at s p with
       | Some e -> e
       | None ->
         failf ~offset:p BADTAG "unknown list element tag 0x%02x"
@@ -526,7 +753,7 @@ let rec skip_value s t p lim depth first =
 and skip_seq s p lim depth seen =
   if p < lim then begin
     let b = String.get_uint8 s p in
-    match tag_of_byte b with
+    match Array.unsafe_get tag_table b with
     | None -> failf ~offset:p BADTAG "unknown tag 0x%02x" b
     | Some t ->
       seen p t;
@@ -544,16 +771,266 @@ let field_tags ?(max = max_int) s =
 
 let value_end s t p = skip_value s t p (String.length s) 0 p
 
-let decode_value_at s t p = fst (decode_value s t p (String.length s) 0 p)
+let decode_value_at s t p = read_value s t (String.length s) 0 p (ref p)
 
 let decode_field_at s p =
-  match tag_of_byte (String.get_uint8 s p) with
-  | None -> failf ~offset:p BADTAG "unknown tag 0x%02x" (String.get_uint8 s p)
-  | Some t -> fst (decode_value s t (p + 1) (String.length s) 0 p)
+  match tag_at s p with
+  | None -> bad_tag p (String.get_uint8 s p)
+  | Some t -> read_value s t (String.length s) 0 p (ref (p + 1))
 
-let decode_located s = List.rev (decode_seq s 0 (String.length s) 0 [])
-let decode_fields s = List.rev_map snd (decode_seq s 0 (String.length s) 0 [])
+let decode_located s = read_seq_located s (String.length s) (ref 0) []
+let decode_fields s = read_seq s (String.length s) 0 (ref 0) forward_max
 let decode s = catch (fun () -> decode_fields s)
+
+(* ------------------------------------------------------------------ *)
+(* Writer and Reader: one field at a time, no value tree               *)
+
+(* The same writes and checks as put_fields/put_value and the same reads and
+   checks as read_field/read_value, one typed call per field or list
+   element, so that a caller who knows the message's layout pays for
+   neither the value tree nor a dispatch on it. *)
+module Writer = struct
+  type t = writer
+
+  let create ?(capacity = 256) () = new_writer (max 16 capacity)
+  let clear t = t.len <- 0; t.left <- 0
+  let length t = t.len
+
+  let complete t =
+    if t.left > 0 then
+      failf INVAL "list:%s has %d elements still to write" (tag_name t.elem) t.left
+
+  let contents t = complete t; Bytes.sub_string t.buf 0 t.len
+  let buffer t = complete t; t.buf
+
+  let element_type t tag =
+    failf TYPE "list:%s element %d is a %s" (tag_name t.elem) t.index (tag_name tag)
+
+  (* The tag byte of a field, or the element checks inside a list; then
+     room for the [n] bytes of the value, counted as written: returns where
+     they go.  (After an error the writer's state is unspecified.) *)
+  let[@inline] start t tag byte n =
+    let p = t.len in
+    if t.left = 0 then begin
+      if p + n + 1 > Bytes.length t.buf then grow t (n + 1);
+      set8u t.buf p byte;
+      t.len <- p + 1 + n;
+      p + 1
+    end
+    else begin
+      if not (same_tag tag t.elem) then element_type t tag;
+      t.left <- t.left - 1;
+      t.index <- t.index + 1;
+      if p + n > Bytes.length t.buf then grow t n;
+      t.len <- p + n;
+      p
+    end
+
+  let[@inline] be16 b q n = set16u b q (if Sys.big_endian then n else swap16 (n land 0xFFFF))
+  let[@inline] be32 b q x = set32u b q (if Sys.big_endian then x else swap32 x)
+  let[@inline] be64 b q x = set64u b q (if Sys.big_endian then x else swap64 x)
+
+  let u8 t n =
+    let q = start t T_u8 0x01 1 in
+    if n < 0 || n > u8_max then range_error "u8" 0 u8_max n;
+    set8u t.buf q n
+
+  let u16 t n =
+    let q = start t T_u16 0x02 2 in
+    if n < 0 || n > u16_max then range_error "u16" 0 u16_max n;
+    be16 t.buf q n
+
+  let u32 t n =
+    let q = start t T_u32 0x03 4 in
+    if n < 0 || n > u32_max then range_error "u32" 0 u32_max n;
+    be32 t.buf q (Int32.of_int n)
+
+  let u64 t x = be64 t.buf (start t T_u64 0x04 8) x
+
+  let i8 t n =
+    let q = start t T_i8 0x11 1 in
+    if n < -0x80 || n > 0x7F then range_error "i8" (-0x80) 0x7F n;
+    set8u t.buf q (n land 0xFF)
+
+  let i16 t n =
+    let q = start t T_i16 0x12 2 in
+    if n < -0x8000 || n > 0x7FFF then range_error "i16" (-0x8000) 0x7FFF n;
+    be16 t.buf q n
+
+  let i32 t n =
+    let q = start t T_i32 0x13 4 in
+    if n < i32_min || n > i32_max then range_error "i32" i32_min i32_max n;
+    be32 t.buf q (Int32.of_int n)
+
+  let i64 t x = be64 t.buf (start t T_i64 0x14 8) x
+  let f32 t x = be32 t.buf (start t T_f32 0x23 4) x
+  let f64 t x = be64 t.buf (start t T_f64 0x24 8) (Int64.bits_of_float x)
+  let bool t x = set8u t.buf (start t T_bool 0x30 1) (if x then 1 else 0)
+
+  let string t s =
+    ignore (start t T_string 0x40 0);
+    let e = utf8_scan s 0 (String.length s) in
+    if e >= 0 then failf UTF8 "string to encode is not valid UTF-8 (byte %d of the string)" e;
+    put_string t "string length" s
+
+  let bytes t s = ignore (start t T_bytes 0x41 0); put_string t "bytes length" s
+
+  let list t e count =
+    if t.left > 0 then fail INVAL "Writer.list inside a list: use encode_fields";
+    (match e with
+     | T_list | T_group -> fail INVAL "Writer.list of lists or groups: use encode_fields"
+     | _ -> ());
+    if count < 0 then failf INVAL "list count %d" count;
+    if count > u32_max then length_error "list count" count;
+    reserve t 6;
+    set_u8 t 0x50;
+    set_u8 t (tag_byte e);
+    set_u32 t count;
+    t.elem <- e;
+    t.left <- count;
+    t.index <- 0
+end
+
+module Reader = struct
+  type t = {
+    s : string;
+    lim : int;  (* String.length s *)
+    mutable pos : int;
+    mutable elem : tag;  (* element type of the open list *)
+    mutable left : int;  (* its elements still to read; 0: no list open *)
+  }
+
+  let create ?len s =
+    let lim =
+      match len with
+      | None -> String.length s
+      | Some n ->
+        if n < 0 || n > String.length s then failf INVAL "Reader.create: len %d of a %d-byte string" n (String.length s);
+        n in
+    { s; lim; pos = 0; elem = T_u8; left = 0 }
+  let offset t = t.pos
+  let at_end t = t.left = 0 && t.pos >= t.lim
+
+  (* The rest of the payload from [p], validated as decode_fields would:
+     [left] elements of [e] first.  Raises the first error there is. *)
+  let validate_rest t p left e =
+    let q = ref p in
+    for _ = 1 to left do q := skip_value t.s e !q t.lim 1 !q done;
+    skip_seq t.s !q t.lim 0 (fun _ _ -> ())
+
+  (* A field of another type than the one asked for: the payload's own
+     first error if it has one (what decode_fields raises), else TYPE. *)
+  let field_type t tag p =
+    validate_rest t p 0 T_u8;
+    failf ~offset:p TYPE "field is a %s, expected a %s"
+      (tag_name (Option.get (tag_of_byte (String.get_uint8 t.s p)))) (tag_name tag)
+
+  let element_type t tag =
+    validate_rest t t.pos t.left t.elem;
+    failf ~offset:t.pos TYPE "list element is a %s, expected a %s" (tag_name t.elem) (tag_name tag)
+
+  let no_field t tag = failf ~offset:t.pos TYPE "no field left, expected a %s" (tag_name tag)
+
+  (* Where the value of a [tag] field or element starts, once its tag and
+     its [n] bytes are checked; the position moves past them.  The pos
+     only grows from 0 and [need] keeps it within [lim], so the reads
+     below need no bounds check of their own. *)
+  let[@inline] start t tag byte n =
+    let p = t.pos in
+    if t.left = 0 then begin
+      if p >= t.lim then no_field t tag;
+      let b = Char.code (String.unsafe_get t.s p) in
+      if b <> byte then field_type t tag p;
+      let q = p + 1 in
+      need q t.lim n;
+      t.pos <- q + n;
+      q
+    end
+    else begin
+      if not (same_tag tag t.elem) then element_type t tag;
+      need p t.lim n;
+      t.left <- t.left - 1;
+      t.pos <- p + n;
+      p
+    end
+
+  external get16u : string -> int -> int = "%caml_string_get16u"
+  external get32u : string -> int -> int32 = "%caml_string_get32u"
+  external swap16 : int -> int = "%bswap16"
+  external swap32 : int32 -> int32 = "%bswap_int32"
+  external swap64 : int64 -> int64 = "%bswap_int64"
+
+  let[@inline] be16 s p = if Sys.big_endian then get16u s p else swap16 (get16u s p)
+  let[@inline] be32 s p = if Sys.big_endian then get32u s p else swap32 (get32u s p)
+  let[@inline] be64 s p = if Sys.big_endian then get64u s p else swap64 (get64u s p)
+
+  let u8 t = Char.code (String.unsafe_get t.s (start t T_u8 0x01 1))
+  let u16 t = be16 t.s (start t T_u16 0x02 2)
+  let u32 t = Int32.to_int (be32 t.s (start t T_u32 0x03 4)) land 0xFFFF_FFFF
+  let u64 t = be64 t.s (start t T_u64 0x04 8)
+  let i8 t = (Char.code (String.unsafe_get t.s (start t T_i8 0x11 1)) lxor 0x80) - 0x80
+  let i16 t = ((be16 t.s (start t T_i16 0x12 2)) lxor 0x8000) - 0x8000
+  let i32 t = Int32.to_int (be32 t.s (start t T_i32 0x13 4))
+  let i64 t = be64 t.s (start t T_i64 0x14 8)
+  let f32 t = be32 t.s (start t T_f32 0x23 4)
+  let f64 t = Int64.float_of_bits (be64 t.s (start t T_f64 0x24 8))
+
+  let bool t =
+    let p = start t T_bool 0x30 1 in
+    match String.get_uint8 t.s p with
+    | 0 -> false
+    | 1 -> true
+    | b -> failf ~offset:p BADBOOL "bool byte is 0x%02x" b
+
+  let blob t tag byte what utf8 =
+    let p = start t tag byte 0 in
+    let n = read_length t.s p t.lim what in
+    let q = p + 4 in
+    if utf8 then begin
+      let e = utf8_scan t.s q (q + n) in
+      if e >= 0 then failf ~offset:e UTF8 "ill-formed UTF-8 sequence"
+    end;
+    t.pos <- q + n;
+    sub t.s q n
+
+  let string t = blob t T_string 0x40 "string" true
+  let bytes t = blob t T_bytes 0x41 "bytes" false
+
+  let list t e =
+    if t.left > 0 then fail ~offset:t.pos INVAL "Reader.list inside a list: use decode_fields";
+    (match e with
+     | T_list | T_group -> fail INVAL "Reader.list of lists or groups: use decode_fields"
+     | _ -> ());
+    let p = start t T_list 0x50 0 in
+    let s = t.s and lim = t.lim in
+    (* read_value's checks for a list, in its order. *)
+    if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
+    let got =
+      match tag_at s p with
+      | Some g -> g
+      | None -> failf ~offset:p BADTAG "unknown list element tag 0x%02x" (String.get_uint8 s p) in
+    let cp = p + 1 in
+    if lim - cp < 4 then
+      failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
+    let count = get_u32 s cp in
+    let q = cp + 4 in
+    if count > (lim - q) / min_size got then
+      failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
+        count (tag_name got) (lim - q);
+    if not (same_tag got e) then begin
+      validate_rest t q count got;
+      failf ~offset:p TYPE "list of %s, expected a list of %s" (tag_name got) (tag_name e)
+    end;
+    t.pos <- q;
+    t.elem <- e;
+    t.left <- count;
+    count
+
+  let finish t =
+    validate_rest t t.pos t.left t.elem;
+    t.left <- 0;
+    t.pos <- t.lim
+end
 
 (* ------------------------------------------------------------------ *)
 (* Frames                                                              *)
