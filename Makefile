@@ -1,7 +1,9 @@
 # wire - build, test and install.
 #   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client, the examples
 #   make test                 every test: C (cmocka), Python, Perl, OCaml, the interop matrix, the
-#                             fuzzers' inputs replayed, the attack suite and a differential run
+#                             fuzzers' inputs replayed, the attack suite, a differential run and the
+#                             instruction-count guard (callgrind)
+#   make bench                the benchmarks (mk/bench.mk; never part of make test)
 #   make CC=clang test        the same with clang (objects go to build/clang)
 #   make install PREFIX=/usr/local DESTDIR=
 # Missing Debian packages (scripts/debian-packages) are installed when run as root; otherwise the
@@ -123,7 +125,7 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples \
-	    fuzz-replay check-adversarial check-differential
+	    fuzz-replay check-adversarial check-differential check-instructions
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
 test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM)
@@ -232,3 +234,5 @@ clean:
 # Fuzzing (make fuzz, replayed corpora) and the attack suite (make check-adversarial).
 -include mk/fuzz.mk
 -include mk/adversarial.mk
+# Benchmarks (make bench, never part of make test), and the instruction-count guard (part of it).
+-include mk/bench.mk

@@ -22,7 +22,7 @@ $(BENCH_CODEC_GEN)/message.pb-c.c $(BENCH_CODEC_GEN)/message.pb-c.h: bench/codec
 $(BENCH_CODEC_GEN)/message.pb-c.o: $(BENCH_CODEC_GEN)/message.pb-c.c $(BENCH_CODEC_GEN)/message.pb-c.h
 	$(CC) $(BENCH_CODEC_CFLAGS) -c $< -o $@
 
-$(BENCH_CODEC): bench/codec/bench_codec.c bench/codec/hand.h bench/codec/msg.h $(BENCH_CODEC_GEN)/message.pb-c.h \
+$(BENCH_CODEC): bench/codec/bench_codec.c bench/codec/hand.h bench/codec/msg.h bench/codec/wire_msg.h $(BENCH_CODEC_GEN)/message.pb-c.h \
                 $(BENCH_CODEC_GEN)/message.pb-c.o $(LIB_A)
 	$(CC) $(BENCH_CODEC_CFLAGS) $(WARN) bench/codec/bench_codec.c $(BENCH_CODEC_GEN)/message.pb-c.o $(LIB_A) \
 	    $(LDFLAGS) $(BENCH_CODEC_LIBS) -o $@

@@ -25,6 +25,7 @@
 #include "hand.h"
 #include "message.pb-c.h"
 #include "msg.h"
+#include "wire_msg.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 /* The compiler must not drop or hoist the work of one iteration: p (and all memory) is "used". */
@@ -45,8 +46,6 @@
 #define BULK_LEN ((size_t)1 << 20)
 
 /* ---- the message and the buffers (globals: every loop reads the same inputs) ---- */
-static const char g_name[] = "sensor-kitchen-1";
-static const uint8_t g_blob[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 static struct msg g_msg;
 static uint8_t g_expect[256]; /* message.hex */
 static size_t g_expect_len;
@@ -63,64 +62,12 @@ static void die(const char *what) {
     exit(1);
 }
 
-static void init_msg(void) {
-    static const int32_t list[4] = {1, -2, 3, -4};
-    g_msg.u32 = 16909060;
-    g_msg.i64 = -1234567890123;
-    g_msg.f64 = 21.5;
-    g_msg.name = g_name;
-    g_msg.name_len = 16;
-    g_msg.flag = true;
-    g_msg.u16 = 513;
-    g_msg.blob = g_blob;
-    g_msg.blob_len = 16;
-    g_msg.nlist = 4;
-    memcpy(g_msg.list, list, sizeof list);
-}
-
 static bool msg_equal(const struct msg *a, const struct msg *b) {
     if (a->u32 != b->u32 || a->i64 != b->i64 || memcmp(&a->f64, &b->f64, 8) != 0 || a->flag != b->flag ||
         a->u16 != b->u16 || a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) != 0 ||
         a->blob_len != b->blob_len || memcmp(a->blob, b->blob, a->blob_len) != 0 || a->nlist != b->nlist)
         return false;
     return memcmp(a->list, b->list, a->nlist * sizeof a->list[0]) == 0;
-}
-
-/* ---- wire ---- */
-static inline size_t wire_encode(const struct msg *m, uint8_t *buf, size_t cap) {
-    wire_writer w;
-    size_t len;
-    wire_writer_init(&w, buf, cap);
-    wire_put_u32(&w, m->u32);
-    wire_put_i64(&w, m->i64);
-    wire_put_f64(&w, m->f64);
-    wire_put_string(&w, m->name, m->name_len);
-    wire_put_bool(&w, m->flag);
-    wire_put_u16(&w, m->u16);
-    wire_put_bytes(&w, m->blob, m->blob_len);
-    wire_put_list_begin(&w, WIRE_T_I32);
-    for (uint32_t i = 0; i < m->nlist; i++) wire_put_i32(&w, m->list[i]);
-    wire_put_list_end(&w);
-    return wire_writer_finish(&w, &len) == WIRE_OK ? len : 0;
-}
-
-static inline bool wire_decode(struct msg *m, const uint8_t *buf, size_t len) {
-    wire_reader r;
-    wire_type elem;
-    uint32_t n;
-    wire_reader_init(&r, buf, len);
-    wire_get_u32(&r, &m->u32);
-    wire_get_i64(&r, &m->i64);
-    wire_get_f64(&r, &m->f64);
-    wire_get_string(&r, &m->name, &m->name_len);
-    wire_get_bool(&r, &m->flag);
-    wire_get_u16(&r, &m->u16);
-    wire_get_bytes(&r, &m->blob, &m->blob_len);
-    if (wire_get_list_begin(&r, &elem, &n) || elem != WIRE_T_I32 || n > MSG_LIST_MAX) return false;
-    m->nlist = n;
-    for (uint32_t i = 0; i < n; i++) wire_get_i32(&r, &m->list[i]);
-    wire_get_list_end(&r);
-    return wire_reader_finish(&r) == WIRE_OK;
 }
 
 /* ---- msgpack-c: an array of the 8 values, packed into a fixed buffer, unpacked into a zone ---- */
@@ -380,7 +327,7 @@ static inline bool cb_decode(struct msg *m, const uint8_t *buf, size_t len) {
 BENCH_LOOP size_t bench_loop_wire_encode(long iters) {
     size_t sum = 0;
     for (long i = 0; i < iters; i++) {
-        sum += wire_encode(&g_msg, g_out, sizeof g_out);
+        sum += msg_wire_encode(&g_msg, g_out, sizeof g_out);
         BARRIER(g_out);
     }
     return sum;
@@ -435,7 +382,7 @@ BENCH_LOOP size_t bench_loop_cbor_encode(long iters) {
         }                                                                                          \
         return sum;                                                                                \
     }
-DECODE_LOOP(wire, wire_decode(&m, g_in_wire, g_len_wire))
+DECODE_LOOP(wire, msg_wire_decode(&m, g_in_wire, g_len_wire))
 DECODE_LOOP(hand, hand_decode(&m, g_in_wire, g_len_wire))
 DECODE_LOOP(msgpack, mp_decode(&m, g_in_mp, g_len_mp))
 DECODE_LOOP(protobuf, pb_decode(&m, g_in_pb, g_len_pb, NULL))
@@ -537,7 +484,7 @@ static void check_encode(const char *what, size_t len, const uint8_t *bytes) {
 
 static void setup(const char *hex) {
     struct msg m;
-    init_msg();
+    msg_init(&g_msg);
     memcpy(g_name_z, g_name, sizeof g_name);
     read_hex(hex);
     if (g_expect_len != 92) die("bench/message.hex: expected the 92-byte representative payload");
@@ -550,20 +497,20 @@ static void setup(const char *hex) {
 
     /* wire and the hand-written codec: exactly message.hex; and back to the values */
     memset(g_out, 0xAA, sizeof g_out);
-    check_encode("wire encode", wire_encode(&g_msg, g_out, sizeof g_out), g_out);
+    check_encode("wire encode", msg_wire_encode(&g_msg, g_out, sizeof g_out), g_out);
     memset(g_out, 0x55, sizeof g_out);
     check_encode("hand-written encode", hand_encode(&g_msg, g_out, sizeof g_out), g_out);
     memcpy(g_in_wire, g_expect, g_expect_len);
     g_len_wire = g_expect_len;
     memset(&m, 0, sizeof m);
-    if (!wire_decode(&m, g_in_wire, g_len_wire) || !msg_equal(&m, &g_msg)) die("wire decode: not the values");
+    if (!msg_wire_decode(&m, g_in_wire, g_len_wire) || !msg_equal(&m, &g_msg)) die("wire decode: not the values");
     memset(&m, 0, sizeof m);
     if (!hand_decode(&m, g_in_wire, g_len_wire) || !msg_equal(&m, &g_msg)) die("hand decode: not the values");
     /* both decoders refuse a bad string and a truncated payload */
     g_in_wire[30] = 0xC0;
-    if (wire_decode(&m, g_in_wire, g_len_wire) || hand_decode(&m, g_in_wire, g_len_wire)) die("bad UTF-8 accepted");
+    if (msg_wire_decode(&m, g_in_wire, g_len_wire) || hand_decode(&m, g_in_wire, g_len_wire)) die("bad UTF-8 accepted");
     g_in_wire[30] = g_expect[30];
-    if (wire_decode(&m, g_in_wire, g_len_wire - 1) || hand_decode(&m, g_in_wire, g_len_wire - 1))
+    if (msg_wire_decode(&m, g_in_wire, g_len_wire - 1) || hand_decode(&m, g_in_wire, g_len_wire - 1))
         die("truncated payload accepted");
 
     /* the others: their own bytes, the same values back */
