@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """run.py: every benchmark of `make bench`, one after the other, then the table and the plots.
 
     run.py --build DIR [--quick] [--only codec,instructions,net,loops,peers] [--out bench/results.md]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* chat_client.c - chat-client HOST PORT NAME: says each line of stdin to chat-server, prints every line said. */
 #include <errno.h>
 #include <poll.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env perl
+# SPDX-License-Identifier: MIT
 # chat_client.pl HOST PORT NAME - the chat client in Perl: says each line of stdin, prints every line said.
 use strict;
 use warnings;

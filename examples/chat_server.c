@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* chat_server.c - a chat room on libwire's server engine: every CHAT_SAY goes to everyone as a CHAT_LINE. */
 #include <signal.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # sensor_client.py HOST PORT - sends one SENSOR_READING to sensor-server, checks the SENSOR_SUMMARY exactly.
 import os, socket, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "python"))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sensor_server.c - a sensor service on libwire's server engine: SENSOR_READING in, SENSOR_SUMMARY out. */
 #include <math.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_io.c - see fake_io.h. */
 #include "fake_io.h"
 

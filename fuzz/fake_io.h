@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_io.h - the system calls of one descriptor played from the fuzz input. The fuzz binaries that
  * drive a wire_conn define read(), sendmsg() and shutdown() themselves (the executable's definition
  * is found before the C library's, as in tests/test_io_faults.c) and, for the one descriptor

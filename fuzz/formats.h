@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* formats.h - how the fuzz targets read their inputs, shared with the seed generator (gen_seeds.c)
  * so that the seeds it writes from proto/ are inputs in the form each target expects. */
 #ifndef WIRE_FUZZ_FORMATS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz.h - what every fuzz target shares: the libFuzzer entry points (also called by replay.c, the
  * engine-less driver that runs the corpora as ordinary tests) and a check that aborts, so that a
  * broken property is a crash under libFuzzer and a failure under the replay driver alike. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_codec.c - the field decoder and the writer. The input is a payload: wire_validate() judges
  * it, then a decoder built on the typed gets (wire_peek, wire_get_*) reads it field by field and
  * encodes every value again with the writer. Properties:

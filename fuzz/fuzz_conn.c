@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_conn.c - the connection object (wire_conn) driven by a script: the input (formats.h) chooses
  * the role and the limits, what the peer sends and when, how every read() and sendmsg() behaves
  * (EINTR, EAGAIN, short reads and writes, writes of nothing, resets, the end of stream), what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_control.c - the HELLO and ERROR codec (src/control.c). The input is a payload given to both
  * decoders, and is also read as values for both encoders. Properties:
  *  - a decoder fails exactly as wire_validate() does when the payload does not decode, and otherwise

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_parser.c - the incremental frame parser (wire_parser_*). The input (formats.h) chooses the
  * buffer, the max payload, how the bytes go in (wire_parser_feed, or wire_parser_space and
  * wire_parser_advance) and the size of every chunk; the rest is the byte stream. The reference is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_service.c - the interop service (interop/c/service.c) as wire-server runs it: behind a
  * server wire_conn, with proto/vectors.txt loaded. The service's only entry is its handler,
  * svc_on_frame(wire_conn *, ...), and a wire_conn needs a socket, so the connection gets one end of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen_seeds.c - writes the fuzz targets' seed corpora from proto/, so that the seeds follow the
  * protocol files instead of being copied by hand: gen_seeds <out dir> writes
  *   <out>/codec/    every payload of vectors.txt (ok, err, and the frames' payloads), of control.txt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replay.c - runs fuzz inputs as an ordinary test, without a fuzzing engine: every file named on the
  * command line, or found (not recursively) in a directory named there, is given to the target's
  * LLVMFuzzerTestOneInput() once. A broken property aborts (FUZZ_CHECK), which fails the run.

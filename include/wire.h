@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire.h - typed messages over TCP, in network byte order, between C, Python, Perl and OCaml.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/adversarial.mk - the attack suite and the differential fuzzer (included at the end of the
 # top-level Makefile; Python 3 stdlib only, interop/adversarial/).
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/bench-codec.mk - the C codec benchmark (included by mk/bench.mk). Never part of make test.
 #
 #   make bench-codec        builds $(BENCH_BUILD)/bench-codec and runs it (timings, < 30 s), then

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/bench-net.mk - the network benchmark (included by mk/bench.mk). Never part of make test.
 #
 #   make bench-net         builds the load client, the raw echo and wire-server, then runs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/bench.mk - benchmarks (included at the end of the top-level Makefile). Never part of make test.
 #
 #   make bench        every benchmark, each beside its baseline, in one bounded run (under 10 minutes

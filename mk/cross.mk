@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/cross.mk - portability checks (included at the end of the top-level Makefile).
 #
 #   make check-bigendian   s390x (64-bit big-endian) and powerpc (32-bit big-endian): libwire, the

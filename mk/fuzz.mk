@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/fuzz.mk - fuzzing (included at the end of the top-level Makefile).
 #
 #   make fuzz-replay       every seed input and every committed regression input through every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* clock.c - the monotonic clock every deadline is measured on. */
 #include "internal.h"
 

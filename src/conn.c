@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn.c - the connection object: its buffers, reading and writing, deadlines, and how it ends. The
  * protocol rules for each received frame are in conn_proto.c; the blocking helpers in conn_sync.c. */
 #include "internal.h"

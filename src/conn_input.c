@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn_input.c - a connection's input buffer. It is allocated when bytes are to be read, grows to
  * the frame whose header is in (never past max_payload: a larger frame is refused from its header),
  * and is given back once the connection has held no input for a while (conn.c, TRIM_MS). A reply

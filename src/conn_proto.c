@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn_proto.c - what a connection does with each complete frame, in the order of SPEC 8.3: an ERROR
  * ends it; is the type allowed now; a payload of fields is decoded whole; the fields are checked
  * against the message's definition; then the frame is acted on (HELLO, PING, BYE here) or handed to

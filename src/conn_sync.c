@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conn_sync.c - the blocking helpers: the event loop of wire_conn for one connection, over poll(). */
 #include "internal.h"
 

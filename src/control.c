@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control.c - payloads of the protocol's control messages (HELLO, ERROR), and the SPEC 7.2 rules
  * for their fields, in one place: decoded whole first, then checked field by field in order. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errors.c - names and messages of error codes (one table: WIRE_ERRORS in wire.h), and the error
  * text the socket helpers write. */
 #include "internal.h"

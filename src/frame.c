@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frame.c - the 8-byte frame header and the frame parsers (stateless and incremental). */
 /* The exported functions are defined here: no macro may send their names to the inline versions. */
 #define WIRE__NO_INLINE_MACROS

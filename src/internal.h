@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h - helpers shared by the library's sources; not installed. */
 #ifndef WIRE_INTERNAL_H
 #define WIRE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io.c - robust blocking I/O: loops over short counts, restarts on EINTR, never dies of SIGPIPE. */
 #include "internal.h"
 

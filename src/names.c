@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* names.c - the names of field types and message types, from the tables in wire.h. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net.c - socket helpers: getaddrinfo, IPv4 and IPv6, Unix-domain sockets. They return errors with an
  * explanation in the caller's errbuf; they never print or exit. */
 #include "internal.h"

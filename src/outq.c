@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* outq.c - the output queue: whole frames, copied or referenced, sent with one sendmsg per batch. */
 #include "internal.h"
 

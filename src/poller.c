@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poller.c - readiness notification behind one interface: epoll (Linux), poll, or select. The poll
  * and select versions keep a dense array and a descriptor-to-slot map, so that adding and removing
  * are O(1). Each can wait with a signal mask (epoll_pwait, ppoll, pselect), which is how the fork

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reader.c - the decoder's slow paths: list elements, containers, strings, skipping, validation and
  * errors. The fixed-size gets are inline in wire.h and only come here when the fast path cannot
  * serve. Every read is bounded by the innermost container's end, checked before the read. */

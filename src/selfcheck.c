@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* selfcheck.c - the host facts SPEC.md relies on, checked at compile time and at run time. */
 #include "internal.h"
 

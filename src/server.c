@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.c - the server engine's public face: configuration, listeners, stop, and the pieces every
  * model shares (handing frames to the handler, ending a connection, refusing one at once). The
  * models themselves are in server_loop.c (epoll, poll, select, and every model's accepting loop),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_fork.c - one child process per connection (the course's classic concurrent server). The
  * parent's accepting loop forks a child per connection, refuses those over the limit, and reaps the
  * children on SIGCHLD: the signal is blocked except while the loop waits (epoll_pwait, ppoll or

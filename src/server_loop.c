@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_loop.c - the event loop: one thread, non-blocking sockets, a poller (epoll, poll or
  * select) and a timer heap. The event models serve every connection in it. Fork, thread and
  * iterative run it too, as their accepting loop: each accepted connection goes to admit(), and only

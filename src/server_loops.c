@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_loops.c - the event model on several threads: cfg.loops event loops, each a whole
  * wire__loop (its own poller, timers and connections) on its own thread. Loop 0 accepts, and hands
  * the connections out in turn, one descriptor written to the pipe of the loop whose turn it is; a

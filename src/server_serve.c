@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_serve.c - one connection served to its end by the calling thread or process: the same
  * wire_conn as in the event loop, waited for with poll() beside the stop pipe, every wait bounded by
  * the connection's own deadline. The fork and thread models run it in a child or a thread; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server_thread.c - one thread per connection. The threads share the server's read-only
  * configuration and the count of live connections; each serves its connection with
  * wire__serve_one(). */

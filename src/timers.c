@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* timers.c - the engine's timers: a binary min-heap of connections keyed by deadline, so that the
  * loop's wait is bounded by the nearest one and only expired connections are looked at. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* utf8.c - strict UTF-8 validation (Unicode Table 3-7: well-formed byte sequences). */
 #include "wire.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* writer.c - the encoder's slow paths: sizing mode, list elements, containers, strings and errors.
  * The fixed-size puts are inline in wire.h and only come here when the fast path cannot serve. */
 /* The exported functions are defined here: no macro may send their names to the inline versions. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pair.h - a wire_conn on one end of a socket pair, the test on the other end with raw bytes: the
  * real connection object, real sockets, no network, and every step deterministic (what is written
  * to one end is readable at the other at once). Include after testutil.h. */

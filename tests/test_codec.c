@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_codec.c - the writer and reader: every type, lists, groups, errors, bounds. */
 #include "testutil.h"
 

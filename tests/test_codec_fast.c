@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_codec_fast.c - the codec's fast paths (inline in wire.h, and at the top of the list functions)
  * against what the slow paths and SPEC.md say: the inline ASCII check of strings, list elements,
  * list headers, and lists and groups nested in each other. */

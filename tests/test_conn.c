@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_conn.c - the connection object over a socket pair: the handshake in both roles, PING/PONG,
  * a received ERROR as an error value, BYE, the graceful close, half-close, backpressure, every
  * timeout (the clock is the test's: wire_conn_check_time takes the time), header errors, frames

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine.c - the server engine with an application handler, in every model: a server process
  * of the test's own (fork, then wire_server_run in the child), clients on the blocking helpers over
  * 127.0.0.1. What is checked: the handler sees the application's messages and the peer's HELLO;

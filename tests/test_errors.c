@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_errors.c - one error table: wire.h, proto/errors.txt and SPEC.md agree; control messages;
  * the platform self-check. (The other tables are in test_tables.c.) */
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_frame.c - frame header and the parsers: every split point, byte at a time, early refusal. */
 #include "testutil.h"
 

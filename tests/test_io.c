@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_io.c - robust I/O over socketpairs: one byte at a time, EINTR, closed peers, frames. */
 #include "testutil.h"
 

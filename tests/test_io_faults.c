@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_io_faults.c - the system calls misbehaving on purpose. This program defines its own
  * sendmsg() and connect(), which the library's calls reach instead of the C library's (the
  * executable's definition comes first); they pass the call on to the kernel (syscall()) and, when a

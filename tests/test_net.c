@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_net.c - socket helpers on loopback: IPv4, IPv6, port 0, Unix sockets, clear errors. */
 #include "testutil.h"
 

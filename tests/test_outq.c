@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_outq.c - the output queue: frames copied and referenced, in order, byte for byte, over a real
  * socket that takes them in short writes; the limit; the release of every reference exactly once;
  * encoding in place; a peer that is gone. */

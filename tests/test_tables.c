@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_tables.c - one truth for every table: the field types (WIRE_TYPES), the message types
  * (WIRE_MESSAGES) and the limits of wire.h against SPEC.md's tables and against proto/messages.txt
  * and proto/limits.txt, row by row and both ways (a row one has and wire.h lacks fails as well as the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.h - helpers shared by the cmocka tests. */
 #ifndef WIRE_TESTUTIL_H
 #define WIRE_TESTUTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_codec.c - the C codec against a hand-written codec for the same layout, msgpack-c, protobuf-c
  * and libcbor's streaming API, on the representative message (bench/message.hex), plus the bulk case
  * (one 1 MiB bytes field) against memcpy.

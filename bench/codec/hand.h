@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hand.h - a hand-written big-endian codec for exactly the representative message's layout: what a
  * careful programmer would write without a library (stores and loads by shifts, every tag, length
  * and bound checked, the string's UTF-8 validated, the list read element by element). It is the

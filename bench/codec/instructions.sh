@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # instructions.sh - instructions per op from callgrind, for every op of bench-codec (or those named).
 #
 #   bench/codec/instructions.sh [BENCH_CODEC [OP...]]      default: build/cc/bench/bench-codec, all ops

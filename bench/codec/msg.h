@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* msg.h - the representative message as native values (bench/message.hex holds its bytes). */
 #ifndef BENCH_MSG_H
 #define BENCH_MSG_H

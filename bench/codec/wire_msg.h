@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wire_msg.h - the representative message with libwire: its values, and the encode and decode that
  * the benchmark times (bench_codec.c) and the instruction-count guard counts
  * (bench/instructions/count.c), so that both measure the same code. */

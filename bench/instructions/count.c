@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* count - the representative message encoded or decoded N times by libwire, for the instruction
  * guard (guard.py): `count encode|decode N`. Only the loop functions are counted (callgrind
  * --toggle-collect=count_encode_loop or count_decode_loop), and guard.py takes the difference of

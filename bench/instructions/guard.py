@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """guard.py [--update] [--only NAME] -- instruction counts against committed ceilings.
 
 A clock cannot see a regression on a shared machine; an instruction count can: callgrind counts

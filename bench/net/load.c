@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* load - the one load client of the server benchmarks (the same for every server).
  *
  *   load [--host H] --port P [--conns C] [--depth D] [--size BYTES] [--seconds S] [--warmup S]

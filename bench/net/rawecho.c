@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rawecho - the yardstick for the server benchmarks: a minimal raw epoll echo server.
  *
  *   rawecho [--host H] [--port P]      (defaults 127.0.0.1 and 0; the port is printed alone on the

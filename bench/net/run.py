@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """run.py: the servers on loopback against the raw epoll echo, with the same load client.
 
     run.py --load BIN --rawecho BIN --wire-server BIN [--runs 5] [--seconds 0.4] [--warmup 0.1]

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: MIT
 # The Perl peer's codec against Perl's plain packing of the same bytes (issue 11): the
 # representative message encoded, decoded, and both, by Wire's generic API (encode_fields /
 # decode_fields), by its precompiled layout (Wire::Layout), and by one pack / unpack with a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The Python peer's codec against plain struct packing of the same bytes (issue 11).
 
 Encodes and decodes the representative message (bench/message.hex) with ``wire.encode`` /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inline_all.c - calls every inline function of wire.h, so that `make check-compilers` compiles
  * them (they are compiled in every unit that includes the header) with the library's stricter

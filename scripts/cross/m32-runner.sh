@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # m32-runner.sh PROBE - how to run the i686 programs on this machine: prints nothing (run them
 # natively) or "qemu-i386" (run them under the emulator), and says on stderr which and why.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # need-cross.sh TARGET... - make sure the Debian packages of these portability targets are installed.
 #
 #   s390x    gcc-s390x-linux-gnu + its libc, qemu-user, and cmocka for s390x (foreign architecture s390x)

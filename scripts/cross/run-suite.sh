@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run-suite.sh BUILD ORDER BITS [EMULATOR [ARG...]] - the whole C test suite of a cross build.
 #
 #   scripts/cross/run-suite.sh build/s390x big 64 qemu-s390x -L /

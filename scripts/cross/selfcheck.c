@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * selfcheck.c - prints what a target really is and runs wire_selfcheck() there.
  *

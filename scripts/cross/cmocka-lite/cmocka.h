@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmocka.h (cmocka-lite) - the part of cmocka's API that wire's tests use, so that the same test
  * sources run on targets with no cmocka package: powerpc (Debian 12 has none) and i686 (which would

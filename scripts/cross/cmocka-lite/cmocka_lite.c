@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmocka_lite.c - the runner behind cmocka-lite's cmocka.h: runs each test between its setup and
  * teardown, turns a failed assertion, fail(), skip() or a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
