@@ -145,12 +145,25 @@ test-perl:
 
 test-ocaml:
 	@echo "== dune test (interop/ocaml)"
-	cd interop/ocaml && dune build 2>&1 && dune test
+	cd interop/ocaml && dune build 2>&1 && dune test && sh test/install.sh
 
 # The README's examples, built against an installed copy through pkg-config.
 test-example: lib $(SERVER)
 	@echo "== README examples"
 	scripts/test-example.sh $(BUILD) $(CC)
+
+# The man pages (man/): mandoc's lint and man -l on each, every option of each program's --help in
+# its page and every option its page lists in --help.
+.PHONY: test-man test-install FORCE
+test-man: $(INSTALL_PROGRAMS) $(patsubst man/%.1,$(BUILD)/%,$(wildcard man/*.1))
+	@echo "== man pages"
+	man/check-pages.sh $(BUILD)
+
+# make install into a temporary DESTDIR and PREFIX: a program built with pkg-config against it, the
+# installed wire-server run from elsewhere, make uninstall leaving nothing.
+test-install: lib $(INSTALL_PROGRAMS)
+	@echo "== make install / uninstall"
+	scripts/test-install.sh $(BUILD) $(CC)
 
 # The example applications (examples/), run the way their README section says.
 test-examples: examples

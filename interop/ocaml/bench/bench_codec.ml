@@ -294,25 +294,25 @@ let read_hex file =
   let ic = try open_in_bin file with Sys_error e -> die 2 "%s" e in
   let line = try String.trim (input_line ic) with End_of_file -> "" in
   close_in ic;
-  match Wire_text.hex_decode line with
+  match Wire.Text.hex_decode line with
   | s -> s
   | exception Wire.Error e -> die 1 "%s: %s" file (Wire.string_of_error e)
 
 let check_codecs expected =
-  let hex = Wire_text.hex_encode in
+  let hex = Wire.Text.hex_encode in
   let fails = ref 0 in
   let bad fmt = Printf.ksprintf (fun s -> incr fails; Printf.printf "FAIL %s\n" s) fmt in
   let got = Wire.encode_fields values in
   if got <> expected then bad "wire encode: %s, expected %s" (hex got) (hex expected);
   (match Wire.decode_fields expected with
-   | vs -> if not (Wire.equal_values vs values) then bad "wire decode: %s" (Wire_text.format_fields vs)
+   | vs -> if not (Wire.equal_values vs values) then bad "wire decode: %s" (Wire.Text.format_fields vs)
    | exception Wire.Error e -> bad "wire decode: %s" (Wire.string_of_error e));
   let got = rw_contents (Wire.Writer.create ~capacity:16 ()) (native_of_values ()) in
   if got <> expected then bad "Writer encode: %s, expected %s" (hex got) (hex expected);
   (match rw_decode expected with
    | n ->
      if not (Wire.equal_values (values_of_native n) values) then
-       bad "Reader decode: %s" (Wire_text.format_fields (values_of_native n))
+       bad "Reader decode: %s" (Wire.Text.format_fields (values_of_native n))
    | exception Wire.Error e -> bad "Reader decode: %s" (Wire.string_of_error e));
   let b = Bytes.make 256 '\xAA' in
   let len = plain_encode b (native_of_values ()) in
@@ -321,7 +321,7 @@ let check_codecs expected =
   (match plain_decode (Bytes.of_string expected) (String.length expected) with
    | n ->
      if not (Wire.equal_values (values_of_native n) values) then
-       bad "plain decode: %s" (Wire_text.format_fields (values_of_native n))
+       bad "plain decode: %s" (Wire.Text.format_fields (values_of_native n))
    | exception Bad why -> bad "plain decode: %s" why);
   if !fails > 0 then exit 1
 

@@ -171,7 +171,7 @@ let run name f =
    | Some r -> incr failed; Printf.printf "FAIL %s: %s\n%!" name (one_line r))
 
 let check_values what expected got =
-  match Wire_interop.compare_fields ~expected ~got with
+  match Wire.Interop.compare_fields ~expected ~got with
   | None -> ()
   | Some m -> failc "%s differ at %s: expected %s, got %s" what m.path m.expected m.got
 
@@ -182,7 +182,7 @@ let case_hello () =
 let case_check name values =
   with_main (fun c ->
       let reply = request c Msg.vector_check (encode_fields (String name :: values)) Msg.vector_result in
-      match Wire_interop.parse_vector_result reply with
+      match Wire.Interop.parse_vector_result reply with
       | 0, _, _, _ -> ()
       | s, p, e, g -> failc "status %d at path %S: expected %s, got %s" s p e g)
 
@@ -190,7 +190,7 @@ let case_check_unknown () =
   with_main (fun c ->
       let reply =
         request c Msg.vector_check (encode_fields [ String "no-such-vector" ]) Msg.vector_result in
-      match Wire_interop.parse_vector_result reply with
+      match Wire.Interop.parse_vector_result reply with
       | 2, _, _, _ -> ()
       | s, _, _, _ -> failc "status %d, expected 2" s)
 
@@ -202,7 +202,7 @@ let case_get name values data =
       if ty = Msg.error then (drop_main (); failc "%s" (describe_error_frame payload));
       if ty = Msg.vector_result then
         failc "server answered VECTOR_RESULT status %d"
-          (let s, _, _, _ = Wire_interop.parse_vector_result payload in s);
+          (let s, _, _, _ = Wire.Interop.parse_vector_result payload in s);
       if ty <> Msg.vector_data then (drop_main (); failc "expected VECTOR_DATA, got %s" (Msg.name ty));
       let prefix = encode_fields [ String name ] in
       let np = String.length prefix in
@@ -210,16 +210,16 @@ let case_get name values data =
         failc "VECTOR_DATA does not start with the name field %S" name;
       let rest = String.sub payload np (String.length payload - np) in
       if rest <> data then
-        failc "bytes differ: expected %s, got %s" (Wire_text.format_hex data)
-          (Wire_text.format_hex rest);
+        failc "bytes differ: expected %s, got %s" (Wire.Text.format_hex data)
+          (Wire.Text.format_hex rest);
       check_values "decoded values" values (decode_fields rest))
 
 let case_roundtrip data =
   with_main (fun c ->
       let reply = request c Msg.roundtrip data Msg.roundtrip_reply in
       if reply <> data then
-        failc "reply differs: sent %s, got %s" (Wire_text.format_hex data)
-          (Wire_text.format_hex reply))
+        failc "reply differs: sent %s, got %s" (Wire.Text.format_hex data)
+          (Wire.Text.format_hex reply))
 
 let echo_payload n = String.init n (fun i -> Char.chr ((i * 131 + 7) mod 256))
 
@@ -233,9 +233,9 @@ let case_ping () =
   with_main (fun c ->
       let p = "\001\002\003\004\005\006\007\008" in
       let reply = request c Msg.ping p Msg.pong in
-      if reply <> p then failc "PONG payload %s" (Wire_text.format_hex reply))
+      if reply <> p then failc "PONG payload %s" (Wire.Text.format_hex reply))
 
-let case_stats (s : Wire_text.stats_case) =
+let case_stats (s : Wire.Text.stats_case) =
   with_main (fun c ->
       let reply = request c Msg.stats (encode_fields s.request) Msg.stats_reply in
       check_values "reply fields" s.reply (decode_fields reply))
@@ -282,22 +282,22 @@ let () =
   if !port <= 0 || !port > 65535 then (prerr_endline "client: --port is required"; exit 2);
   let locate given file =
     if given <> "" then given
-    else match Wire_text.default_proto_file file with
+    else match Wire.Text.default_proto_file file with
       | Some p -> p
       | None -> Printf.eprintf "client: cannot find proto/%s\n" file; exit 2 in
   let vectors, stats =
-    try Wire_text.load_vectors (locate !vectors "vectors.txt"),
-        Wire_text.load_stats (locate !stats "stats.txt")
+    try Wire.Text.load_vectors (locate !vectors "vectors.txt"),
+        Wire.Text.load_stats (locate !stats "stats.txt")
     with
     | Error e -> prerr_endline ("client: " ^ string_of_error e); exit 2
     | Sys_error m -> prerr_endline ("client: " ^ m); exit 2 in
   let oks =
     List.filter_map (function
-        | Wire_text.Ok_vector v -> Some (v.name, v.values, v.data)
+        | Wire.Text.Ok_vector v -> Some (v.name, v.values, v.data)
         | _ -> None) vectors in
   let errs =
     List.filter_map (function
-        | Wire_text.Err_vector v -> Some (v.name, v.code, v.offset, v.data)
+        | Wire.Text.Err_vector v -> Some (v.name, v.code, v.offset, v.data)
         | _ -> None) vectors in
   run "hello" case_hello;
   List.iter (fun (n, vs, _) -> run ("check:" ^ n) (fun () -> case_check n vs)) oks;
@@ -306,7 +306,7 @@ let () =
   List.iter (fun (n, _, d) -> run ("roundtrip:" ^ n) (fun () -> case_roundtrip d)) oks;
   List.iter (fun n -> run (Printf.sprintf "echo:%d" n) (fun () -> case_echo n)) [ 0; 1; 4096; 1048576 ];
   run "ping" case_ping;
-  List.iter (fun (s : Wire_text.stats_case) -> run ("stats:" ^ s.stats_name) (fun () -> case_stats s)) stats;
+  List.iter (fun (s : Wire.Text.stats_case) -> run ("stats:" ^ s.stats_name) (fun () -> case_stats s)) stats;
   (* BYE ends the main connection before the reject cases open their own, so the client never holds
      two connections at once and an iterative server can run the whole exchange. *)
   run "bye" case_bye;

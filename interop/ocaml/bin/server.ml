@@ -95,7 +95,7 @@ let send c ty payload =
 let allowed_now c ty =
   match c.peer_max with
   | None -> ty = Msg.hello
-  | Some _ -> ty = Msg.ping || ty = Msg.bye || Wire_interop.is_service_request ty
+  | Some _ -> ty = Msg.ping || ty = Msg.bye || Wire.Interop.is_service_request ty
 
 let unexpected c ty =
   reject c UNEXPECTED (Some 2)
@@ -140,7 +140,7 @@ let handle c table ty payload =
     raise (Finish "BYE")
   end
   else
-    match Wire_interop.serve table ty payload with
+    match Wire.Interop.serve table ty payload with
     | rt, rp -> send c rt rp
     | exception Error e -> reject_payload_error c e
 
@@ -520,13 +520,13 @@ let () =
   (* A closed terminal must not stop the server: SIGTERM does (SPEC 9.3). *)
   Sys.set_signal Sys.sighup Sys.Signal_ignore;
   let table =
-    let path = if !vectors <> "" then Some !vectors else Wire_text.default_proto_file "vectors.txt" in
+    let path = if !vectors <> "" then Some !vectors else Wire.Text.default_proto_file "vectors.txt" in
     match path with
     | None ->
       warn "no proto/vectors.txt found (use --vectors): VECTOR_CHECK/GET answer 'unknown'";
       Hashtbl.create 1
     | Some p ->
-      match Wire_interop.table_of_vectors (Wire_text.load_vectors p) with
+      match Wire.Interop.table_of_vectors (Wire.Text.load_vectors p) with
       | t -> t
       | exception Error e -> warn "%s" (string_of_error e); exit 2
       | exception Sys_error m -> warn "%s" m; exit 2 in

@@ -96,9 +96,9 @@ let expect_error_close name fd code offset =
   Unix.close fd
 
 let count_cases () =
-  let vs = Wire_text.load_vectors vectors_file and st = Wire_text.load_stats stats_file in
-  let oks = List.length (List.filter (function Wire_text.Ok_vector _ -> true | _ -> false) vs) in
-  let errs = List.length (List.filter (function Wire_text.Err_vector _ -> true | _ -> false) vs) in
+  let vs = Wire.Text.load_vectors vectors_file and st = Wire.Text.load_stats stats_file in
+  let oks = List.length (List.filter (function Wire.Text.Ok_vector _ -> true | _ -> false) vs) in
+  let errs = List.length (List.filter (function Wire.Text.Err_vector _ -> true | _ -> false) vs) in
   1 + oks + 1 + oks + oks + 4 + 1 + List.length st + errs + 1
 
 (* ------------------------------------------------------------------ *)
@@ -471,7 +471,7 @@ type fake = {
 
 (* One connection: HELLO and a PING in one write; one or two PINGs
    coalesced with each reply; every other reply byte by byte.  The
-   service itself is Wire_interop's. *)
+   service itself is Wire.Interop's. *)
 let fake_connection f table fd =
   let parser = Parser.create () in
   let unanswered = Queue.create () and seq = ref 0 and replies = ref 0 and closing = ref false in
@@ -503,7 +503,7 @@ let fake_connection f table fd =
     else if ty = Msg.error then closing := true
     else begin
       incr replies;
-      match Wire_interop.serve table ty payload with
+      match Wire.Interop.serve table ty payload with
       | rt, rp ->
         (* (let-bound: list elements are evaluated right to left) *)
         let p1 = ping () in
@@ -534,7 +534,7 @@ let run_against_fake f ~vectors ~stats =
   Unix.bind l (Unix.ADDR_INET (Unix.inet_addr_loopback, 0));
   Unix.listen l 16;
   let port = match Unix.getsockname l with Unix.ADDR_INET (_, p) -> p | _ -> 0 in
-  let table = Wire_interop.table_of_vectors (Wire_text.load_vectors vectors) in
+  let table = Wire.Interop.table_of_vectors (Wire.Text.load_vectors vectors) in
   let r, w = Unix.pipe ~cloexec:true () in
   let pid =
     Unix.create_process client_exe

@@ -11,7 +11,7 @@ open Wire
 open Harness
 module R = Wire_reference
 
-let hex = Wire_text.format_hex
+let hex = Wire.Text.format_hex
 
 (* What a call gives: its value, or the error it raised (code, offset and message). *)
 type 'a outcome = Value of 'a | Raised of error | Other of string
@@ -50,8 +50,8 @@ let compare_one what input eq show_v reference tuned =
         (Printf.sprintf "%s: reference %s, tuned %s" (clip input) (clip (show show_v r)) (clip (show show_v t)))
   end
 
-let fields = Wire_text.format_fields
-let located l = String.concat " " (List.map (fun (p, v) -> Printf.sprintf "%d:%s" p (Wire_text.format_value v)) l)
+let fields = Wire.Text.format_fields
+let located l = String.concat " " (List.map (fun (p, v) -> Printf.sprintf "%d:%s" p (Wire.Text.format_value v)) l)
 let eq_located a b = List.length a = List.length b && List.for_all2 (fun (p, v) (q, w) -> p = q && equal_value v w) a b
 let unit_eq () () = true
 
@@ -152,11 +152,11 @@ let decode_all s =
   compare_one "utf8_error" h ( = ) (function None -> "valid" | Some i -> string_of_int i)
     (fun () -> R.utf8_error s 0 (String.length s)) (fun () -> utf8_error s 0 (String.length s));
   if String.length s > 0 then begin
-    compare_one "decode_field_at" h equal_value Wire_text.format_value
+    compare_one "decode_field_at" h equal_value Wire.Text.format_value
       (fun () -> R.decode_field_at s 0) (fun () -> decode_field_at s 0);
     (* Each type's untagged value at 1: read_value on arbitrary bytes. *)
     List.iter (fun t ->
-        compare_one ("decode_value_at." ^ tag_name t) h equal_value Wire_text.format_value
+        compare_one ("decode_value_at." ^ tag_name t) h equal_value Wire.Text.format_value
           (fun () -> R.decode_value_at s t 1) (fun () -> decode_value_at s t 1))
       all_tags
   end;
@@ -174,7 +174,7 @@ let encode_all vs =
   write_check vs;
   compare_one "encode_fields" h String.equal hex (fun () -> R.encode_fields vs) (fun () -> encode_fields vs);
   List.iter (fun v ->
-      let h = Wire_text.format_value v in
+      let h = Wire.Text.format_value v in
       let via f () = let b = Buffer.create 16 in f b v; Buffer.contents b in
       compare_one "encode_field" h String.equal hex (via R.encode_field) (via encode_field);
       compare_one "encode_value" h String.equal hex (via R.encode_value) (via encode_value))
@@ -203,19 +203,19 @@ let rec nest_list n v = if n = 0 then v else nest_list (n - 1) (List (tag_of_val
 
 let () =
   Printf.printf "proto dir: %s\n%!" proto_dir;
-  let vectors = Wire_text.load_vectors (proto "vectors.txt") in
+  let vectors = Wire.Text.load_vectors (proto "vectors.txt") in
   let datas =
     List.filter_map (function
-        | Wire_text.Ok_vector { data; _ } | Wire_text.Err_vector { data; _ }
-        | Wire_text.Frame_vector { data; _ } | Wire_text.Ferr_vector { data; _ } -> Some data)
+        | Wire.Text.Ok_vector { data; _ } | Wire.Text.Err_vector { data; _ }
+        | Wire.Text.Frame_vector { data; _ } | Wire.Text.Ferr_vector { data; _ } -> Some data)
       vectors in
   let valuess =
     List.filter_map (function
-        | Wire_text.Ok_vector { values; _ } | Wire_text.Frame_vector { values; _ } -> Some values
+        | Wire.Text.Ok_vector { values; _ } | Wire.Text.Frame_vector { values; _ } -> Some values
         | _ -> None)
       vectors in
-  let stats = Wire_text.load_stats (proto "stats.txt") in
-  let valuess = valuess @ List.concat_map (fun (c : Wire_text.stats_case) -> [ c.request; c.reply ]) stats in
+  let stats = Wire.Text.load_stats (proto "stats.txt") in
+  let valuess = valuess @ List.concat_map (fun (c : Wire.Text.stats_case) -> [ c.request; c.reply ]) stats in
   (* bench/message.hex, the representative message, and its layout. *)
   let representative =
     [ U32 16909060; I64 (-1234567890123L); F64 21.5; String "sensor-kitchen-1"; Bool true; U16 513;

@@ -22,7 +22,7 @@ let proto_dir =
   match Sys.getenv_opt "WIRE_PROTO_DIR" with
   | Some d -> d
   | None ->
-    match Wire_text.find_proto_dir (Sys.getcwd ()) with
+    match Wire.Text.find_proto_dir (Sys.getcwd ()) with
     | Some d -> d
     | None -> prerr_endline "cannot find proto/vectors.txt above the cwd"; exit 2
 

@@ -435,8 +435,8 @@ let test_memory () =
   test_request_memory "memory.vector-check" Msg.vector_check check_req ~factor:4.0
     ~expect:(fun t r ->
         t = Msg.vector_result
-        && (match Wire_interop.parse_vector_result r with
-            | st, "0", "u8:1", got -> st = Wire_interop.status_mismatch && String.length got = 4096
+        && (match Wire.Interop.parse_vector_result r with
+            | st, "0", "u8:1", got -> st = Wire.Interop.status_mismatch && String.length got = 4096
             | _ -> false));
   (* A BYE padded with such lists: validated, never built. *)
   test_request_memory "memory.bye" Msg.bye (empty_lists ~size:(4 * 1048576) "") ~factor:4.0
@@ -550,7 +550,7 @@ let test_partial_header () =
   with_server [ "--quiet" ] (fun s ->
       List.iter (fun (after_hello, bytes) ->
           let name = Printf.sprintf "partial-header.%s%s"
-              (if after_hello then "after-hello." else "") (Wire_text.format_hex bytes) in
+              (if after_hello then "after-hello." else "") (Wire.Text.format_hex bytes) in
           test name (fun () ->
               let fd = connect s.port in
               if after_hello then hello fd;

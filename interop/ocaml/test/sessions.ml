@@ -67,7 +67,7 @@ let rec parse_pattern line = function
         | Some t -> Any t, rest
         | None -> bad line "unknown type in %S" w)
      | _ ->
-       match Wire_text.parse_words [ w ] with
+       match Wire.Text.parse_words [ w ] with
        | [ v ] -> Value v, rest
        | _ -> bad line "bad token %S" w)
   | [] -> bad line "value expected"
@@ -118,20 +118,20 @@ let parse_step line what col2 col3 =
   let need_type () = match arg with Some t -> msg_type line t | None -> bad line "%s needs a type" kind in
   let payload () =
     if col2 <> "" && col3 <> "" then bad line "a payload is fields or hex, not both"
-    else if col2 <> "" then encode_fields (Wire_text.parse_fields col2)
-    else Wire_text.parse_hex col3 in
+    else if col2 <> "" then encode_fields (Wire.Text.parse_fields col2)
+    else Wire.Text.parse_hex col3 in
   match kind with
   | "hello" -> Hello
   | "shutdown" -> Shutdown
   | "raw" ->
-    let b = Wire_text.parse_hex col3 in
+    let b = Wire.Text.parse_hex col3 in
     if b = "" then bad line "raw needs bytes";
     Raw b
   | "send" -> let t = need_type () in Send (t, payload ())
   | "expect" ->
     let t = need_type () in
     if col2 <> "" && col3 <> "" then bad line "a payload is fields or hex, not both";
-    let e = if col2 <> "" then Fields (parse_all_patterns line col2) else Exact (Wire_text.parse_hex col3) in
+    let e = if col2 <> "" then Fields (parse_all_patterns line col2) else Exact (Wire.Text.parse_hex col3) in
     Expect (t, e, expect_ms)
   | "expect-error" ->
     let code =
@@ -205,7 +205,7 @@ let describe_frame ty payload =
   else
     let n = String.length payload in
     Printf.sprintf "%s with %d bytes %s%s" (Msg.name ty) n
-      (Wire_text.hex_encode (String.sub payload 0 (min n 24))) (if n > 24 then "..." else "")
+      (Wire.Text.hex_encode (String.sub payload 0 (min n 24))) (if n > 24 then "..." else "")
 
 (* 1: some bytes came; 0: none within the time; -1: the stream ended. *)
 let read_more c until =

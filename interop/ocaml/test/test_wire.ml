@@ -5,8 +5,8 @@
 open Wire
 open Harness
 
-let hex = Wire_text.format_hex
-let fmt = Wire_text.format_fields
+let hex = Wire.Text.format_hex
+let fmt = Wire.Text.format_fields
 
 let expect_error name code offset f =
   match f () with
@@ -21,7 +21,7 @@ let expect_error name code offset f =
 (* ------------------------------------------------------------------ *)
 
 let test_errors_table () =
-  let rows = Wire_text.load_errors (proto "errors.txt") in
+  let rows = Wire.Text.load_errors (proto "errors.txt") in
   check "errors.count" (List.length rows = List.length code_table) (fun () ->
       Printf.sprintf "%d rows in errors.txt, %d codes" (List.length rows) (List.length code_table));
   List.iter (fun (n, name, wire, msg) ->
@@ -73,12 +73,12 @@ let all_splits name data expected =
     check (name ^ ".nothing-left") (left = 0) (fun () -> Printf.sprintf "%d bytes left" left)
 
 let test_vectors () =
-  let vs = Wire_text.load_vectors (proto "vectors.txt") in
+  let vs = Wire.Text.load_vectors (proto "vectors.txt") in
   check "vectors.loaded" (List.length vs > 100) (fun () -> "too few vectors");
   List.iter (fun v ->
-      let name = Wire_text.vector_name v in
+      let name = Wire.Text.vector_name v in
       match v with
-      | Wire_text.Ok_vector { values; data; _ } ->
+      | Wire.Text.Ok_vector { values; data; _ } ->
         test (name ^ ".encode") (fun () ->
             let e = encode_fields values in
             check (name ^ ".encode") (e = data) (fun () ->
@@ -91,17 +91,17 @@ let test_vectors () =
             check (name ^ ".reencode") (r = data) (fun () -> "re-encoding differs"));
         test (name ^ ".notation") (fun () ->
             let s = fmt values in
-            check (name ^ ".notation") (equal_values (Wire_text.parse_fields s) values)
+            check (name ^ ".notation") (equal_values (Wire.Text.parse_fields s) values)
               (fun () -> "format/parse round trip: " ^ s));
         test (name ^ ".serve") (fun () ->
-            let t, r = Wire_interop.serve (Hashtbl.create 1) Msg.roundtrip data in
+            let t, r = Wire.Interop.serve (Hashtbl.create 1) Msg.roundtrip data in
             check (name ^ ".serve") (t = Msg.roundtrip_reply && r = data) (fun () ->
                 "ROUNDTRIP reply differs"))
-      | Wire_text.Err_vector { code; offset; data; _ } ->
+      | Wire.Text.Err_vector { code; offset; data; _ } ->
         expect_error name code (Some offset) (fun () -> decode_fields data);
         expect_error (name ^ ".in-frame") code (Some (offset + 8)) (fun () ->
             decode_payload_in_frame data)
-      | Wire_text.Frame_vector { msg_type; values; data; _ } ->
+      | Wire.Text.Frame_vector { msg_type; values; data; _ } ->
         test name (fun () ->
             let t, payload = decode_frame data in
             check (name ^ ".type") (t = msg_type) (fun () -> Printf.sprintf "type 0x%04x" t);
@@ -110,7 +110,7 @@ let test_vectors () =
             let e = encode_frame msg_type (encode_fields values) in
             check (name ^ ".encode") (e = data) (fun () -> hex e));
         all_splits (name ^ ".parser") data [ `F (msg_type, encode_fields values) ]
-      | Wire_text.Ferr_vector { code; offset; data; _ } ->
+      | Wire.Text.Ferr_vector { code; offset; data; _ } ->
         expect_error name code (Some offset) (fun () -> decode_header data 0);
         all_splits (name ^ ".parser") data [ `E (code, Some offset) ];
         (* Rejected from the header alone, once its 8 bytes are in and not
@@ -130,7 +130,7 @@ let test_vectors () =
      error, at every split point. *)
   let frames =
     List.filter_map (function
-        | Wire_text.Frame_vector f -> Some (f.data, `F (f.msg_type, encode_fields f.values))
+        | Wire.Text.Frame_vector f -> Some (f.data, `F (f.msg_type, encode_fields f.values))
         | _ -> None) vs in
   let stream = String.concat "" (List.map fst frames) in
   all_splits "parser.stream" stream (List.map snd frames);
@@ -140,25 +140,25 @@ let test_vectors () =
   vs
 
 let test_stats () =
-  let cs = Wire_text.load_stats (proto "stats.txt") in
+  let cs = Wire.Text.load_stats (proto "stats.txt") in
   check "stats.loaded" (List.length cs >= 8) (fun () -> "too few stats cases");
-  List.iter (fun (c : Wire_text.stats_case) ->
+  List.iter (fun (c : Wire.Text.stats_case) ->
       test c.stats_name (fun () ->
-          let t, r = Wire_interop.serve (Hashtbl.create 1) Msg.stats (encode_fields c.request) in
+          let t, r = Wire.Interop.serve (Hashtbl.create 1) Msg.stats (encode_fields c.request) in
           let got = decode_fields r in
           check c.stats_name (t = Msg.stats_reply && equal_values got c.reply) (fun () ->
               Printf.sprintf "got %s, want %s" (fmt got) (fmt c.reply))))
     cs;
-  check "crc32.check" (Wire_interop.crc32 "123456789" = 0xCBF43926) (fun () -> "crc");
+  check "crc32.check" (Wire.Interop.crc32 "123456789" = 0xCBF43926) (fun () -> "crc");
   (* A list of another element type: MESSAGE at its element tag, the
      value's first byte; a field of another type: at its tag (SPEC 7.2). *)
   expect_error "stats.wrong-element-type" MESSAGE (Some 1) (fun () ->
-      Wire_interop.stats_reply_of_request (encode_fields [ List (T_i32, []) ]));
+      Wire.Interop.stats_reply_of_request (encode_fields [ List (T_i32, []) ]));
   expect_error "stats.second-wrong-element-type" MESSAGE (Some 7) (fun () ->
-      Wire_interop.stats_reply_of_request
+      Wire.Interop.stats_reply_of_request
         (encode_fields [ List (T_i64, []); List (T_i64, []); Bytes "" ]));
   expect_error "stats.wrong-field-type" MESSAGE (Some 0) (fun () ->
-      Wire_interop.stats_reply_of_request (encode_fields [ U32 1 ]))
+      Wire.Interop.stats_reply_of_request (encode_fields [ U32 1 ]))
 
 let test_ranges () =
   let r name v = expect_error ("range." ^ name) RANGE None (fun () -> encode_fields [ v ]) in
@@ -201,7 +201,7 @@ let test_64bit () =
   expect_error "u64.overflow-long" RANGE None (fun () -> u64_of_string "99999999999999999999");
   expect_error "u64.minus" INVAL None (fun () -> u64_of_string "-1");
   expect_error "u64.leading-zero" INVAL None (fun () -> u64_of_string "01");
-  eq "i64.min.print" (Wire_text.format_value (I64 Int64.min_int)) "i64:-9223372036854775808";
+  eq "i64.min.print" (Wire.Text.format_value (I64 Int64.min_int)) "i64:-9223372036854775808";
   test "i64.min.parse" (fun () ->
       check "i64.min.parse" (Int64.equal (i64_of_string "-9223372036854775808") Int64.min_int)
         (fun () -> ""));
@@ -211,7 +211,7 @@ let test_64bit () =
   expect_error "i64.hex" INVAL None (fun () -> i64_of_string "0x10");
   expect_error "i64.minus-zero" INVAL None (fun () -> i64_of_string "-0");
   check "u64.compare" (Int64.unsigned_compare (-1L) 1L > 0) (fun () -> "unsigned_compare");
-  eq "u64.format" (Wire_text.format_value (U64 (-2L))) "u64:18446744073709551614";
+  eq "u64.format" (Wire.Text.format_value (U64 (-2L))) "u64:18446744073709551614";
   test "u64.wire" (fun () ->
       eq "u64.wire" (hex (encode_fields [ U64 (-1L) ])) "04 ff ff ff ff ff ff ff ff")
 
@@ -224,7 +224,7 @@ let test_floats () =
        | [ F32 b ] -> check "f32.snan.decode" (Int32.equal b 0x7f800001l) (fun () ->
            Printf.sprintf "0x%08lx" b)
        | _ -> fail_test "f32.snan.decode" "not one f32");
-      check "f32.snan.notation" (Wire_text.format_value (F32 0x7f800001l) = "f32:0x7f800001")
+      check "f32.snan.notation" (Wire.Text.format_value (F32 0x7f800001l) = "f32:0x7f800001")
         (fun () -> "format"));
   (* f64 sNaN and NaN payloads survive Int64.float_of_bits/bits_of_float. *)
   List.iter (fun bits ->
@@ -342,7 +342,7 @@ let test_frames () =
       check "parser.large" (!got = Some (Msg.echo, payload)) (fun () -> "frame lost"))
 
 let test_notation () =
-  let bad name s code = expect_error ("notation." ^ name) code None (fun () -> Wire_text.parse_fields s) in
+  let bad name s code = expect_error ("notation." ^ name) code None (fun () -> Wire.Text.parse_fields s) in
   bad "leading-zero" "u8:01" INVAL;
   bad "minus-zero" "i8:-0" INVAL;
   bad "u8-256" "u8:256" RANGE;
@@ -359,12 +359,12 @@ let test_notation () =
   bad "string-not-utf8" "string:c080" INVAL;
   bad "odd-hex" "bytes:abc" INVAL;
   test "notation.repeat" (fun () ->
-      check "notation.repeat" (Wire_text.parse_fields "bytes:ab*3 string:*0"
+      check "notation.repeat" (Wire.Text.parse_fields "bytes:ab*3 string:*0"
                                = [ Bytes "\xab\xab\xab"; String "" ]) (fun () -> ""));
-  check "notation.compact" (Wire_text.format_value (Bytes (String.make 300 '\xab')) = "bytes:ab*300")
-    (fun () -> Wire_text.format_value (Bytes (String.make 300 '\xab')));
+  check "notation.compact" (Wire.Text.format_value (Bytes (String.make 300 '\xab')) = "bytes:ab*300")
+    (fun () -> Wire.Text.format_value (Bytes (String.make 300 '\xab')));
   check "notation.nested"
-    (Wire_text.format_fields [ List (T_list, [ List (T_u8, []); List (T_u8, [ U8 7 ]) ]); Group [] ]
+    (Wire.Text.format_fields [ List (T_list, [ List (T_u8, []); List (T_u8, [ U8 7 ]) ]); Group [] ]
      = "list:list [ list:u8 [ ] list:u8 [ u8:7 ] ] group { }") (fun () -> "format")
 
 let test_messages vectors =
@@ -415,12 +415,12 @@ let test_messages vectors =
   check "frames.bye" (bye_frame = "\001\000\000\005\000\000\000\000") (fun () -> hex bye_frame);
   check "frames.ping" (ping_frame "ab" = "\001\000\000\003\000\000\000\002ab") (fun () -> "");
   (* VECTOR_CHECK / VECTOR_GET dispatch. *)
-  let table = Wire_interop.table_of_vectors vectors in
-  let vc fields = Wire_interop.serve table Msg.vector_check (encode_fields fields) in
+  let table = Wire.Interop.table_of_vectors vectors in
+  let vc fields = Wire.Interop.serve table Msg.vector_check (encode_fields fields) in
   let result name fields want =
     test name (fun () ->
         let t, r = vc fields in
-        let got = Wire_interop.parse_vector_result r in
+        let got = Wire.Interop.parse_vector_result r in
         check name (t = Msg.vector_result && got = want) (fun () ->
             let s, p, e, g = got in Printf.sprintf "(%d, %S, %S, %S)" s p e g)) in
   result "check.match" [ String "u32.pattern"; U32 16909060 ] (0, "", "", "");
@@ -438,12 +438,12 @@ let test_messages vectors =
   result "check.err-vector" [ String "err.u8-truncated" ] (2, "", "", "");
   expect_error "check.no-name" MESSAGE (Some 0) (fun () -> vc [ U8 1 ]);
   test "get" (fun () ->
-      let t, r = Wire_interop.serve table Msg.vector_get (encode_fields [ String "group.nested" ]) in
+      let t, r = Wire.Interop.serve table Msg.vector_get (encode_fields [ String "group.nested" ]) in
       check "get" (t = Msg.vector_data
                    && r = encode_fields (String "group.nested" :: Hashtbl.find table "group.nested"))
         (fun () -> hex r));
   test "get.unknown" (fun () ->
-      let t, _ = Wire_interop.serve table Msg.vector_get (encode_fields [ String "nope" ]) in
+      let t, _ = Wire.Interop.serve table Msg.vector_get (encode_fields [ String "nope" ]) in
       check "get.unknown" (t = Msg.vector_result) (fun () -> ""))
 
 (* ------------------------------------------------------------------ *)
@@ -457,9 +457,9 @@ let control_kinds =
 let control_min_cases = 42
 
 let test_control () =
-  let cases = Wire_text.load_control (proto "control.txt") in
+  let cases = Wire.Text.load_control (proto "control.txt") in
   let seen = Hashtbl.create 8 in
-  List.iter (fun (c : Wire_text.control_case) ->
+  List.iter (fun (c : Wire.Text.control_case) ->
       Hashtbl.replace seen c.ctl_kind ();
       let name = Printf.sprintf "control.%s.%s" c.ctl_kind c.ctl_name in
       let three = function
@@ -468,14 +468,14 @@ let test_control () =
       let encode fields =
         let a, b, s = three fields in
         match c.ctl_message with
-        | Wire_text.Hello_message -> hello_payload ~version:a ~max_payload:b s
-        | Wire_text.Error_message -> error_payload ~code:a ~offset:b s in
+        | Wire.Text.Hello_message -> hello_payload ~version:a ~max_payload:b s
+        | Wire.Text.Error_message -> error_payload ~code:a ~offset:b s in
       let decode data =
         match c.ctl_message with
-        | Wire_text.Hello_message ->
+        | Wire.Text.Hello_message ->
           let h = parse_hello data in
           [ U16 h.version; U32 h.max_payload; String h.peer_name ]
-        | Wire_text.Error_message ->
+        | Wire.Text.Error_message ->
           let m = parse_error_message data in
           [ U16 m.err_code; U32 (Option.value m.err_offset ~default:no_offset); String m.err_text ] in
       let decodes fields =
@@ -484,16 +484,16 @@ let test_control () =
             check (name ^ ".decode") (equal_values got fields) (fun () ->
                 Printf.sprintf "got %s, want %s" (fmt got) (fmt fields))) in
       match c.ctl_test with
-      | Wire_text.Encodes fields ->
+      | Wire.Text.Encodes fields ->
         test (name ^ ".encode") (fun () ->
             let e = encode fields in
             check (name ^ ".encode") (e = c.ctl_data) (fun () ->
                 Printf.sprintf "got %s, want %s" (hex e) (hex c.ctl_data)));
         decodes fields
-      | Wire_text.Decodes fields -> decodes fields
-      | Wire_text.Fails (code, offset) ->
+      | Wire.Text.Decodes fields -> decodes fields
+      | Wire.Text.Fails (code, offset) ->
         expect_error name code (Some offset) (fun () -> decode c.ctl_data)
-      | Wire_text.Refused fields -> expect_error name RANGE None (fun () -> encode fields))
+      | Wire.Text.Refused fields -> expect_error name RANGE None (fun () -> encode fields))
     cases;
   List.iter (fun k ->
       check ("control.has-" ^ k) (Hashtbl.mem seen k) (fun () -> "no case of this kind"))
@@ -505,7 +505,7 @@ let test_control () =
 (* The tables against proto/messages.txt and proto/limits.txt          *)
 
 let test_tables () =
-  let rows = Wire_text.load_messages (proto "messages.txt") in
+  let rows = Wire.Text.load_messages (proto "messages.txt") in
   check "messages.count" (List.length rows = List.length Msg.all && rows <> []) (fun () ->
       Printf.sprintf "%d rows in messages.txt, %d in Msg.all" (List.length rows) (List.length Msg.all));
   List.iter (fun (t, name) ->
@@ -515,7 +515,7 @@ let test_tables () =
   List.iter (fun (t, name) ->
       check ("messages.in-file." ^ name) (List.mem (t, name) rows) (fun () -> "not in messages.txt"))
     Msg.all;
-  let limits = Wire_text.load_limits (proto "limits.txt") in
+  let limits = Wire.Text.load_limits (proto "limits.txt") in
   let ours =
     [ "header_size", header_size; "max_depth", max_depth;
       "default_max_payload", default_max_payload; "min_max_payload", min_max_payload;
@@ -704,7 +704,7 @@ let test_validate vs =
      | d, t -> if d <> t then incr disagree) in
   let datas =
     List.filter_map (function
-        | Wire_text.Ok_vector { data; _ } | Wire_text.Err_vector { data; _ } -> Some data
+        | Wire.Text.Ok_vector { data; _ } | Wire.Text.Err_vector { data; _ } -> Some data
         | _ -> None) vs in
   List.iter (fun data ->
       one data;
@@ -730,14 +730,14 @@ let test_validate vs =
   let skew = String.length pad in
   let table = Hashtbl.create 1 in
   List.iter (function
-      | Wire_text.Ok_vector { name; data; _ } ->
+      | Wire.Text.Ok_vector { name; data; _ } ->
         test (name ^ ".roundtrip-large") (fun () ->
-            let t, r = Wire_interop.serve table Msg.roundtrip (pad ^ data) in
+            let t, r = Wire.Interop.serve table Msg.roundtrip (pad ^ data) in
             check (name ^ ".roundtrip-large") (t = Msg.roundtrip_reply && r = pad ^ data) (fun () ->
                 "reply differs"))
-      | Wire_text.Err_vector { name; code; offset; data; _ } ->
+      | Wire.Text.Err_vector { name; code; offset; data; _ } ->
         expect_error (name ^ ".roundtrip-large") code (Some (offset + skew)) (fun () ->
-            Wire_interop.serve table Msg.roundtrip (pad ^ data))
+            Wire.Interop.serve table Msg.roundtrip (pad ^ data))
       | _ -> ())
     vs
 
@@ -745,17 +745,17 @@ let test_validate vs =
    compare_fields finds on the decoded values, for mutations of every vector that still decode
    and for every pair of short vectors, texts clipped the same way. *)
 let test_compare_payload vs =
-  let oks = List.filter_map (function Wire_text.Ok_vector v -> Some (v.values, v.data) | _ -> None) vs in
+  let oks = List.filter_map (function Wire.Text.Ok_vector v -> Some (v.values, v.data) | _ -> None) vs in
   let cases = ref 0 and bad = ref 0 and first = ref "" in
   let one expected got =
     match decode_fields got with
     | exception Error _ -> ()
     | values ->
       incr cases;
-      let a = Wire_interop.compare_fields ~expected ~got:values
-      and b = Wire_interop.compare_payload ~expected got 0 in
-      let clipped = Option.map (fun (m : Wire_interop.mismatch) ->
-          { m with expected = Wire_interop.clip m.expected; got = Wire_interop.clip m.got }) in
+      let a = Wire.Interop.compare_fields ~expected ~got:values
+      and b = Wire.Interop.compare_payload ~expected got 0 in
+      let clipped = Option.map (fun (m : Wire.Interop.mismatch) ->
+          { m with expected = Wire.Interop.clip m.expected; got = Wire.Interop.clip m.got }) in
       if clipped a <> b then begin
         incr bad;
         if !first = "" then first := hex got
@@ -797,9 +797,9 @@ let test_stats_raw () =
     let payload =
       encode_fields [ List (T_i64, List.map (fun x -> I64 x) ints);
                       List (T_f64, List.map (fun x -> F64 x) floats); Bytes data ] in
-    let got = Wire_interop.stats_reply_of_request payload in
-    check (Printf.sprintf "stats.raw.%d" round) (equal_values got (Wire_interop.stats ints floats data))
-      (fun () -> Wire_text.format_fields got)
+    let got = Wire.Interop.stats_reply_of_request payload in
+    check (Printf.sprintf "stats.raw.%d" round) (equal_values got (Wire.Interop.stats ints floats data))
+      (fun () -> Wire.Text.format_fields got)
   done
 
 let () =

@@ -26,37 +26,37 @@ val hex_compact : string -> string
 
 (** {1 Value notation} *)
 
-val format_value : Wire.value -> string
+val format_value : Core.value -> string
 (** e.g. ["u32:16909060"], ["u64:18446744073709551615"],
     ["f32:0x7f800001"], ["string:6162"], ["list:u8 [ u8:1 u8:2 ]"],
     ["group { }"].  Floats as their exact bits. *)
 
-val format_fields : Wire.value list -> string
+val format_fields : Core.value list -> string
 (** Space-separated {!format_value}. *)
 
-val parse_fields : string -> Wire.value list
+val parse_fields : string -> Core.value list
 (** Inverse of {!format_fields}: decimal integers (range-checked, [RANGE]
     otherwise), [u64] up to 18446744073709551615, [f32:0x] + 8 / [f64:0x]
     + 16 hex digits (bit patterns), [bool:true|false], [string:<hex>]
     (must be UTF-8), [bytes:<hex>] (both with optional [*n] repetition),
     [list:<E> \[ ... \]] (elements must be of type E), [group { ... }]. *)
 
-val parse_words : string list -> Wire.value list
+val parse_words : string list -> Core.value list
 (** {!parse_fields} on pre-split words. *)
 
 (** {1 Files} *)
 
 (** One line of [vectors.txt]; [data] is the decoded hex. *)
 type vector =
-  | Ok_vector of { name : string; values : Wire.value list; data : string }
-  | Err_vector of { name : string; code : Wire.code; offset : int; data : string }
-  | Frame_vector of { name : string; msg_type : int; values : Wire.value list; data : string }
-  | Ferr_vector of { name : string; code : Wire.code; offset : int; data : string }
+  | Ok_vector of { name : string; values : Core.value list; data : string }
+  | Err_vector of { name : string; code : Core.code; offset : int; data : string }
+  | Frame_vector of { name : string; msg_type : int; values : Core.value list; data : string }
+  | Ferr_vector of { name : string; code : Core.code; offset : int; data : string }
 
 val vector_name : vector -> string
 
 (** One line of [stats.txt]. *)
-type stats_case = { stats_name : string; request : Wire.value list; reply : Wire.value list }
+type stats_case = { stats_name : string; request : Core.value list; reply : Core.value list }
 
 val parse_vector_line : string -> vector
 val load_vectors : string -> vector list
@@ -74,14 +74,14 @@ type control_message = Hello_message | Error_message
 
 (** What a [control.txt] case asks (proto/README.md section 9). *)
 type control_test =
-  | Encodes of Wire.value list
+  | Encodes of Core.value list
   (** [hello] / [error]: the fields encode to exactly the hex, and the hex
       decodes to the fields *)
-  | Decodes of Wire.value list
+  | Decodes of Core.value list
   (** [-decode]: the hex (with extra trailing fields) decodes to the fields *)
-  | Fails of Wire.code * int
+  | Fails of Core.code * int
   (** [-err]: decoding the hex fails with that code at that payload offset *)
-  | Refused of Wire.value list  (** [-range]: the encoder refuses the fields with RANGE *)
+  | Refused of Core.value list  (** [-range]: the encoder refuses the fields with RANGE *)
 
 (** One line of [control.txt]; the fields are always the message's three
     (u16, u32, string); [ctl_data] is the decoded hex. *)

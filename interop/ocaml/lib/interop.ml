@@ -1,7 +1,7 @@
 (* Interop service logic (SPEC 10.1-10.6), independent of sockets so the
    tests can drive it directly. *)
 
-open Wire
+open Core
 
 (* ------------------------------------------------------------------ *)
 (* CRC-32 (IEEE 802.3 / zlib, reflected 0xEDB88320)                    *)
@@ -99,7 +99,7 @@ let rec compare_item path e g =
   | Group es, Group gs -> compare_seq path es gs
   | _ ->
     if equal_value e g then None
-    else Some { path; expected = Wire_text.format_value e; got = Wire_text.format_value g }
+    else Some { path; expected = Text.format_value e; got = Text.format_value g }
 
 (* Indices are appended per level: "3", then "3.0", "3.0.5". *)
 and compare_seq prefix es gs =
@@ -107,8 +107,8 @@ and compare_seq prefix es gs =
     let path = if prefix = "" then string_of_int i else prefix ^ "." ^ string_of_int i in
     match es, gs with
     | [], [] -> None
-    | e :: _, [] -> Some { path; expected = Wire_text.format_value e; got = missing }
-    | [], g :: _ -> Some { path; expected = none; got = Wire_text.format_value g }
+    | e :: _, [] -> Some { path; expected = Text.format_value e; got = missing }
+    | [], g :: _ -> Some { path; expected = none; got = Text.format_value g }
     | e :: es, g :: gs ->
       match compare_item path e g with
       | None -> go (i + 1) es gs
@@ -154,7 +154,7 @@ let group_cursor s vp =
 
 exception Enough
 
-(* Wire_text.format_value of the value at [vp], cut once it is longer than
+(* Text.format_value of the value at [vp], cut once it is longer than
    [max_shown] ([clip] then says so the same way): only that much is built. *)
 let format_at s t vp =
   let b = Buffer.create 256 in
@@ -171,7 +171,7 @@ let format_at s t vp =
       add "group {";
       items (group_cursor s vp);
       add " }"
-    | t -> add (Wire_text.format_value (decode_value_at s t vp))
+    | t -> add (Text.format_value (decode_value_at s t vp))
   and items c =
     match next_item c with
     | None -> ()
@@ -187,14 +187,14 @@ let rec compare_item_at s path e (t, vp) =
     let same =
       t = tag_of_value e && t <> T_list && t <> T_group && equal_value e (decode_value_at s t vp) in
     if same then None
-    else Some { path; expected = clip (Wire_text.format_value e); got = format_at s t vp }
+    else Some { path; expected = clip (Text.format_value e); got = format_at s t vp }
 
 and compare_seq_at s prefix es c =
   let rec go i es =
     let path = if prefix = "" then string_of_int i else prefix ^ "." ^ string_of_int i in
     match es, next_item c with
     | [], None -> None
-    | e :: _, None -> Some { path; expected = clip (Wire_text.format_value e); got = missing }
+    | e :: _, None -> Some { path; expected = clip (Text.format_value e); got = missing }
     | [], Some (t, vp) -> Some { path; expected = none; got = format_at s t vp }
     | e :: es, Some g ->
       match compare_item_at s path e g with
@@ -228,7 +228,7 @@ type table = (string, value list) Hashtbl.t
 let table_of_vectors vs =
   let t = Hashtbl.create 64 in
   List.iter (function
-      | Wire_text.Ok_vector v -> Hashtbl.replace t v.name v.values
+      | Text.Ok_vector v -> Hashtbl.replace t v.name v.values
       | _ -> ()) vs;
   t
 
@@ -284,4 +284,4 @@ let serve table ty payload =
     | Some values -> Msg.vector_data, encode_fields (String name :: values)
   end
   else if ty = Msg.stats then Msg.stats_reply, encode_fields (stats_reply_of_request payload)
-  else invalid_arg ("Wire_interop.serve: not a service request: " ^ Msg.name ty)
+  else invalid_arg ("Wire.Interop.serve: not a service request: " ^ Msg.name ty)

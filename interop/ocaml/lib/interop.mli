@@ -5,13 +5,13 @@
 val crc32 : string -> int
 (** CRC-32 (IEEE 802.3 / zlib): [crc32 "123456789" = 0xCBF43926]. *)
 
-val stats : int64 list -> float list -> string -> Wire.value list
+val stats : int64 list -> float list -> string -> Core.value list
 (** The 7 STATS_REPLY fields: i64 sum (wrapping), i64 min, i64 max (empty
     list: max_int / min_int), f64 sum (left to right from +0.0), f64 min,
     f64 max (empty: +inf / -inf; compared with [<] / [>], so NaN never
     wins), u32 CRC-32 of the bytes. *)
 
-val stats_reply_of_request : string -> Wire.value list
+val stats_reply_of_request : string -> Core.value list
 (** Validates a STATS payload ([list:i64], [list:f64], [bytes], nothing
     else) and computes what {!stats} gives, from its bytes (no list is
     built).  [MESSAGE] otherwise, payload offsets
@@ -25,12 +25,12 @@ val stats_reply_of_request : string -> Wire.value list
     fewer items, ["(none)"] as [expected] when it sent more. *)
 type mismatch = { path : string; expected : string; got : string }
 
-val compare_fields : expected:Wire.value list -> got:Wire.value list -> mismatch option
+val compare_fields : expected:Core.value list -> got:Core.value list -> mismatch option
 (** [None] if equal (floats by bits).  Descends into a list (same element
     type) or group on both sides; any other difference is reported at the
     item itself. *)
 
-val compare_payload : expected:Wire.value list -> string -> int -> mismatch option
+val compare_payload : expected:Core.value list -> string -> int -> mismatch option
 (** [compare_payload ~expected payload off]: {!compare_fields} against the fields of [payload]
     from offset [off] (a payload that passed {!Wire.validate_fields}), read from its bytes
     without building them; texts are already {!clip}ped. *)
@@ -54,9 +54,9 @@ val vector_result_payload : status:int -> mismatch option -> string
 val parse_vector_result : string -> int * string * string * string
 
 (** Known [ok] vectors by name. *)
-type table = (string, Wire.value list) Hashtbl.t
+type table = (string, Core.value list) Hashtbl.t
 
-val table_of_vectors : Wire_text.vector list -> table
+val table_of_vectors : Text.vector list -> table
 
 val is_service_request : int -> bool
 (** ECHO, ROUNDTRIP, VECTOR_CHECK, VECTOR_GET or STATS. *)

@@ -1,7 +1,7 @@
 (* The proto/ text formats: hex with repetition, the value notation,
    vectors.txt, stats.txt and errors.txt. *)
 
-open Wire
+open Core
 
 let fail_inval fmt = failf INVAL fmt
 
