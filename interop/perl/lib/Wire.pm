@@ -958,7 +958,7 @@ Every function reports failure by dying with a L<Wire::Error>.
 
 =head1 VALUE MODEL
 
-A B<field> is a two-element array reference C<[ TYPE => VALUE ]>; a payload is an array reference of
+A B<field> is a two-element array reference C<< [ TYPE => VALUE ] >>; a payload is an array reference of
 fields. TYPE is one of the type names below; VALUE is a value of that type:
 
 =over 4
@@ -1006,8 +1006,8 @@ whose characters are all E<lt>= 0xFF is used as its octets.
 
 =item C<list>
 
-C<[ ELEMENT_TYPE => [ VALUE, ... ] ]>: the element type name and an array reference of B<values>
-(not fields). Elements of a list of lists are list values C<[ TYPE => [...] ]>, of a list of groups
+C<< [ ELEMENT_TYPE => [ VALUE, ... ] ] >>: the element type name and an array reference of B<values>
+(not fields). Elements of a list of lists are list values C<< [ TYPE => [...] ] >>, of a list of groups
 group values (array references of fields). Example: C<< [ list => [ list => [ [ u8 => [1] ], [ u8 => [] ] ] ] ] >>.
 
 =item C<group>

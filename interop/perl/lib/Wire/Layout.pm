@@ -310,7 +310,7 @@ Anything else (groups, lists of strings, of lists) is INVAL: use the generic API
 
 =item C<< $layout->encode(@values) >>
 
-The payload, as C<encode_fields> gives it for the fields C<[ $types[$i] => $values[$i] ]> (a list
+The payload, as C<encode_fields> gives it for the fields C<< [ $types[$i] => $values[$i] ] >> (a list
 as C<< [ list => [ TYPE => $values[$i] ] ] >>), with its errors (RANGE, INVAL, DEPTH). The wrong
 number of values, or a list value that is not an array reference, is INVAL.
 

@@ -379,7 +379,7 @@ C<compare_fields> matches with any value of that type. Only the canonical spelli
 without C<+>, leading zeros or C<-0>; lowercase hex). Errors (bad token, value out of range, a string that is not valid UTF-8,
 an element of the wrong type, unbalanced brackets) are INVAL (RANGE for out-of-range numbers).
 
-=item C<format_fields(\@fields)>, C<format_field([type => value])>, C<format_value($type, $value)>
+=item C<format_fields(\@fields)>, C<< format_field([type => value]) >>, C<format_value($type, $value)>
 
 The canonical text: lowercase hex without repetition, C<list:E [ ]> and C<group { }> when
 empty, single spaces. A value that cannot be encoded throws as the encoder does.
