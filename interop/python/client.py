@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 from typing import Callable, List, NoReturn, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import vectors  # noqa: E402  (after the path set-up above)
-import wire  # noqa: E402
-from wire import Field, MsgType, WireError  # noqa: E402
+if __package__:  # installed: the wireproto package
+    from . import vectors, wire
+    from .wire import Field, MsgType, WireError
+else:  # run as a script, or imported from the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import vectors
+    import wire
+    from wire import Field, MsgType, WireError
 
 CLIENT_NAME = "python-client"
 MAX_PAYLOAD = wire.DEFAULT_MAX_PAYLOAD  # what we accept, announced in our HELLO

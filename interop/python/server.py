@@ -24,11 +24,14 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import vectors  # noqa: E402  (after the path set-up above)
-import wire  # noqa: E402
-from wire import ErrorCode, Field, MsgType, WireError  # noqa: E402
+if __package__:  # installed: the wireproto package
+    from . import vectors, wire
+    from .wire import ErrorCode, Field, MsgType, WireError
+else:  # run as a script, or imported from the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import vectors
+    import wire
+    from wire import ErrorCode, Field, MsgType, WireError
 
 SERVER_NAME = "python-server"
 PROGRAM_VERSION = "0.1.0"

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import vectors  # noqa: E402  (after the path set-up above)
-import wire  # noqa: E402
-from wire import Field, MsgType, WireError  # noqa: E402
+if __package__:  # installed: the wireproto package
+    from . import vectors, wire
+    from .wire import Field, MsgType, WireError
+else:  # run as a script, or imported from the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import vectors
+    import wire
+    from wire import Field, MsgType, WireError
 
 EXPECT_MS = 5000  # an expect step's wait when its column 3 does not say
 CLOSE_MS = 2000  # after an ERROR, or for expect-close at least: how long the server may take to close

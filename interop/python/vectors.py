@@ -11,8 +11,12 @@ from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-import wire
-from wire import F32, Field, ListValue
+if __package__:  # installed: the wireproto package
+    from . import wire
+    from .wire import F32, Field, ListValue
+else:  # imported from the source tree
+    import wire
+    from wire import F32, Field, ListValue
 
 _NAME = re.compile(r"[a-z0-9._-]+\Z")
 # Canonical spellings only (proto/README.md section 1): no leading zeros, no "+", no "-0", lowercase hex.

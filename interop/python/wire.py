@@ -129,7 +129,23 @@ class WireError(Exception):
 
     Codec offsets count from the first payload byte; frame header offsets from the header's first
     byte. ``path`` locates a bad value on encode ("2.0.5": field, then element/field indices).
+
+    ``WireError(code, ...)`` makes an instance of the subclass that also derives from the built-in
+    exception for that kind of failure, so that callers may catch either: :class:`WireValueError`
+    (a ``ValueError``: bad data, decoding, the frame header, a value out of range, misuse),
+    :class:`WireConnectionError` (a ``ConnectionError``: CLOSED, PEER), :class:`WireTimeoutError`
+    (a ``TimeoutError``: TIMEOUT), :class:`WireOSError` (an ``OSError``: IO, ADDRESS). OK, LIMIT
+    and codes outside the table stay plain WireErrors. Naming a subclass keeps it whatever the code
+    (a Connection reports the stream ending inside a frame, TRUNCATED, as a ConnectionError).
     """
+
+    def __new__(cls, code: int, offset: Optional[int] = None, detail: str = "",
+                path: Sequence[int] = ()) -> "WireError":
+        if cls is WireError:
+            cls = _ERROR_CLASSES.get(int(code), WireError)
+        # No arguments: OSError's __new__ would take (code, offset, detail) for (errno, strerror,
+        # filename); args are set in __init__.
+        return super().__new__(cls)  # type: ignore[call-arg]
 
     def __init__(self, code: int, offset: Optional[int] = None, detail: str = "",
                  path: Sequence[int] = ()) -> None:
@@ -138,7 +154,7 @@ class WireError(Exception):
         self.offset = offset
         self.detail = detail
         self.path = tuple(path)
-        super().__init__(self.code, offset, detail)
+        Exception.__init__(self, self.code, offset, detail)
 
     def __str__(self) -> str:
         text = self.name
@@ -152,7 +168,35 @@ class WireError(Exception):
     def shifted(self, delta: int) -> "WireError":
         """The same error with its offset moved by ``delta`` (e.g. 8 to count the frame header)."""
         offset = None if self.offset is None else self.offset + delta
-        return WireError(self.code, offset, self.detail, self.path)
+        return type(self)(self.code, offset, self.detail, self.path)
+
+    def __reduce__(self) -> Any:  # pickling (multiprocessing) keeps the class and the path
+        return type(self), (self.code, self.offset, self.detail, self.path)
+
+
+class WireValueError(WireError, ValueError):
+    """Bad data or a bad argument: decoding, frame header, message and range errors."""
+
+
+class WireConnectionError(WireError, ConnectionError):
+    """The peer closed the connection (CLOSED), or ended it with an ERROR (PEER)."""
+
+
+class WireTimeoutError(WireError, TimeoutError):
+    """An operation did not finish in time (TIMEOUT)."""
+
+
+class WireOSError(WireError, OSError):
+    """A system call failed (IO), or an address cannot be resolved or used (ADDRESS)."""
+
+
+_ERROR_CLASSES: Dict[int, type] = {
+    code: WireValueError for code in range(ErrorCode.TRUNCATED, ErrorCode.RANGE + 1)}
+_ERROR_CLASSES.update({
+    ErrorCode.IO: WireOSError, ErrorCode.CLOSED: WireConnectionError,
+    ErrorCode.TIMEOUT: WireTimeoutError, ErrorCode.ADDRESS: WireOSError,
+    ErrorCode.INVAL: WireValueError, ErrorCode.PEER: WireConnectionError,
+})
 
 
 # --------------------------------------------------------------------------------------------
