@@ -381,6 +381,37 @@ let test_log () =
         (fun () -> String.concat " / " (lines ())));
   Sys.remove log
 
+(* Waits (at most 3 s) until the server has read what [fd] sent: the server's end of the connection,
+   in /proc/net/tcp, has nothing left in its receive queue. A frame is "in flight" only once the
+   server holds part of it: signalling sooner (a loaded machine can take that long to schedule a
+   forked child) tests nothing. Without /proc, a pause instead. *)
+let server_has_read fd =
+  let port_of = function Unix.ADDR_INET (_, p) -> p | _ -> 0 in
+  let mine = port_of (Unix.getsockname fd) and srv = port_of (Unix.getpeername fd) in
+  let hex_port a = match String.rindex_opt a ':' with
+    | Some i -> int_of_string ("0x" ^ String.sub a (i + 1) (String.length a - i - 1))
+    | None -> -1 in
+  let unread () =
+    match open_in "/proc/net/tcp" with
+    | exception Sys_error _ -> None
+    | ic ->
+      let rec go found =
+        match String.split_on_char ' ' (input_line ic) |> List.filter (( <> ) "") with
+        | _ :: local :: remote :: _ :: queues :: _ when hex_port local = srv && hex_port remote = mine ->
+          let rx = match String.index_opt queues ':' with
+            | Some i -> int_of_string ("0x" ^ String.sub queues (i + 1) (String.length queues - i - 1))
+            | None -> 0 in
+          go (Some rx)
+        | _ -> go found
+        | exception End_of_file -> close_in ic; found in
+      go None in
+  let rec wait k = match unread () with
+    | Some 0 -> ()
+    | None -> Unix.sleepf 0.3
+    | Some _ when k = 0 -> ()
+    | Some _ -> Unix.sleepf 0.01; wait (k - 1) in
+  wait 300
+
 (* SIGTERM / SIGINT (SPEC 9.3): stop accepting, finish the frame in
    flight (b has sent half an ECHO: it still gets its reply), close every
    connection gracefully (EOF), exit 0 with no child left. *)
@@ -397,6 +428,7 @@ let test_signals () =
             ignore (hello b);
             let echo = encode_frame Msg.echo "hello" in
             write_all b (String.sub echo 0 10);
+            server_has_read b;
             let kids = children_of s.pid in
             check (n ^ ".children") (List.length kids = 2) (fun () ->
                 Printf.sprintf "%d children" (List.length kids));
