@@ -5,7 +5,7 @@
 #                             instruction-count guard (callgrind)
 #   make bench                the benchmarks (mk/bench.mk; never part of make test)
 #   make CC=clang test        the same with clang (objects go to build/clang)
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (also BINDIR, LIBDIR, INCLUDEDIR, DATADIR, MANDIR); make uninstall
 # Missing Debian packages (scripts/debian-packages) are installed when run as root; otherwise the
 # apt-get line is printed.
 #
@@ -16,6 +16,12 @@
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
+# Where make install puts each part (DESTDIR is prepended to all of them, for staging).
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
 BUILD ?= build/$(notdir $(CC))
 
 SOVERSION := 0
@@ -42,6 +48,7 @@ PEER_OBJ := $(BUILD)/interop/vectors.o $(BUILD)/interop/service.o $(BUILD)/inter
 SERVER := $(BUILD)/wire-server
 CLIENT := $(BUILD)/wire-client
 CONFORM := $(BUILD)/wire-conform
+WIRECAT := $(BUILD)/wirecat
 
 # ---- examples (examples/): each program is one .c file, or a directory of them ----
 EXAMPLE_BIN := $(BUILD)/examples/hello $(BUILD)/examples/sensor-server $(BUILD)/examples/chat-server \
@@ -57,11 +64,11 @@ PEER_TEST_BIN := $(PEER_TEST_SRC:interop/c/tests/%.c=$(BUILD)/interop-tests/%)
         test-examples test-lib test-tsan check-sanitize check-valgrind deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
-all: lib $(SERVER) $(CLIENT) $(CONFORM) examples
+all: lib $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT) examples
 
 lib: $(LIB_A) $(LIB_SO) $(PC)
 
-peer: $(SERVER) $(CLIENT) $(CONFORM)
+peer: $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT)
 
 examples: $(EXAMPLE_BIN)
 
@@ -78,13 +85,26 @@ $(LIB_SO): $(LIB_OBJ)
 	ln -sf libwire.so.$(LIBVERSION) $(BUILD)/libwire.so.$(SOVERSION)
 	ln -sf libwire.so.$(SOVERSION) $(BUILD)/libwire.so
 
+# The .pc paths: LIBDIR and INCLUDEDIR as ${prefix}/... when under PREFIX (--define-variable works).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' \
+    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g'
 $(PC): wire.pc.in Makefile
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' $< > $@
+	$(PC_SED) $< > $@
 
 $(BUILD)/interop/%.o: interop/c/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Iinterop/c -c $< -o $@
+
+# The programs look for proto/ in DATADIR/wire after the source tree (vectors.c): the stamp holds the
+# DATADIR compiled in, rewritten only when it changes, so that install PREFIX=... recompiles it.
+$(BUILD)/interop/vectors.o: ALL_CFLAGS += -DWIRE_DATADIR='"$(DATADIR)"'
+$(BUILD)/interop/vectors.o: $(BUILD)/datadir.stamp
+$(BUILD)/datadir.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
+FORCE:
 
 $(SERVER): $(BUILD)/interop/server.o $(PEER_OBJ) $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
@@ -93,6 +113,9 @@ $(CLIENT): $(BUILD)/interop/client.o $(BUILD)/interop/exchange.o $(BUILD)/intero
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
 $(CONFORM): $(BUILD)/interop/conform.o $(BUILD)/interop/exchange.o $(PEER_OBJ) $(LIB_A)
+	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
+
+$(WIRECAT): $(BUILD)/interop/wirecat.o $(BUILD)/interop/wirecat_notation.o $(BUILD)/interop/wirecat_print.o $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
 $(BUILD)/examples/%.o: examples/%.c
@@ -125,10 +148,10 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples \
-	    fuzz-replay check-adversarial check-differential check-instructions
+	    test-man test-install test-dissector fuzz-replay check-adversarial check-differential check-instructions
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
-test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM)
+test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT)
 	@fail=0; for t in $(TEST_BIN) $(PEER_TEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 # The library's own tests (tests/), without the C peer's.
@@ -176,6 +199,13 @@ test-interop: $(SERVER) $(CLIENT)
 	@echo "== every client against the iterative C server (one connection at a time)"
 	CC=$(CC) interop/run_all.sh --servers c --c-mode iterative --conform-level 0
 
+# The Wireshark dissector (tools/wireshark/) under tshark: a capture of wire-client against wire-server
+# taken on lo during the test (as root), the traces of tools/wireshark/mkpcap.py, malformed frames.
+.PHONY: test-dissector
+test-dissector: $(SERVER) $(CLIENT)
+	@echo "== tools/wireshark/test.py (the Lua dissector under tshark)"
+	python3 tools/wireshark/test.py $(BUILD)
+
 # The whole C suite (library, service, server, client) under AddressSanitizer and UBSan, in its own
 # build directory; any report fails the run.
 SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -220,26 +250,54 @@ check-valgrind: $(TEST_BIN) $(SERVER) $(CLIENT)
 	    scripts/valgrind-server.sh "$(VALGRIND)" $(SERVER) $(CLIENT) $$m || fail=1; done; exit $$fail
 
 # ---- install ----
+# The programs installed in BINDIR: another program adds itself here (INSTALL_PROGRAMS += ...).
+INSTALL_PROGRAMS := $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT)
+MAN_PAGES = $(wildcard man/*.[1-9])
+PROTO_FILES := $(wildcard proto/*)
+INSTALL_DIRS = $(BINDIR) $(LIBDIR)/pkgconfig $(INCLUDEDIR) $(DATADIR)/wire \
+               $(sort $(foreach m,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))))
+# Every directory install creates is listed in this file, so that uninstall removes exactly those
+# (once empty), and never a directory that was there before, such as /usr/local/include.
+INSTALL_DIRLIST = $(DESTDIR)$(DATADIR)/wire/.install-dirs
 # The .pc file is written for the PREFIX given to install, which may differ from the build's.
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/wire.h $(DESTDIR)$(PREFIX)/include/wire.h
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libwire.a
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(LIBVERSION)
-	ln -sf libwire.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so.$(SOVERSION)
-	ln -sf libwire.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libwire.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|g' wire.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
+install: lib $(INSTALL_PROGRAMS)
+	@made=; for d in $(INSTALL_DIRS); do \
+	    while [ "$$d" != / ] && [ "$$d" != . ] && [ ! -d "$(DESTDIR)$$d" ]; do made="$$made $$d"; d=$$(dirname "$$d"); done; \
+	done; \
+	install -d $(addprefix $(DESTDIR),$(INSTALL_DIRS)) && \
+	{ [ ! -f $(INSTALL_DIRLIST) ] || cat $(INSTALL_DIRLIST); for d in $$made; do echo "$$d"; done; } | sort -u > $(INSTALL_DIRLIST).new && \
+	mv $(INSTALL_DIRLIST).new $(INSTALL_DIRLIST)
+	install -m 644 include/wire.h $(DESTDIR)$(INCLUDEDIR)/wire.h
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libwire.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libwire.so.$(LIBVERSION)
+	ln -sf libwire.so.$(LIBVERSION) $(DESTDIR)$(LIBDIR)/libwire.so.$(SOVERSION)
+	ln -sf libwire.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libwire.so
+	$(PC_SED) wire.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/wire.pc
+	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(PROTO_FILES) $(DESTDIR)$(DATADIR)/wire/
+	@for m in $(MAN_PAGES); do echo "install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/"; \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; done
+	@# the dynamic linker's cache must learn of libwire.so.0 in /usr/local/lib (a DESTDIR is a package's)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig || true; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/wire.h $(DESTDIR)$(PREFIX)/lib/libwire.a \
-	      $(DESTDIR)$(PREFIX)/lib/libwire.so* $(DESTDIR)$(PREFIX)/lib/pkgconfig/wire.pc
+	rm -f $(DESTDIR)$(INCLUDEDIR)/wire.h $(DESTDIR)$(LIBDIR)/libwire.a $(DESTDIR)$(LIBDIR)/libwire.so \
+	      $(DESTDIR)$(LIBDIR)/libwire.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libwire.so.$(LIBVERSION) \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/wire.pc \
+	      $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_PROGRAMS))) \
+	      $(addprefix $(DESTDIR)$(DATADIR)/wire/,$(notdir $(PROTO_FILES))) \
+	      $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	@dirs=; [ ! -f $(INSTALL_DIRLIST) ] || dirs=$$(sort -r $(INSTALL_DIRLIST)); rm -f $(INSTALL_DIRLIST); \
+	rmdir $(DESTDIR)$(DATADIR)/wire 2>/dev/null || true; \
+	for d in $$dirs; do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig || true; fi
 
 clean:
 	rm -rf build
 
 # Header dependencies, written by the compiler (-MMD -MP) next to each object and test binary.
 -include $(LIB_OBJ:.o=.d) $(PEER_OBJ:.o=.d) $(BUILD)/interop/server.d $(BUILD)/interop/client.d \
-         $(BUILD)/interop/exchange.d $(BUILD)/interop/conform.d \
+         $(BUILD)/interop/exchange.d $(BUILD)/interop/conform.d $(BUILD)/interop/wirecat*.d \
          $(BUILD)/examples/*.d $(BUILD)/tests/.deps/*.d $(BUILD)/interop-tests/.deps/*.d
 
 # Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -32,8 +33,9 @@ static const char usage[] =
     "  --max-queued BYTES   unsent output per client; past it the client is not read until its queue\n"
     "                       drains, and a client that does not drain it within the idle timeout is\n"
     "                       closed (default 4194304)\n"
-    "  --vectors FILE       golden vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt\n"
-    "                       from $WIRE_PROTO_DIR, the current directory, or next to the program)\n"
+    "  --vectors FILE       golden vectors for VECTOR_CHECK/VECTOR_GET (default: vectors.txt from\n"
+    "                       $WIRE_PROTO_DIR, else ./proto, the source tree's proto/ or the installed\n"
+    "                       share/wire, the first that has it)\n"
     "  --quiet              no per-connection log lines on stderr\n"
     "  --version            the program's and the protocol's versions\n"
     "  --help               this text\n"
@@ -55,9 +57,22 @@ typedef struct app {
     bool quiet;
 } app;
 
-/* One call per line: lines of concurrent writers (threads, children) do not mix. */
+/* Every line starts with the time in ISO 8601 UTC, to the millisecond ("2026-01-31T23:59:59.123Z"),
+ * so a log kept by a file or a terminal can be matched with a client's or a capture's. */
+static void log_always(const char *line) {
+    struct timespec ts;
+    struct tm tm;
+    char stamp[40] = "";
+    if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm)) {
+        size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(stamp + n, sizeof stamp - n, ".%03ldZ ", (long)(ts.tv_nsec / 1000000));
+    }
+    /* One call per line: lines of concurrent writers (threads, children) do not mix. */
+    fprintf(stderr, "%swire-server: %s\n", stamp, line);
+}
+
 static void log_line(void *user, const char *line) {
-    if (!((const app *)user)->quiet) fprintf(stderr, "wire-server: %s\n", line);
+    if (!((const app *)user)->quiet) log_always(line);
 }
 
 static void on_frame(wire_conn *c, const wire_frame *f, void *user) { svc_on_frame(c, f, &((app *)user)->svc); }
@@ -86,7 +101,7 @@ int main(int argc, char **argv) {
     wire_server_config cfg;
     app a = {{NULL}, false};
     const char *host = "127.0.0.1", *port = "0", *unix_path = NULL, *vectors = NULL, *mode = NULL;
-    unsigned long long v;
+    unsigned long long v = 0;
     char err[WIRE_ERRBUF_SIZE], vbuf[4200];
     wire_server_config_init(&cfg);
     cfg.conn.name = "c-server";
@@ -102,6 +117,10 @@ int main(int argc, char **argv) {
             val = eq + 1;
         } else {
             snprintf(name, sizeof name, "%s", arg);
+        }
+        if (eq && (strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0 || strcmp(name, "--quiet") == 0)) {
+            fprintf(stderr, "wire-server: %s takes no value\n", name);
+            return 2;
         }
         if (strcmp(name, "--help") == 0) {
             fputs(usage, stdout);
@@ -123,31 +142,40 @@ int main(int argc, char **argv) {
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= strcmp(name, valued[k]) == 0;
         if (!known) goto bad;
         if (!val) val = i + 1 < argc ? argv[++i] : NULL;
-        if (!val) {
+        if (!val || !*val) {
             fprintf(stderr, "wire-server: %s needs a value\n", name);
+            return 2;
+        }
+        /* The numbers: decimal integers in these ranges (SPEC 9.3); anything else is refused with the
+         * range it should be in. */
+        static const struct {
+            const char *name;
+            unsigned long long min, max;
+        } nums[] = {{"--port", 0, 65535},
+                    {"--max-payload", WIRE_MIN_MAX_PAYLOAD, UINT32_MAX - WIRE_HEADER_SIZE},
+                    {"--max-conns", 1, 1000000},
+                    {"--loops", 0, 256},
+                    {"--idle-timeout", 1, 86400},
+                    {"--frame-timeout", 1, 86400},
+                    {"--max-queued", 1024, SIZE_MAX / 4}};
+        size_t k = 0;
+        while (k < sizeof nums / sizeof *nums && strcmp(name, nums[k].name) != 0) k++;
+        if (k < sizeof nums / sizeof *nums && !parse_num(val, nums[k].min, nums[k].max, &v)) {
+            fprintf(stderr, "wire-server: bad value for %s: '%s' (a whole number from %llu to %llu%s)\n", name, val,
+                    nums[k].min, nums[k].max, strstr(name, "timeout") ? " seconds" : "");
             return 2;
         }
         if (strcmp(name, "--mode") == 0) mode = val;
         else if (strcmp(name, "--host") == 0) host = val;
-        else if (strcmp(name, "--port") == 0 && parse_num(val, 0, 65535, &v)) port = val;
+        else if (strcmp(name, "--port") == 0) port = val;
         else if (strcmp(name, "--unix") == 0) unix_path = val;
         else if (strcmp(name, "--vectors") == 0) vectors = val;
-        else if (strcmp(name, "--max-payload") == 0 &&
-                 parse_num(val, WIRE_MIN_MAX_PAYLOAD, UINT32_MAX - WIRE_HEADER_SIZE, &v))
-            cfg.conn.max_payload = (uint32_t)v;
-        else if (strcmp(name, "--max-conns") == 0 && parse_num(val, 1, 1000000, &v)) cfg.max_conns = (int)v;
-        else if (strcmp(name, "--loops") == 0 && parse_num(val, 0, 256, &v)) cfg.loops = (int)v;
-        else if (strcmp(name, "--idle-timeout") == 0 && parse_num(val, 1, 86400, &v))
-            cfg.conn.idle_timeout_ms = (int)v * 1000;
-        else if (strcmp(name, "--frame-timeout") == 0 && parse_num(val, 1, 86400, &v))
-            cfg.conn.frame_timeout_ms = (int)v * 1000;
-        else if (strcmp(name, "--max-queued") == 0 && parse_num(val, 1024, SIZE_MAX / 4, &v))
-            cfg.conn.max_queued = (size_t)v;
-        else {
-            fprintf(stderr, "wire-server: bad option or value: %s %s%s\n", name, val,
-                    strcmp(name, "--port") == 0 ? " (a port is 0..65535)" : "");
-            return 2;
-        }
+        else if (strcmp(name, "--max-payload") == 0) cfg.conn.max_payload = (uint32_t)v;
+        else if (strcmp(name, "--max-conns") == 0) cfg.max_conns = (int)v;
+        else if (strcmp(name, "--loops") == 0) cfg.loops = (int)v;
+        else if (strcmp(name, "--idle-timeout") == 0) cfg.conn.idle_timeout_ms = (int)v * 1000;
+        else if (strcmp(name, "--frame-timeout") == 0) cfg.conn.frame_timeout_ms = (int)v * 1000;
+        else if (strcmp(name, "--max-queued") == 0) cfg.conn.max_queued = (size_t)v;
         continue;
     bad:
         fprintf(stderr, "wire-server: unknown argument '%s' (see --help)\n", arg);
@@ -158,7 +186,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (wire_selfcheck(err, sizeof err) != WIRE_OK) {
-        fprintf(stderr, "wire-server: this platform does not fit SPEC.md: %s\n", err);
+        snprintf(vbuf, sizeof vbuf, "this platform does not fit SPEC.md: %s", err);
+        log_always(vbuf);
         return 1;
     }
 
@@ -167,10 +196,10 @@ int main(int argc, char **argv) {
     if (vpath && wv_load(vpath, &vf, err, sizeof err) == 0) {
         a.svc.vectors = &vf;
     } else if (vectors) {
-        fprintf(stderr, "wire-server: %s\n", err);
+        log_always(err);
         return 2;
     } else {
-        fprintf(stderr, "wire-server: no proto/vectors.txt found (use --vectors): VECTOR_* answer 'unknown'\n");
+        log_always("no proto/vectors.txt found (use --vectors): VECTOR_* answer 'unknown'");
     }
     cfg.conn.serves = svc_serves;
     cfg.on_frame = on_frame;
@@ -184,7 +213,7 @@ int main(int argc, char **argv) {
     if (wire_server_new(&cfg, &srv, err, sizeof err) != WIRE_OK ||
         wire_server_listen_tcp(srv, host, port, &bound, err, sizeof err) != WIRE_OK ||
         (unix_path && wire_server_listen_unix(srv, unix_path, err, sizeof err) != WIRE_OK)) {
-        fprintf(stderr, "wire-server: %s\n", err);
+        log_always(err);
         goto out;
     }
     g_server = srv;
@@ -203,7 +232,7 @@ int main(int argc, char **argv) {
              unix_path ? " and unix:" : "", unix_path ? unix_path : "", wire_model_name(cfg.model),
              (unsigned long)cfg.conn.max_payload);
     log_line(&a, err);
-    if (wire_server_run(srv, err, sizeof err) != WIRE_OK) fprintf(stderr, "wire-server: %s\n", err);
+    if (wire_server_run(srv, err, sizeof err) != WIRE_OK) log_always(err);
     else rc = 0;
     log_line(&a, "stopped");
 out:

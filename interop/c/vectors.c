@@ -284,6 +284,17 @@ static int parse_line(parser *p, char *line, wv_case *c) {
     return parse_hex(p, last, &c->hex, &c->hexlen);
 }
 
+/* Where `make install` put proto/ (DATADIR/wire): the Makefile passes -DWIRE_DATADIR for the
+ * DATADIR it installs to. */
+#ifndef WIRE_DATADIR
+#define WIRE_DATADIR "/usr/local/share"
+#endif
+
+static bool exists_at(char *buf, size_t len, const char *dir, const char *sub, const char *file) {
+    int n = snprintf(buf, len, "%s%s%s", dir, sub, file);
+    return n >= 0 && (size_t)n < len && access(buf, F_OK) == 0;
+}
+
 bool wv_default_path(const char *file, char *buf, size_t len) {
     const char *env = getenv("WIRE_PROTO_DIR");
     char exe[4096];
@@ -292,15 +303,22 @@ bool wv_default_path(const char *file, char *buf, size_t len) {
         n = snprintf(buf, len, "%s/%s", env, file);
         return n >= 0 && (size_t)n < len;
     }
-    n = snprintf(buf, len, "proto/%s", file);
-    if (n < 0 || (size_t)n >= len) return false;
+    if (exists_at(buf, len, "", "proto/", file)) return true;
+    /* the source tree of a program still in build/<cc>/, before an installed copy: a stale install
+     * must never shadow the tree being tested */
     ssize_t got = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (access(buf, F_OK) == 0 || got <= 0) return true;
-    exe[got] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash == NULL) return true;
-    *slash = '\0';
-    n = snprintf(buf, len, "%s/../../proto/%s", exe, file);
+    char *slash = NULL;
+    if (got > 0) {
+        exe[got] = '\0';
+        slash = strrchr(exe, '/');
+    }
+    if (slash) {
+        *slash = '\0';
+        if (exists_at(buf, len, exe, "/../../proto/", file)) return true;
+    }
+    if (exists_at(buf, len, WIRE_DATADIR, "/wire/", file)) return true;
+    /* found nowhere: name the first place, for the caller's "No such file" */
+    n = snprintf(buf, len, "proto/%s", file);
     return n >= 0 && (size_t)n < len;
 }
 

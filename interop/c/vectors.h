@@ -42,9 +42,10 @@ typedef struct wv_file {
     size_t count;
 } wv_file;
 
-/* Where a proto/ file is by default: $WIRE_PROTO_DIR/file, else proto/file if it exists there, else
- * <directory of the running program>/../../proto/file (programs live in build/<cc>/). Writes the path
- * into buf; false if it did not fit. */
+/* Where a proto/ file is by default (SPEC 10.10): $WIRE_PROTO_DIR/file; else the first that exists of
+ * proto/file (the current directory), <directory of the running program>/../../proto/file (programs
+ * live in build/<cc>/ of the source tree) and WIRE_DATADIR/wire/file (where `make install` puts
+ * proto/); else proto/file. Writes the path into buf; false if it did not fit. */
 bool wv_default_path(const char *file, char *buf, size_t len);
 
 /* Loads a vectors.txt or stats.txt file. 0 on success; -1 with a message ("file:line: why") in err. */

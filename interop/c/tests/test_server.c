@@ -1648,7 +1648,8 @@ static void run_sigterm_stuck_clients(const char *mode) {
 static void test_help(void **state) {
     static const char *const flags[] = {"--mode",         "--host",          "--port",       "--unix",
                                         "--max-payload",  "--max-conns",     "--idle-timeout", "--frame-timeout",
-                                        "--max-queued",   "--vectors",       "--quiet",      "--help"};
+                                        "--max-queued",   "--vectors",       "--quiet",      "--help",
+                                        "--loops",        "--version"};
     run_result r;
     char st[64];
     (void)state;
@@ -1679,6 +1680,92 @@ static void test_bad_flags(void **state) {
             fail_msg("wire-server %s %s: %s (wanted exit status 2)", bad[i][0], bad[i][1] ? bad[i][1] : "",
                      status_text(r.status, st, sizeof st));
     }
+}
+
+/* A bad number is refused with exit status 2 and a message that names the option and its range. */
+static void test_bad_numbers(void **state) {
+    static const char *const cases[][3] = {
+        {"--max-conns", "0", "from 1 to 1000000"},          {"--max-payload", "1036", "from 1037 to 4294967287"},
+        {"--idle-timeout", "0.5", "from 1 to 86400 seconds"}, {"--frame-timeout", "99999999999999999999", "to 86400"},
+        {"--loops", "257", "from 0 to 256"},                 {"--max-queued", "-5", "from 1024 to"},
+        {"--port", "65536", "from 0 to 65535"},              {"--port", " 7", "from 0 to 65535"},
+    };
+    char log[128];
+    (void)state;
+    snprintf(log, sizeof log, "/tmp/wire-test-numbers-%ld.log", (long)getpid());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r;
+        char st[64], text[512] = "";
+        g_spawn_stderr = log;
+        run_prog(g_server, (const char *const[]){cases[i][0], cases[i][1], NULL}, 5000, &r);
+        g_spawn_stderr = NULL;
+        free(r.out);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        if (f) fclose(f);
+        text[n] = '\0';
+        if (r.status == -1 || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 2)
+            fail_msg("wire-server %s '%s': %s (wanted exit status 2)", cases[i][0], cases[i][1],
+                     status_text(r.status, st, sizeof st));
+        if (!strstr(text, cases[i][0]) || !strstr(text, cases[i][2]))
+            fail_msg("wire-server %s '%s' said '%s' (wanted the option and '%s')", cases[i][0], cases[i][1], text,
+                     cases[i][2]);
+    }
+    unlink(log);
+}
+
+/* Every log line starts with an ISO 8601 UTC time to the millisecond: 2026-01-31T23:59:59.123Z. */
+static bool stamped(const char *line) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ wire-server: ";
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !(line[i] >= '0' && line[i] <= '9') : line[i] != shape[i]) return false;
+    return true;
+}
+
+static void test_log_timestamps(void **state) {
+    server s;
+    char log[128], line[1024], why[WHY];
+    int out, lines = 0;
+    (void)state;
+    snprintf(log, sizeof log, "/tmp/wire-test-stamps-%ld.log", (long)getpid());
+    memset(&s, 0, sizeof s);
+    snprintf(s.mode, sizeof s.mode, "epoll");
+    g_spawn_stderr = log;
+    s.pid = spawn(g_server, (const char *const[]){"--port", "0", NULL}, &out);
+    g_spawn_stderr = NULL;
+    char first[32] = "";
+    struct pollfd p = {out, POLLIN, 0};
+    if (poll(&p, 1, 5000) == 1) {
+        ssize_t got = read(out, first, sizeof first - 1);
+        first[got > 0 ? got : 0] = '\0';
+    }
+    close(out);
+    snprintf(s.port, sizeof s.port, "%d", atoi(first));
+    if (atoi(first) <= 0) fail_msg("no port from the server");
+    int fd = must_connect(&s);
+    must_hello(&s, fd);
+    must_bye(&s, fd, "a client");
+    close(fd);
+    fd = must_connect(&s); /* one refused: its ERROR is logged too */
+    if (wire_write_all(fd, "GET / HTTP/1.0\r\n\r\n", 18) != WIRE_OK ||
+        !expect_error(fd, WIRE_EVERSION, 0, 2000, why, sizeof why))
+        fail_msg("an HTTP request: %s", why);
+    close(fd);
+    server_stop(&s, STOP_TIMEOUT_MS);
+    FILE *f = fopen(log, "r");
+    if (!f) fail_msg("%s: %s", log, strerror(errno));
+    bool bad = false;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        if (!stamped(line)) {
+            print_error("no timestamp: %s", line);
+            bad = true;
+        }
+    }
+    fclose(f);
+    unlink(log);
+    if (bad) fail_msg("wire-server wrote log lines without an ISO 8601 UTC timestamp");
+    if (lines < 4) fail_msg("%d log lines (wanted: listening, two closed, stopped)", lines);
 }
 
 /* --unix PATH: a stale socket file there is replaced; the exchange passes over the Unix socket (and
@@ -2253,7 +2340,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest limits[] = {T_MODELS(max_conns), T(max_conns_epoll2),        T_MODELS(idle_timeout),    T_MODELS(frame_timeout),
                                         T(max_queued_epoll), T(max_queued_poll),
                                         T(max_queued_select)};
-    const struct CMUnitTest cli[] = {cmocka_unit_test(test_help), cmocka_unit_test(test_bad_flags), T_MODELS(unix_socket),
+    const struct CMUnitTest cli[] = {cmocka_unit_test(test_help), cmocka_unit_test(test_bad_flags), cmocka_unit_test(test_bad_numbers),
+                                     T(log_timestamps), T_MODELS(unix_socket),
                                      T(unix_socket_iterative), T(ipv6)};
     const struct CMUnitTest spec[] = {T_MODELS(spec_cases), T_MODELS(reply_over_client_max), T_MODELS(refusal_graceful),
                                       T_MODELS(bye_and_pipelined_hello)};
