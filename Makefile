@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # wire - build, test and install.
 #   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client, the examples
 #   make test                 every test: C (cmocka), Python, Perl, OCaml, the interop matrix, the
@@ -60,7 +61,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PEER_TEST_SRC := $(wildcard interop/c/tests/test_*.c)
 PEER_TEST_BIN := $(PEER_TEST_SRC:interop/c/tests/%.c=$(BUILD)/interop-tests/%)
 
-.PHONY: all lib peer examples test test-c test-python test-perl test-ocaml test-interop test-example \
+.PHONY: check-spdx all lib peer examples test test-c test-python test-perl test-ocaml test-interop test-example \
         test-examples test-lib test-tsan check-sanitize check-valgrind deps-test install uninstall clean
 .DEFAULT_GOAL := all
 
@@ -148,7 +149,13 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples \
-	    test-man test-install test-dissector fuzz-replay check-adversarial check-differential check-instructions
+	    test-man test-install test-dissector fuzz-replay check-adversarial check-differential check-instructions \
+	    check-spdx
+
+# Every source file says its license (MIT) on one of its first lines: scripts/spdx.py --fix adds it.
+check-spdx:
+	@echo "== SPDX-License-Identifier in every source file"
+	python3 scripts/spdx.py
 
 # Each binary prints cmocka's summary; a failing one fails the run, after all have run.
 test-c: $(TEST_BIN) $(PEER_TEST_BIN) $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT)

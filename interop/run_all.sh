@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # interop/run_all.sh - the project's main command: every client against every server, then every
 # server and every client through the conformance tester.
 #

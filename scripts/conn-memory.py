@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """conn-memory.py [-n N] -- SERVER-COMMAND...: the memory an idle connection costs a server.
 
 Starts SERVER-COMMAND with --host 127.0.0.1 --port 0 appended (it must print its port on its first

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # need-packages.sh PKG... - make sure these Debian packages are installed.
 # As root it installs the missing ones (apt-get update, then apt-get install -y); otherwise it prints
 # the exact apt-get line to run and fails, so a build never half-works for lack of a package.

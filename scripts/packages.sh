@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # packages.sh WHO... - the packages of scripts/debian-packages needed by WHO (test, ci), one line.
 set -euo pipefail
 list="$(dirname "${BASH_SOURCE[0]}")/debian-packages"

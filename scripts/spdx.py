@@ -14,7 +14,8 @@ TAG = "SPDX-License-Identifier: MIT"
 STYLES = [(".c", "/* %s */"), (".h", "/* %s */"), (".py", "# %s"), (".pl", "# %s"), (".pm", "# %s"),
           (".t", "# %s"), (".sh", "# %s"), (".mk", "# %s"), (".ml", "(* %s *)"), (".mli", "(* %s *)"),
           (".lua", "-- %s"), (".proto", "// %s"), ("Makefile", "# %s"), ("Makefile.PL", "# %s"),
-          ("dune", "; %s"), ("dune-project", "; %s"), (".in", "# %s")]
+          ("dune", "; %s"), ("dune-project", "; %s"), (".in", "# %s"), (".1", '.\\" %s'), (".3", '.\\" %s'),
+          (".7", '.\\" %s')]
 SKIP_DIRS = ("fuzz/regress/", "proto/", "build/", "_build/")
 
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test-example.sh BUILD_DIR CC - installs libwire into a staging prefix, builds examples/hello.c the
 # way README.md says (pkg-config), runs it against a live wire-server, and checks that README.md shows
 # exactly that program and exactly what it prints.

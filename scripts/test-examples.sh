@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test-examples.sh BUILD_DIR - runs the example applications of examples/ against each other: the sensor
 # service (sensor-server under every concurrency model, sensor_client.py) and the chat (chat-server, two
 # chat-client and one chat_client.pl at once). Exit 0 only if every output matched; otherwise prints what

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # valgrind-server.sh VALGRIND SERVER CLIENT MODE: runs SERVER --mode MODE under memcheck, has CLIENT
 # run the whole interop exchange against it, stops it with SIGTERM and fails unless both the client
 # and the server (no memcheck error, no leak: valgrind's --error-exitcode) exit 0.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """attack.py - the attack suite of `make check-adversarial` (issue 10): hostile input, faults and
 load against every C server model and the Python, Perl and OCaml servers.
 

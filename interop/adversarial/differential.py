@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """differential.py - differential fuzzing of the four servers (`make check-differential`, issue 10).
 
 Mutated inputs derived from proto/vectors.txt payloads and frames and from the frames of

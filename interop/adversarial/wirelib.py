@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared helpers for the attack suite and the differential fuzzer (Python 3 stdlib only).
 
 Everything here is written from SPEC.md, not from any one implementation: frames (2.1), the HELLO

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* client.c - wire-client, the C column of the interop matrix: runs the interop exchange (SPEC.md
  * 10.10, exchange.c) against a wire server and prints one line per case, then "<N> passed, <M>
  * failed". */

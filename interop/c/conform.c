@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conform.c - wire-conform: checks someone's implementation of SPEC.md, a server or a client, by
  * levels that follow a sockets course:
  *   1  framing, HELLO, PING, BYE        (the message-level cases of the protocol itself)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exchange.c - the interop exchange of SPEC.md 10.10 as a client runs it: every case, in order, each
  * reported as it ends. A failing case never stops the run, and a main connection left in an unknown
  * state is replaced (connect + HELLO) before the next case needs it. Built on libwire's connection

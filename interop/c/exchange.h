@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exchange.h - the interop exchange of SPEC.md 10.10, run as a client (exchange.c): wire-client
  * runs all of it, wire-conform the cases of a level. */
 #ifndef WIRE_EXCHANGE_H

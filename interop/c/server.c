@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server.c - wire-server: the interop service (service.c) on libwire's server engine, under the
  * concurrency model chosen on the command line. This file is the command line, the signals and the
  * log; everything else is the engine's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service.c - the interop service (SPEC.md 10: ECHO, ROUNDTRIP, VECTOR_CHECK, VECTOR_GET, STATS) on a
  * libwire connection. Decoding errors become ERROR frames with the SPEC code and frame offset. */
 #include "service.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service.h - the interop service of SPEC.md section 10 as a handler for libwire's server engine:
  * one application frame in, its reply queued on the connection. HELLO, PING, BYE and ERROR are the
  * connection's own (libwire), so the service sees only its requests. wire-server runs this handler

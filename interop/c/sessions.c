@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sessions.c - see sessions.h. */
 #include "sessions.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sessions.h - proto/sessions.txt in C: the message-level cases (proto/README.md section 8), and
  * running one against a server, as its client, over a real socket. Used by the C peer's tests and
  * by wire-conform. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vectors.c - see vectors.h. */
 #include "vectors.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vectors.h - the proto/ golden vectors in C: parse the value notation of proto/vectors.txt and
  * proto/stats.txt (see proto/README.md), encode values, compare decoded values with expected ones,
  * and transcode (decode every field, encode it again). Used by the tests, wire-server and wire-client.

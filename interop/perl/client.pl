@@ -1,4 +1,5 @@
 #!/usr/bin/env perl
+# SPDX-License-Identifier: MIT
 # The wire interop exchange of SPEC 10.10, against any server. Throughout, the client behaves as SPEC
 # 8.6 lets a server expect: it answers the server's PINGs at any time (Wire::IO::expect_frame), takes
 # frames however the stream cuts them (Wire::IO reads exact byte counts), and never sends a payload

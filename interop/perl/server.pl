@@ -1,4 +1,5 @@
 #!/usr/bin/env perl
+# SPDX-License-Identifier: MIT
 # The wire interop server: the interop service (SPEC 10) with the connection lifecycle of SPEC 8 and
 # the options of SPEC 9.3.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """wireproto: the wire protocol v1 (typed messages over TCP) for Python, standard library only.
 
 Installed (``pip install interop/python``), this directory is the ``wireproto`` package: the codec

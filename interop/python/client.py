@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """wire interop client: runs the interop exchange of SPEC 10.10 against any server.
 
 Usage: client.py --host H --port P [--vectors FILE] [--stats FILE] [--timeout S]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A client connection of the wire protocol (the shape of C's wire_conn), and asyncio helpers.
 
 :class:`Connection` owns a socket, its frame reader and what the peer announced: ``connect()``

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """wire interop server: the connection lifecycle of SPEC 8 and the interop service of SPEC 10,
 one thread per connection. Options: SPEC 9.3 (``server.py --help``).
 

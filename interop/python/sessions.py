@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """proto/sessions.txt (proto/README.md section 8): message-level cases, each run on its own
 connection against a server started with the file's config options; the tester plays the client.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The proto/ value notation and files (SPEC 10.7 - 10.9; proto/README.md sections 1 - 3).
 
 Parsing gives values in the model of :mod:`wire`; :func:`format_field` writes them back in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """wire protocol v1 for Python: value codec, frames, blocking socket helpers, control messages.
 
 Value model

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """mkpcap.py - write .pcap traces of wire frames (Ethernet/IPv4/TCP, stdlib only).
 
   mkpcap.py traces DIR      the course traces of SPEC.md's worked examples (section 12), from the

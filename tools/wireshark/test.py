@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """test.py BUILD_DIR - tests the Wireshark dissector tools/wireshark/wire.lua with tshark.
 
 1. A live capture: tcpdump on lo while BUILD_DIR/wire-client runs the interop exchange against

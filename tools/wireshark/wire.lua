@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wire.lua - a Wireshark dissector for the wire protocol, version 1 (SPEC.md).
 --
 -- Load it for one run:   wireshark -X lua_script:tools/wireshark/wire.lua FILE.pcap

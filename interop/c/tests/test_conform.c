@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_conform.c - wire-conform (build/<cc>/wire-conform, found next to this test's directory)
  * against implementations whose faults are known, so that its verdicts are checked, not trusted:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_control.c - every case of proto/control.txt against libwire's HELLO and ERROR codec
  * (wire_get_hello, wire_put_hello, wire_get_error_msg, wire_put_error_msg): the same values, the same
  * error at the same offset, the same RANGE refusals as every other language. */

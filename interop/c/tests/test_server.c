@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_server.c - wire-server as a black box: a real server process (fork + exec of
  * build/<cc>/wire-server, found next to this test binary), real sockets on 127.0.0.1, nothing mocked.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_service.c - the interop service on a real server connection over a socket pair: frames in,
  * reply frames out. Pins down the SPEC 8.3 order (type allowed, payload decoded whole, then the
  * message's definition) and every ERROR code and offset the server sends, and checks STATS against

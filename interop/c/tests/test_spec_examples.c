@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_spec_examples.c - the worked examples of SPEC.md that show what wire-server sends are what it
  * sends: each dump is read from SPEC.md itself (12.6, 12.8, 13.9), the request it answers is sent to
  * a real wire-server (build/<cc>/wire-server, next to this test's directory), and the bytes that come

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_vectors.c - every case of proto/vectors.txt, valid and invalid, against libwire. */
 #include "testutil.h"
 #include "vectors.h"

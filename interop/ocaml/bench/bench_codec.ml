@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The OCaml codec against plain packing of the same bytes (issue 11): the representative
    message (bench/message.hex) encoded and decoded by module Wire, and by hand with
    Bytes.set_* / Bytes.get_*, measured alternately in this one process.

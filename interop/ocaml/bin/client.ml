@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* wire interop client: runs the exchange of SPEC 10.10 against a server
    and prints one line per case.  Throughout it behaves as SPEC 8.6 lets a
    server expect: it answers the server's PINGs (also while waiting for a

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* wire interop server (SPEC 8, 9.3, 10).
 
    Concurrency: one forked process per connection, reaped by the parent.

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* A blocking client connection over Core's parser and I/O helpers.  Frames
    are taken from an incremental parser, so a frame cut by a timeout is
    kept, and a header is judged (SPEC 8.3 step 3) as soon as its 8 bytes

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (** A client connection: the protocol of SPEC 7 and 8 over one blocking
     socket, the shape of C's [wire_conn] blocking helpers
     ([wire_conn_connect], [wire_conn_send], [wire_conn_recv],

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* wire protocol v1: errors, value model, codec, framing, incremental
    parser, blocking I/O and control messages.  See core.mli for the API
    documentation; comments here explain the why of the implementation. *)

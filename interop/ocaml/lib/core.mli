@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (** The core of {!Wire} (the library's [Wire] module includes it whole):
     everything that does not depend on the [proto/] text files: error
     codes, the value model, the strict codec, frame headers, an

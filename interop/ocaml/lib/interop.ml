@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Interop service logic (SPEC 10.1-10.6), independent of sockets so the
    tests can drive it directly. *)
 

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (** The interop service (SPEC 10.1-10.6) as pure functions: CRC-32, STATS,
     the VECTOR_CHECK comparison and the request dispatcher used by the
     server.  No sockets here. *)

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The proto/ text formats: hex with repetition, the value notation,
    vectors.txt, stats.txt and errors.txt. *)
 

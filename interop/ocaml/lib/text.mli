@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (** The [proto/] text formats shared by every peer: hex with repetition,
     the value notation, [vectors.txt], [stats.txt] and [errors.txt].
     Every parse error raises [Wire.Error] with code [INVAL] (or [RANGE] for

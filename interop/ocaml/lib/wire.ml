@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The library's one public module: the core codec at its top level, the
    rest as submodules (see wire.mli). *)
 include Core

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (** The wire protocol, version 1: typed fields inside length-prefixed
     frames, exchanged over TCP by C, Python, Perl and OCaml peers.
 

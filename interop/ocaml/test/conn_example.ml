@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Has a wire server send fields back, pings it, says BYE. *)
 let () =
   let port = int_of_string Sys.argv.(1) in

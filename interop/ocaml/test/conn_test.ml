@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Wire.Conn: against the built server, against fake servers that break the
    protocol on purpose (a child process on a socketpair or a Unix socket),
    and the README's example (its source and its output must be the README's).

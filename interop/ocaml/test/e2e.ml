@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* End-to-end tests: the built server and client over real TCP.
    Usage: e2e.exe SERVER_EXE CLIENT_EXE  (dune passes both).
    Prints failures and ends with "<N> passed, <M> failed". *)

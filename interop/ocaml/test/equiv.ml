@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The tuned codec against the one it replaced (wire_reference.ml, the code before issue 11
    verbatim): the same bytes, values, error codes, offsets and messages, on every vector of
    proto/ and on thousands of deterministic mutations of them (truncations, bytes replaced,

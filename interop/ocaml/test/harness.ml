@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The small assertion harness both test programs share: counts, failure lines, the final
    "<N> passed, <M> failed" line, and where proto/ is. *)
 

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Hostile clients against the built server: floods past --max-conns, slowloris, running out of
    descriptors and processes, zombies, memory per request and per connection, frames the server
    must not answer, nesting bombs.  Usage: hostile.exe SERVER_EXE (dune passes it).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The package as its users get it: `dune install` into a temporary prefix, then a
 # separate dune project outside the source tree that says (libraries wire-protocol) and
 # finds it through OCAMLPATH alone. Run from interop/ocaml (make test-ocaml does).

@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Runs every session of proto/sessions.txt (format: proto/README.md
    section 8) against the OCaml server, in pure OCaml: the server is
    started with the file's config line options, each session runs on its

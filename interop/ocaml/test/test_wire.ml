@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* Codec, framing, parser, notation and I/O tests.  Runs every case of
    proto/vectors.txt and proto/stats.txt plus the OCaml-specific traps.
    Prints each failure and ends with "<N> passed, <M> failed". *)

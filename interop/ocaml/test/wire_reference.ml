@@ -1,3 +1,4 @@
+(* SPDX-License-Identifier: MIT *)
 (* The codec as it was before it was tuned (issue 11), kept verbatim as the oracle of
    equiv.ml: the tuned Wire must give the same bytes, values, error codes, offsets and
    messages on every input.  Only the references to Wire were added. *)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every module loads, and the 64-bit integer guard does its job.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The error table equals proto/errors.txt, and Wire::Error behaves as documented.
 use strict;
 use warnings;

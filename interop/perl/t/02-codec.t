@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The codec's traps, one by one: integer range and exactness, the utf8 flag, bytes, f32/f64 bits,
 # depth, decoder check order, structural misuse, and UTF-8 validation against a reference.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The proto/ value notation: parsing, formatting, hex, comparison paths, file loading.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The HELLO and ERROR codec against every case of proto/control.txt (SPEC 7.2-7.4; the format is
 # proto/README.md section 9): encoders, decoders with their codes and offsets, and RANGE refusals.
 use strict;

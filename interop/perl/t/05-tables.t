@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The message type table equals proto/messages.txt and the limits equal proto/limits.txt (the error
 # table is t/01-errors.t's).
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every case of proto/vectors.txt: ok (encode, decode, re-encode), err (code and offset),
 # frame (header, payload fields, encode, incremental parser), ferr (rejected from the header alone).
 use strict;

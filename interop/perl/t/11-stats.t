@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # proto/stats.txt computed locally (directly and through the service's STATS handler), and the
 # arithmetic traps behind it.
 use strict;

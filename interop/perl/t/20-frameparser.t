@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The incremental frame parser: every split point, one byte at a time, early rejection.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Wire::IO over socket pairs: partial reads and writes, EINTR, deadlines, EOF, early TOOBIG.
 use strict;
 use warnings;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The interop service without sockets: every request type, replies and refusals.
 use strict;
 use warnings;

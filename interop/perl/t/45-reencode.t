@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # reencode_fields (ROUNDTRIP without a value tree) against decode_fields then encode_fields: the same
 # bytes, or the same error at the same offset, for every vector, for mutations of them, and for the
 # shapes the walk treats apart (fixed-size lists in chunks, lists of lists inline, groups, depth).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # VECTOR_CHECK compares the payload's bytes where the comparison reaches them (issue 10): the same
 # answer as decoding every field and comparing the value trees (compare_fields), on the ok vectors
 # and mutations of them; a got text over 1024 characters is abbreviated.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The codec's fast paths (issue 11) against the exact ones: the generic encoder and decoder against
 # the codec as it was before them (t/lib/WireOrig.pm), and Wire::Layout against the generic codec.
 # The same bytes, the same values, or the same error: code, offset and message. On every vector of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # server.pl and client.pl as programs: the whole exchange, the lifecycle rules seen from a raw
 # socket, concurrency, timeouts, signals, and a client facing broken servers.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # server.pl's options and behaviour of SPEC 9.3 beyond proto/sessions.txt: bad options, --help,
 # --version, --max-conns, --quiet and the log line, the idle timeout that does not run while a frame
 # is in progress, and SIGTERM that lets the frames in flight finish.

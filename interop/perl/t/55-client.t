@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # client.pl against an awkward but legal server (SPEC 7.5, 8.6, 10.10): a relay in front of server.pl
 # that PINGs right after its HELLO and before some replies, in the same write (several frames in one
 # segment, two PINGs in a row too), and writes some frames one byte per write. The client must answer

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # server.pl under hostile load (issue 10): a flood of connections past --max-conns, running out of
 # descriptors and of processes, children reaped, memory per request, nothing allocated from an
 # announced length, and a nesting bomb in a BYE.

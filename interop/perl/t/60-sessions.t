@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Every session of proto/sessions.txt against server.pl, started with the file's config line, each on
 # its own connection, several at once (proto/README.md section 8; SPEC 8). Pure Perl: this is the
 # tester's side of wire-conform's session checks.

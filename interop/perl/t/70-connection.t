@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Wire::Connection against server.pl and against scripted fake servers: the handshake, send, recv,
 # request, ping, bye, close, and every way it ends (CLOSED, TRUNCATED, PEER, the ERRORs it sends).
 use strict;

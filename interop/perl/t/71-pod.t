@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The POD of every module and program: podchecker finds no error and no warning, and no formatting
 # code was cut short by a ">" of its own text (C<[ a => b ]> renders as "[ a =" b ]>).
 use strict;

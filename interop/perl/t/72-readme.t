@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The Wire::Connection example of README.md, taken from the README, run against server.pl: it must
 # stay at most 25 lines and print what the README shows.
 use strict;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The distribution the CPAN way, in a copy of interop/perl in a temporary directory (the source tree
 # gets nothing generated): perl Makefile.PL && make && make test && make install into an
 # INSTALL_BASE, its MANIFEST and META, then the installed modules used from outside the source tree.

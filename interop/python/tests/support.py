@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared set-up for the tests: makes interop/python importable, locates proto/, and runs
 server.py as a process."""
 

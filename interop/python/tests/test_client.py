@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The client's receive path against an awkward server (SPEC 7.5, 2.5, 8.1, 10.10): a relay in
 front of server.py that sends a PING right after its HELLO and before replies (in the same write,
 or alone, holding the reply back until the PONG came), writes some frames one byte at a time,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Codec tests beyond the shared vectors: encoder range checks, f32, UTF-8, decoder rules."""
 
 import random

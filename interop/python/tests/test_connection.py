@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """wire.WireError's built-in classes, connection.Connection (against server.py and scripted peers)
 and the asyncio helpers read_frame / write_frame."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every case of proto/control.txt (proto/README.md section 9): the HELLO and ERROR codec of
 SPEC 7.2 - 7.4, one generated test per case.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The error table in wire.py is the one in proto/errors.txt."""
 
 import unittest

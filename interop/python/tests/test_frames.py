@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Frame header, whole-frame parsing, the incremental parser and the blocking socket helpers."""
 
 import socket

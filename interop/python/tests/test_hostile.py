@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hostile input and resource exhaustion (issue 10): memory a header or a payload can make the
 peer spend, the ERRORs it must not answer, nesting bombs, connections past --max-conns and past
 the descriptor limit. Memory is read from /proc (Linux), so those tests are skipped elsewhere."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End to end: server.py as a process, client.py and raw sockets against it, and the client
 against broken servers."""
 

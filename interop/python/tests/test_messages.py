@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Control message payloads: HELLO, ERROR, PING/PONG, BYE."""
 
 import unittest

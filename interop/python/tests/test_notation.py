@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The proto/ value notation: parser, formatter, comparison and file loaders."""
 
 import unittest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The installable package: pyproject.toml's metadata, an offline pip install into a venv used
 from outside the source tree, and README.md's Connection example, run and compared with the output
 it shows."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every session of proto/sessions.txt (proto/README.md section 8) against server.py, started
 with the file's config options; each session on its own connection, reported on its own."""
 

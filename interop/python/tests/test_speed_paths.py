@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The codec's fast paths (issue 11) against the reference code they stand in for.
 
 ``wire.encode`` / ``wire.decode`` try table-driven fast paths first and hand anything unusual to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """STATS: every proto/stats.txt case computed by the server's implementation, plus edge cases."""
 
 import math

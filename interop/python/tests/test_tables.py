@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The message type table and the limits in wire.py are proto/messages.txt and proto/limits.txt
 (the error table is checked by test_errors.py)."""
 

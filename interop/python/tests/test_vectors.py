@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every case of proto/vectors.txt, one generated test per case.
 
 ok:    encode == hex, decode == values (floats by bits), re-encode == hex.

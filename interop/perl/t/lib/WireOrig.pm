@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The codec as it was before the fast paths of issue 11 (interop/perl/lib/Wire.pm, package renamed,
 # POD dropped): t/47-fastpath.t's reference for behaviour that must not change. Do not edit.
 package WireOrig;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 package WireTest;
 
 # Shared by the tests: where proto/ is, a way to look at a thrown Wire::Error, and server.pl as a
