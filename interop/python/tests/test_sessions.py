@@ -13,7 +13,7 @@ SESSIONS_FILE = support.PROTO_DIR / "sessions.txt"
 # The file held this many sessions when this test was written: fewer means it was cut short.
 EXPECTED_SESSIONS = 78
 # Sessions run in parallel (the timeout.* ones take seconds of waiting each); not all at once, so
-# that the 500 ms windows keep a margin on a busy machine.
+# that the timing windows (an answer from the header within 3 s) keep a margin on a busy machine.
 WORKERS = 12
 
 
