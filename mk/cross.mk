@@ -27,10 +27,10 @@ CROSS_NEED := scripts/cross/need-cross.sh
 CROSS_SUITE := scripts/cross/run-suite.sh
 CROSS_MAKE = $(MAKE) --no-print-directory
 
-# The programs every cross build makes: library (static and shared), server, client, wire-conform, the tests, the
+# The programs every cross build makes: library (static and shared), server, client, wire-conform, wirecat, the tests, the
 # self-check program, the probe (does this kernel run the target's programs?), and the library once
 # more with the stricter warnings (compiled only).
-CROSS_GOALS = lib $(SERVER) $(CLIENT) $(CONFORM) $(TEST_BIN) $(PEER_TEST_BIN) $(BUILD)/cross/selfcheck $(BUILD)/cross/probe \
+CROSS_GOALS = lib $(SERVER) $(CLIENT) $(CONFORM) $(WIRECAT) $(TEST_BIN) $(PEER_TEST_BIN) $(BUILD)/cross/selfcheck $(BUILD)/cross/probe \
               cross-strict-lib
 
 # cmocka-lite: for targets with no cmocka package (CROSS_CMOCKA=lite in their sub-make).

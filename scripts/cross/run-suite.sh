@@ -11,10 +11,10 @@
 # SPEC.md from there), under EMULATOR if one is given, each bounded by
 # $CROSS_TEST_TIMEOUT seconds (default 900). All run; the exit status is 1 if any failed.
 #
-# test_server and test_conform exec ../wire-server, ../wire-client and ../wire-conform relative to
-# their own binary. A foreign binary cannot be exec'd without binfmt_misc (which a container rarely
+# test_server, test_conform and test_wirecat exec ../wire-server, ../wire-client, ../wire-conform and
+# ../wirecat relative to their own binary. A foreign binary cannot be exec'd without binfmt_misc (which a container rarely
 # has), so under an emulator the tests run from BUILD/emu/tests/, next to small shell scripts
-# BUILD/emu/wire-server, wire-client and wire-conform that exec the emulator on the real programs:
+# BUILD/emu/wire-server, wire-client, wire-conform and wirecat that exec the emulator on the real programs:
 # the kernel runs '#!' scripts itself, nothing is registered. A test that runs its own binary again
 # (test_conform's faulty client) finds the emulator's command in $WIRE_EMULATOR.
 set -euo pipefail
@@ -38,7 +38,7 @@ if ((${#emu[@]})); then
     mkdir -p "$rundir"
     cp "${tests[@]}" "$rundir/"
     q=$(printf ' %q' "${emu[@]}")
-    for prog in wire-server wire-client wire-conform; do
+    for prog in wire-server wire-client wire-conform wirecat; do
         printf '#!/bin/sh\n# %s under emulation (written by scripts/cross/run-suite.sh)\nexec%s %q "$@"\n' \
             "$prog" "$q" "$root/$build/$prog" >"$build/emu/$prog"
         chmod +x "$build/emu/$prog"
