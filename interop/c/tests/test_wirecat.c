@@ -481,7 +481,7 @@ static void test_listen(void **state) {
         nanosleep(&ts, NULL);
     }
     if (port == 0) fail_msg("wirecat -l 0 said no port on stderr");
-    char ports[8];
+    char ports[16];
     snprintf(ports, sizeof ports, "%u", port);
     run r = wirecat((const char *const[]){"127.0.0.1", ports, "ECHO \"ping\"", NULL}, NULL, false);
     EXPECT(r, 0, "ECHO_REPLY \"pong\"\n");
