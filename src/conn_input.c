@@ -2,11 +2,11 @@
 /* conn_input.c - a connection's input buffer. It is allocated when bytes are to be read, grows to
  * the frame whose header is in (never past max_payload: a larger frame is refused from its header),
  * and is given back once the connection has held no input for a while (conn.c, TRIM_MS). A reply
- * sent straight from it (ECHO, PONG: no copy) pins it: bytes that frames in the output queue point to must not move. A pinned buffer
- * that must move (to make room, or to grow) is handed over to the queue instead, which frees it
- * once the last of those replies is sent, and reading goes on in a new buffer. So a peer that
- * pipelines without reading never stalls the connection below its max_queued bound, and no byte is
- * ever copied twice. */
+ * sent straight from it (ECHO, PONG: no copy) pins it: bytes that frames in the output queue point
+ * to must not move. A pinned buffer that must move (to make room, or to grow) is handed over to
+ * the queue instead, which frees it once the last of those replies is sent, and reading goes on in
+ * a new buffer. So a peer that pipelines without reading never stalls the connection below its
+ * max_queued bound, and no byte is ever copied twice. */
 #include "internal.h"
 
 #include <stdlib.h>

@@ -358,11 +358,12 @@ static size_t heap_in_use(void) {
     return mi.uordblks + mi.hblkhd; /* the heap's and mmap()ed chunks in use */
 }
 #endif
-/* Under AddressSanitizer (or valgrind) malloc is not glibc's, and mallinfo2() does not see it. */
-#if defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer or ThreadSanitizer (or valgrind) malloc is not glibc's, and mallinfo2()
+ * does not see it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HEAP_OWN_MALLOC 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
 #define HEAP_OWN_MALLOC 1
 #endif
 #endif
