@@ -277,23 +277,10 @@ sub _write {
     return;
 }
 
+# Wire::IO's wait (select retried after EINTR, TIMEOUT at the deadline) on this connection's socket.
 sub _wait {
     my ($self, $write, $dl) = @_;
-    my $fd = fileno $self->{sock};
-    while (1) {
-        my $left;
-        if (defined $dl) {
-            $left = $dl - Time::HiRes::time();
-            $left = 0 if $left < 0;
-        }
-        my $bits = '';
-        vec($bits, $fd, 1) = 1;
-        my ($r, $w) = $write ? (undef, $bits) : ($bits, undef);
-        my $n = select $r, $w, undef, $left;
-        return if $n > 0;
-        wire_error('IO', undef, "select: $!") unless $n == 0 || $! == EINTR;
-        wire_error('TIMEOUT', undef, 'operation timed out') if defined $dl && Time::HiRes::time() >= $dl;
-    }
+    return Wire::IO::_wait($self->{sock}, $write, $dl);
 }
 
 # The next whole frame, header checks first (SPEC 8.3): a bad header or a type not allowed now is
