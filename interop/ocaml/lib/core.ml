@@ -561,6 +561,26 @@ let forward_max = 1000
    value starts at [!pos], which is left just after it: one position cell
    per decode, where returning (value, offset) pairs allocated one per
    value. *)
+(* A list value's element tag and count at [p], checked in SPEC 5.5's order (the tag is known, the
+   count's 4 bytes are there, the count can fit): the tag, the count, and where the elements
+   start. Shared by the decoder, the validator and Reader.list, so that all three refuse a list
+   with the same code at the same offset. *)
+let list_header s p lim =
+  if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
+  let e =
+    match tag_at s p with
+    | Some e -> e
+    | None -> failf ~offset:p BADTAG "unknown list element tag 0x%02x" (String.get_uint8 s p) in
+  let cp = p + 1 in
+  if lim - cp < 4 then failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
+  let count = get_u32 s cp in
+  let q = cp + 4 in
+  (* Division, not multiplication: cannot overflow, and rejects a huge count before anything is
+     allocated for it. *)
+  if count > (lim - q) / min_size e then
+    failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes" count (tag_name e) (lim - q);
+  (e, count, q)
+
 let rec read_value s t lim depth first pos =
   let p = !pos in
   match t with
@@ -595,23 +615,7 @@ let rec read_value s t lim depth first pos =
   | T_list ->
     if depth + 1 > max_depth then
       fail ~offset:first DEPTH "list nested deeper than 32 levels";
-    if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
-    let e =
-      match tag_at s p with
-      | Some e -> e
-      | None ->
-        failf ~offset:p BADTAG "unknown list element tag 0x%02x"
-          (String.get_uint8 s p) in
-    let cp = p + 1 in
-    if lim - cp < 4 then
-      failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
-    let count = get_u32 s cp in
-    let q = cp + 4 in
-    (* Division, not multiplication: cannot overflow, and rejects a huge
-       count before anything is allocated for it. *)
-    if count > (lim - q) / min_size e then
-      failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
-        count (tag_name e) (lim - q);
+    let e, count, q = list_header s p lim in
     pos := q;
     List (e, read_elements s e lim (depth + 1) pos count)
   | T_group ->
@@ -722,21 +726,7 @@ let rec skip_value s t p lim depth first =
   | T_list ->
     if depth + 1 > max_depth then
       fail ~offset:first DEPTH "list nested deeper than 32 levels";
-    if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
-    let e =
-      match tag_at s p with
-      | Some e -> e
-      | None ->
-        failf ~offset:p BADTAG "unknown list element tag 0x%02x"
-          (String.get_uint8 s p) in
-    let cp = p + 1 in
-    if lim - cp < 4 then
-      failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
-    let count = get_u32 s cp in
-    let q = cp + 4 in
-    if count > (lim - q) / min_size e then
-      failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
-        count (tag_name e) (lim - q);
+    let e, count, q = list_header s p lim in
     let q = ref q in
     for _ = 1 to count do
       q := skip_value s e !q lim (depth + 1) !q
@@ -1004,20 +994,7 @@ module Reader = struct
      | _ -> ());
     let p = start t T_list 0x50 0 in
     let s = t.s and lim = t.lim in
-    (* read_value's checks for a list, in its order. *)
-    if lim - p < 1 then fail ~offset:p TRUNCATED "list element tag missing";
-    let got =
-      match tag_at s p with
-      | Some g -> g
-      | None -> failf ~offset:p BADTAG "unknown list element tag 0x%02x" (String.get_uint8 s p) in
-    let cp = p + 1 in
-    if lim - cp < 4 then
-      failf ~offset:cp TRUNCATED "list count needs 4 bytes, %d left" (lim - cp);
-    let count = get_u32 s cp in
-    let q = cp + 4 in
-    if count > (lim - q) / min_size got then
-      failf ~offset:cp LENGTH "list count %d of %s cannot fit in %d bytes"
-        count (tag_name got) (lim - q);
+    let got, count, q = list_header s p lim in
     if not (same_tag got e) then begin
       validate_rest t q count got;
       failf ~offset:p TYPE "list of %s, expected a list of %s" (tag_name got) (tag_name e)
