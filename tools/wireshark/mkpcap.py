@@ -9,6 +9,9 @@
                             one frame per segment, then 300 randomly damaged frames; writes
                             FILE.expected: per packet, "CODE OFFSET" (the frame offset) the
                             dissector must report, "-" for none, "?" for anything
+  mkpcap.py udp FILE        every case of proto/udp.txt (SPEC.md 15) as a UDP datagram to port
+                            7000, and each expected reply after it; FILE.expected: per packet,
+                            "ID CODE OFFSET", "ID -" or "dropped" (too short for a request id)
 
 Timestamps, addresses and sequence numbers are fixed, so the output is the same on every run.
 """
@@ -34,8 +37,8 @@ def checksum(data: bytes) -> int:
 class Pcap:
     """A classic pcap file (microsecond timestamps, LINKTYPE_ETHERNET)."""
 
-    def __init__(self) -> None:
-        self.out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    def __init__(self, snaplen: int = 65535) -> None:
+        self.out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
         self.usec = 0
 
     def packet(self, frame: bytes) -> None:
@@ -157,6 +160,67 @@ def traces(out: Path) -> None:
     p.write(out / "spec-stream.pcap")
 
 
+class Udp:
+    """Datagrams between 10.0.0.1:cport (client) and 10.0.0.2:sport (server)."""
+
+    def __init__(self, pcap: Pcap, cport: int, sport: int) -> None:
+        self.pcap = pcap
+        self.ends = {True: (bytes([10, 0, 0, 1]), cport), False: (bytes([10, 0, 0, 2]), sport)}
+
+    def send(self, client: bool, data: bytes) -> None:
+        src, dst = self.ends[client], self.ends[not client]
+        udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(data), 0)
+        pseudo = src[0] + dst[0] + struct.pack("!BBH", 0, 17, len(udp) + len(data))
+        udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp + data) or 0xFFFF)
+        # the largest datagram (65507 bytes) makes exactly the largest IPv4 packet, 65535 bytes
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(data), 0, 0x4000, 64, 17, 0,
+                         src[0], dst[0])
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        mac = {True: b"\x02\0\0\0\0\x01", False: b"\x02\0\0\0\0\x02"}
+        self.pcap.packet(mac[not client] + mac[client] + b"\x08\x00" + ip + udp + data)
+
+
+def unhex(column: str) -> bytes:
+    """proto/README.md 1.1: tokens of hex, or hex*count."""
+    out = b""
+    for tok in column.split():
+        h, _, n = tok.partition("*")
+        out += bytes.fromhex(h) * (int(n) if n else 1)
+    return out
+
+
+def udp(out: Path) -> None:
+    """Every case of proto/udp.txt: the datagram, then the reply the case expects, if any."""
+    codes = {"TRUNCATED": 1, "BADTAG": 2, "BADBOOL": 4, "UTF8": 5, "LENGTH": 6, "DEPTH": 7,
+             "TOOBIG": 8, "VERSION": 10, "HEADER": 11}
+    p = Pcap(262144)
+    u = Udp(p, 40100, 7000)
+    expected = []
+    for line in (SPEC.parent / "proto" / "udp.txt").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("udp "):
+            continue
+        _, dgram, expect = [x.strip() for x in line.split("|")]
+        data = unhex(dgram)
+        u.send(True, data)
+        rid = "%08x" % int.from_bytes(data[:4], "big") if len(data) >= 4 else ""
+        words = expect.split()
+        if len(data) < 4:
+            expected.append("dropped")
+        elif words[0] == "error" and words[1] in codes and words[2] != "4294967295":
+            # the decoding and header errors are the dissector's; UNEXPECTED and MESSAGE are
+            # message-level rules it does not judge
+            expected.append("%s %d %s" % (rid, codes[words[1]], words[2]))
+        else:
+            # a reply, an UNEXPECTED or MESSAGE case (message-level rules: the frame itself is
+            # sound), or an ERROR frame the server drops, which may itself be malformed
+            expected.append(rid + " " + ("?" if words[0] == "none" else "-"))
+        if words[0] == "reply":
+            u.send(False, data[:4] + unhex(" ".join(words[1:])))
+            expected.append(rid + " -")
+    p.write(out)
+    Path(str(out) + ".expected").write_text("".join(e + "\n" for e in expected), encoding="utf-8")
+
+
 def nested(levels: int, inner: bytes) -> bytes:
     for _ in range(levels):
         inner = b"\x51" + struct.pack("!I", len(inner)) + inner
@@ -234,11 +298,13 @@ def malformed(out: Path) -> None:
 
 
 def main(argv: List[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("traces", "malformed"):
+    if len(argv) != 3 or argv[1] not in ("traces", "malformed", "udp"):
         sys.stderr.write(__doc__)
         return 2
     if argv[1] == "traces":
         traces(Path(argv[2]))
+    elif argv[1] == "udp":
+        udp(Path(argv[2]))
     else:
         malformed(Path(argv[2]))
     return 0

@@ -11,6 +11,8 @@
    decoded, among them a HELLO sent one byte per segment and several frames in one segment.
 3. SPEC.md's invalid payloads and headers (mkpcap.py malformed): each shows its code and offset as
    expert info on the right byte; 300 randomly damaged frames decode without a Lua error.
+4. The UDP profile (mkpcap.py udp): every datagram of proto/udp.txt shows its request id and the
+   code and frame offset SPEC.md 15.3 gives it.
 tshark never prints "Lua Error". Wireshark 4.0 runs Lua as root; a tshark that refuses is run as
 nobody. Exit status 0 if every check passed.
 """
@@ -334,6 +336,33 @@ def test_malformed(ts: Tshark, tmp: Path) -> None:
           "malformed: 300 randomly damaged frames, %d flagged, none a Lua error" % flagged)
 
 
+def test_udp(ts: Tshark, tmp: Path) -> None:
+    """proto/udp.txt's datagrams (SPEC.md 15): the request id, and for each datagram the code and
+    frame offset of 15.3 the dissector must flag, or nothing."""
+    pcap = tmp / "udp.pcap"
+    subprocess.run([sys.executable, str(HERE / "mkpcap.py"), "udp", str(pcap)], check=True)
+    expected = (tmp / "udp.pcap.expected").read_text(encoding="utf-8").split("\n")[:-1]
+    names = ["frame.number", "wire.udp.id", "wire.malformed.code", "wire.malformed.offset", "_ws.expert.message"]
+    out = ts.run(pcap, "-T", "fields", "-E", "aggregator=,", "-E", "occurrence=a",
+                 *[x for n in names for x in ("-e", n)])
+    rows = [line.split("\t") for line in out.splitlines()]
+    check(len(rows) == len(expected) and len(rows) >= 50, "udp: %d datagrams of proto/udp.txt" % len(rows))
+    bad = []
+    for row, want in zip(rows, expected):
+        _, rid, code, off, expert = row + [""] * (5 - len(row))
+        if want == "dropped":
+            # an empty datagram is not handed to any dissector; 1-3 bytes are shown as dropped
+            ok = rid == "" and code == "" and ("dropped" in expert or row[1:] == ["", "", "", ""])
+        else:
+            wid, rest = want.split(" ", 1)
+            got = "%s %s" % (code, off) if code else "-"
+            ok = rid == "0x" + wid and (rest == "?" or got == rest)
+        if not ok:
+            bad.append("packet %s: got %s, want %s" % (row[0], row[1:], want))
+    check(not bad, "udp: each datagram's request id, and the code and offset of SPEC.md 15.3 (%d flagged) %s"
+          % (sum(1 for e in expected if e.count(" ") == 2), bad[:4]))
+
+
 def main(argv: List[str]) -> int:
     if len(argv) != 2:
         sys.stderr.write(__doc__)
@@ -369,6 +398,7 @@ def main(argv: List[str]) -> int:
                     test_live(ts, live)
         test_traces(ts, tmp)
         test_malformed(ts, tmp)
+        test_udp(ts, tmp)
     print("%s: %d failed, %.1f s" % (Path(argv[0]).name, len(failures), time.time() - start))
     return 1 if failures else 0
 

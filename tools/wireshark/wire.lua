@@ -12,6 +12,8 @@
 -- Frames are cut from the TCP stream (2.5): a frame split over segments is reassembled, and one
 -- segment holding several frames shows them all. It claims a TCP port (preference "port", default
 -- 7000) and, on any other port, a connection whose first frame is a HELLO (01 00 00 01 ...).
+-- Datagrams of the UDP profile (SPEC.md 15: a request id, then one frame) are decoded on a UDP
+-- port (preference "udp_port", default 7000) and, elsewhere, when their frame header fits them.
 
 local wire = Proto("wire", "wire typed messages")
 
@@ -107,6 +109,7 @@ local F = {
     error_message = ProtoField.string("wire.error.message", "message", base.UNICODE),
     bad_code = ProtoField.uint16("wire.malformed.code", "Decoding error", base.DEC, ERR),
     bad_offset = ProtoField.uint32("wire.malformed.offset", "At frame offset", base.DEC),
+    udp_id = ProtoField.uint32("wire.udp.id", "Request id", base.HEX),
 }
 wire.fields = F
 -- The fields of HELLO and ERROR get their own names (wire.hello.name, wire.error.code, ...) when
@@ -126,6 +129,8 @@ E.incomplete = ProtoExpert.new("wire.incomplete", "frame continues past the capt
                                expert.group.MALFORMED, expert.severity.WARN)
 E.unusable = ProtoExpert.new("wire.unusable", "bytes after a bad header: the stream cannot be cut",
                              expert.group.MALFORMED, expert.severity.WARN)
+E.dropped = ProtoExpert.new("wire.udp.dropped", "datagram too short for a request id: dropped unanswered (SPEC.md 15.3)",
+                            expert.group.MALFORMED, expert.severity.WARN)
 E.elided = ProtoExpert.new("wire.elided", "more items checked but not shown",
                            expert.group.COMMENTS_GROUP, expert.severity.NOTE)
 local experts = {}
@@ -133,6 +138,7 @@ for _, e in pairs(E) do experts[#experts + 1] = e end
 wire.experts = experts
 
 wire.prefs.port = Pref.uint("TCP port", 7000, "The TCP port decoded as wire (0: none)")
+wire.prefs.udp_port = Pref.uint("UDP port", 7000, "The UDP port decoded as wire datagrams, SPEC.md 15 (0: none)")
 wire.prefs.max_payload = Pref.uint("Max payload", 16777216,
     "A header announcing more than this is shown as TOOBIG (SPEC.md 2.4)")
 
@@ -366,7 +372,8 @@ end
 
 -- One frame at `offset` of tvb. Returns the bytes it takes, or a negative count of the bytes it
 -- still needs, and the frame's description for the Info column.
-local function dissect_frame(tvb, pinfo, tree, offset)
+local function dissect_frame(tvb, pinfo, tree, offset, max_payload)
+    max_payload = max_payload or wire.prefs.max_payload
     local avail = tvb:len() - offset
     if avail < 8 then
         if pinfo.can_desegment > 0 then return -(8 - avail) end
@@ -383,7 +390,7 @@ local function dissect_frame(tvb, pinfo, tree, offset)
     if version ~= 1 then bad = { "VERSION", 0 }
     elseif flags ~= 0 then bad = { "HEADER", 1 }
     elseif mtype == 0 then bad = { "HEADER", 2 }
-    elseif length > wire.prefs.max_payload then bad = { "TOOBIG", 4 } end
+    elseif length > max_payload then bad = { "TOOBIG", 4 } end
 
     local need = 8 + length
     if not bad and avail < need and pinfo.can_desegment > 0 then return -(need - avail) end
@@ -478,12 +485,87 @@ local function heuristic(tvb, pinfo, tree)
 end
 wire:register_heuristic("tcp", heuristic)
 
-local tcp_port = DissectorTable.get("tcp.port")
-local current_port = 0
-local function set_port(port)
-    if current_port ~= 0 then tcp_port:remove(current_port, wire) end
-    current_port = port
-    if port ~= 0 then tcp_port:add(port, wire) end
+-- ---- the UDP datagram profile (SPEC.md 15): a 4-byte request id, then exactly one frame ----
+local UDP_MAX_PAYLOAD = 65495 -- 15.4: 65507 bytes of UDP data over IPv4, less the id and the header
+
+-- One datagram, checked in the order of 15.3: too short for an id (dropped), too short for a
+-- header (TRUNCATED 0), the header checks, a length that disagrees with the datagram (LENGTH 4);
+-- then the frame as over TCP. Offsets stay frame offsets: the id is not counted.
+local wire_udp = Proto("wire_udp", "wire typed messages over UDP")
+function wire_udp.dissector(tvb, pinfo, tree)
+    pinfo.cols.protocol = "WIRE/UDP"
+    local n = tvb:len()
+    if n < 4 then
+        local item = tree:add(wire, tvb(), format("wire datagram of %d bytes: no request id", n))
+        item:add_proto_expert_info(E.dropped)
+        pinfo.cols.info = "[too short: dropped]"
+        return n
+    end
+    local id = u32_at(tvb:raw(0, 4), 0)
+    local dtree = tree:add(wire, tvb(), format("wire datagram, request id 0x%08x", id))
+    dtree:add(F.udp_id, tvb(0, 4))
+    local maxp = math.min(wire.prefs.max_payload, UDP_MAX_PAYLOAD)
+    local what
+    if n < 12 then
+        local r = n > 4 and tvb(4) or tvb(0, 4)
+        local ftree = dtree:add(r, format("frame header cut short: %d of 8 bytes", n - 4))
+        ftree:add_tvb_expert_info(E.TRUNCATED, r, "TRUNCATED at frame offset 0: the datagram ends inside the header")
+        ftree:add(F.bad_code, r, ERR_CODE.TRUNCATED):set_generated()
+        ftree:add(F.bad_offset, r, 0):set_generated()
+        what = "[TRUNCATED]"
+    else
+        local h = tvb:raw(4, 8)
+        local version, flags, mtype, length = byte(h, 1), byte(h, 2), u16_at(h, 2), u32_at(h, 4)
+        local header_ok = version == 1 and flags == 0 and mtype ~= 0 and length <= maxp
+        if header_ok and n - 12 ~= length then
+            local ftvb = tvb(4):tvb()
+            local name = MSG[mtype] or format("type 0x%04x", mtype)
+            local root = dtree:add(wire, ftvb(), format("wire %s, header says %d payload bytes, datagram holds %d",
+                                                        name, length, n - 12))
+            local hdr = root:add(ftvb(0, 8), "Header")
+            hdr:add(F.version, ftvb(0, 1))
+            hdr:add(F.flags, ftvb(1, 1))
+            hdr:add(F.type, ftvb(2, 2))
+            hdr:add(F.length, ftvb(4, 4))
+            local r = ftvb(4, 4)
+            hdr:add_tvb_expert_info(E.LENGTH, r, format("LENGTH at frame offset 4: the header's length %d disagrees with the datagram's %d payload bytes (SPEC.md 15.3)", length, n - 12))
+            hdr:add(F.bad_code, r, ERR_CODE.LENGTH):set_generated()
+            hdr:add(F.bad_offset, r, 4):set_generated()
+            what = name .. " [LENGTH]"
+        else
+            local _
+            _, what = dissect_frame(tvb(4):tvb(), pinfo, dtree, 0, maxp)
+        end
+    end
+    pinfo.cols.info = format("id 0x%08x %s", id, what)
+    return n
 end
-function wire.prefs_changed() set_port(wire.prefs.port) end
-set_port(wire.prefs.port)
+
+-- A datagram whose frame header is version 1, flags 0, a known type, and whose length is the
+-- datagram's: unlikely to be anything else.
+local function udp_heuristic(tvb, pinfo, tree)
+    local n = tvb:len()
+    if n < 12 then return false end
+    local h = tvb:raw(4, 8)
+    if byte(h, 1) ~= 1 or byte(h, 2) ~= 0 or MSG[u16_at(h, 2)] == nil or u32_at(h, 4) ~= n - 12 then
+        return false
+    end
+    wire_udp.dissector(tvb, pinfo, tree)
+    return true
+end
+wire_udp:register_heuristic("udp", udp_heuristic)
+
+local ports = { tcp = { table = DissectorTable.get("tcp.port"), proto = wire, current = 0 },
+                udp = { table = DissectorTable.get("udp.port"), proto = wire_udp, current = 0 } }
+local function set_port(which, port)
+    local p = ports[which]
+    if p.current ~= 0 then p.table:remove(p.current, p.proto) end
+    p.current = port
+    if port ~= 0 then p.table:add(port, p.proto) end
+end
+local function apply_prefs()
+    set_port("tcp", wire.prefs.port)
+    set_port("udp", wire.prefs.udp_port)
+end
+wire.prefs_changed = apply_prefs
+apply_prefs()
