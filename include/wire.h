@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h> /* memcpy in the inline float puts/gets */
+#include <sys/socket.h> /* struct sockaddr_storage, socklen_t: the UDP addresses */
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -537,6 +538,123 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_get_error_msg(const void *payload, size_t l
 
 /* Milliseconds of a monotonic clock (CLOCK_MONOTONIC): the time base of every deadline below. */
 WIRE_EXPORT int64_t wire_now_ms(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* UDP: the datagram profile (SPEC.md section 15)                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+/*
+ * A datagram is a 4-byte big-endian request id, then exactly one frame (header and payload). The id
+ * is the client's, copied byte for byte into the answer; ERROR offsets stay frame offsets (the id is
+ * not counted). No handshake, no connection: each datagram stands alone, answered to its source.
+ * Nothing here allocates; buffers are the caller's. The socket helpers report as those above
+ * (errbuf, errno kept for WIRE_EIO).
+ */
+
+#define WIRE_UDP_MAX_DATAGRAM 65507 /* SPEC 15.4: 65535 - 20 (IPv4) - 8 (UDP): the most UDP data */
+#define WIRE_UDP_MAX_PAYLOAD 65495  /* SPEC 15.4: WIRE_UDP_MAX_DATAGRAM - 4 (id) - 8 (header) */
+#define WIRE_UDP_OVERHEAD 12        /* request id + frame header, before the payload */
+/* A receive buffer that holds the largest datagram and one byte more: a datagram that fills it was
+ * too large, even where MSG_TRUNC is not reported. */
+#define WIRE_UDP_RECV_SIZE (WIRE_UDP_MAX_DATAGRAM + 1)
+
+/* Checks one received datagram buf[0..n) by SPEC 15.3 steps 1-5 (truncated: the kernel cut it,
+ * MSG_TRUNC; it is then never whole). max_payload: the receiver's limit, taken as at most
+ * WIRE_UDP_MAX_PAYLOAD. Returns
+ *    1  a whole frame: *id, and *f whose payload points into buf (f->size == n - 4);
+ *    0  drop it silently: fewer than 4 bytes, so no id to answer with (*id is 0), or an ERROR
+ *       frame whose size disagrees with its header (an ERROR is never answered, 7.4);
+ *   -1  answer ERROR(*err, *err_offset) with *id: TRUNCATED 0 (fewer than 12 bytes), the header's
+ *       VERSION 0 / HEADER 1 / HEADER 2 / TOOBIG 4, then LENGTH 4 when the datagram's size is not
+ *       12 + the header's length (or it was truncated). *f is left unset.
+ * Whether the type is served is not judged here (step 6 is the server's; a whole ERROR frame is
+ * returned as 1, for a client to take as its answer, and a server drops it). */
+WIRE_EXPORT WIRE_CHECK int wire_udp_parse(const void *buf, size_t n, bool truncated, uint32_t max_payload,
+                                          uint32_t *id, wire_frame *f, wire_err *err, size_t *err_offset);
+
+/* Writes the 12 bytes before a datagram's payload: id, then the frame header. */
+WIRE_EXPORT void wire_udp_header_encode(uint8_t out[WIRE_UDP_OVERHEAD], uint32_t id, uint16_t type, uint32_t length);
+/* A whole datagram (id, header, a copy of payload[0..length)) into buf[0..cap); *len its size.
+ * WIRE_ETOOBIG (nothing written) for a length over WIRE_UDP_MAX_PAYLOAD, WIRE_EOVERFLOW for a cap
+ * under 12 + length. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_encode(void *buf, size_t cap, uint32_t id, uint16_t type,
+                                                const void *payload, size_t length, size_t *len);
+/* An ERROR datagram: code, frame offset (WIRE_NO_OFFSET: none), and code's message, then ": " and
+ * detail when detail is not NULL (cut to WIRE_ERROR_TEXT_MAX bytes of valid UTF-8). A cap of
+ * WIRE_UDP_OVERHEAD + WIRE_MIN_MAX_PAYLOAD is always enough. Errors as wire_udp_encode(). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_encode_error(void *buf, size_t cap, uint32_t id, wire_err code,
+                                                      uint32_t offset, const char *detail, size_t *len);
+
+/* A datagram's source or destination address (what recvmsg/sendmsg take). */
+typedef struct wire_udp_addr {
+    struct sockaddr_storage ss;
+    socklen_t len; /* 0: none */
+} wire_udp_addr;
+
+/* A UDP socket bound to host:port, close-on-exec (host as wire_tcp_listen(): NULL or "" every
+ * address, "::" IPv6 and IPv4; port "0" lets the system choose, wire_local_port() tells). No
+ * SO_REUSEADDR: on UDP it would let a second server share the port and take half its datagrams.
+ * A port in use is WIRE_EIO with errno EADDRINUSE. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_bind(const char *host, const char *port, int *fd, char *errbuf,
+                                              size_t errlen);
+/* A UDP socket connect()ed to host:port (the first address getaddrinfo gives that takes it): sends
+ * go there without an address, and the kernel delivers only that peer's datagrams (SPEC 15.7). */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_connect(const char *host, const char *port, int *fd, char *errbuf,
+                                                 size_t errlen);
+/* Receives one datagram into buf[0..cap) with recvmsg, restarting on EINTR: *n the bytes received,
+ * *truncated true if the datagram was longer (MSG_TRUNC; its rest is lost), *from (if not NULL) its
+ * source. WIRE_ETIMEOUT when nothing is there (a non-blocking socket, or SO_RCVTIMEO expired);
+ * WIRE_ECLOSED for ECONNREFUSED (a connected socket learnt that nobody listens there); WIRE_EIO
+ * otherwise (errno kept). An empty datagram is WIRE_OK with *n == 0. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_recv(int fd, void *buf, size_t cap, size_t *n, bool *truncated,
+                                              wire_udp_addr *from);
+/* Sends one datagram made of the iovecs with sendmsg, to `to` (NULL, or len 0, on a connected
+ * socket), restarting on EINTR. WIRE_ETIMEOUT when a non-blocking socket's buffer is full (the
+ * datagram is not sent: over UDP that is loss), WIRE_ECLOSED for ECONNREFUSED, WIRE_EIO otherwise. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_sendv(int fd, const struct iovec *iov, int iovcnt, const wire_udp_addr *to);
+/* wire_udp_sendv() of one buffer. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_send(int fd, const void *buf, size_t len, const wire_udp_addr *to);
+/* Sends one datagram (id, header, payload) without copying the payload. WIRE_ETOOBIG (nothing sent)
+ * for a length over WIRE_UDP_MAX_PAYLOAD. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_send_frame(int fd, uint32_t id, uint16_t type, const void *payload,
+                                                    size_t length, const wire_udp_addr *to);
+
+/* The client's policy (SPEC 15.7): the first wait for an answer, doubled after each send up to
+ * max_timeout_ms, and the most sends of one request. */
+typedef struct wire_udp_policy {
+    int first_timeout_ms; /* default 100 */
+    int max_timeout_ms;   /* default 1000 */
+    int max_sends;        /* default 8 (at most 5.5 s per request with the defaults) */
+} wire_udp_policy;
+
+/* A client over a connected UDP socket: one request outstanding at a time. Fields are read-only for
+ * the caller, except policy (change it between requests). */
+typedef struct wire_udp_client {
+    int fd;            /* connected (wire_udp_connect()); the caller's, never closed here */
+    uint8_t *buf;      /* the receive buffer, the caller's: answers point into it */
+    size_t cap;
+    uint32_t next_id;  /* the next request's id */
+    wire_udp_policy policy;
+    /* what happened so far: datagrams sent (retries included), retries alone, datagrams received
+     * and dropped (another id: a duplicate or a late answer; or a bad datagram) */
+    unsigned long sent, resent, dropped;
+} wire_udp_client;
+
+/* The defaults above. */
+WIRE_EXPORT void wire_udp_policy_init(wire_udp_policy *p);
+/* Sets up c over fd with the receive buffer buf[0..cap) (WIRE_UDP_RECV_SIZE bytes, or fewer if the
+ * answers are known to be smaller: a longer one is dropped as truncated). The first id is taken
+ * from the clock and the process id, so that an answer meant for an earlier run on the same port
+ * is unlikely to match. WIRE_EINVAL for fd < 0, buf NULL or cap < WIRE_UDP_OVERHEAD. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_client_init(wire_udp_client *c, int fd, void *buf, size_t cap);
+/* Sends a request (type, payload[0..len)) with a new id and waits for its answer by c->policy:
+ * after each timeout the same datagram again, the timeout doubled. A datagram received that fails
+ * SPEC 15.3 steps 1-4 or carries another id is dropped (c->dropped). WIRE_OK: *answer is the
+ * answer, a reply or an ERROR for this request (check answer->type; wire_get_error_msg() decodes an
+ * ERROR), its payload in c->buf until the next request. WIRE_ETIMEOUT: no answer after
+ * policy.max_sends sends. WIRE_ETOOBIG (nothing sent): len over WIRE_UDP_MAX_PAYLOAD. WIRE_ECLOSED:
+ * the kernel said nobody listens (ECONNREFUSED). WIRE_EIO (errno kept). WIRE_EINVAL: a bad policy. */
+WIRE_EXPORT WIRE_CHECK wire_err wire_udp_request(wire_udp_client *c, uint16_t type, const void *payload, size_t len,
+                                                 wire_frame *answer);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Output queue: frames waiting to be sent                                                        */

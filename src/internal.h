@@ -44,6 +44,13 @@ ssize_t wire__send_iov(int fd, struct iovec *iov, int cnt);
 
 /* strerror() without its static buffer: the text of errno value err in buf (returned). */
 const char *wire__errno_text(int err, char *buf, size_t len);
+/* net.c's socket helpers, shared with udp.c: a close-on-exec socket of that type; close() that
+ * keeps errno; "*" for no host; a port that is a number must be 0 (if zero_ok) or 1..65535 (else
+ * the error is written to errbuf, prefixed by `what host:port`). */
+int wire__socket_cloexec(int family, int type);
+void wire__close_keep_errno(int fd);
+const char *wire__show_host(const char *host);
+bool wire__port_ok(const char *what, const char *host, const char *port, bool zero_ok, char *errbuf, size_t errlen);
 
 /* ---- the connection (conn.c, conn_proto.c, conn_sync.c) ---- */
 

@@ -19,26 +19,30 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A close-on-exec stream socket: a server that forks or execs must not leak it to children. */
-static int make_socket(int family) {
+/* A close-on-exec socket: a server that forks or execs must not leak it to children. */
+int wire__socket_cloexec(int family, int type) {
     int fd = -1;
 #ifdef SOCK_CLOEXEC
-    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(family, type | SOCK_CLOEXEC, 0);
     if (fd < 0 && errno != EINVAL) return -1;
 #endif
     if (fd < 0) {
-        fd = socket(family, SOCK_STREAM, 0);
+        fd = socket(family, type, 0);
         if (fd < 0) return -1;
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
 #ifdef SO_NOSIGPIPE
-    int one = 1; /* where MSG_NOSIGNAL does not exist */
-    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    if (type == SOCK_STREAM) {
+        int one = 1; /* where MSG_NOSIGNAL does not exist */
+        (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
 #endif
     return fd;
 }
 
-static void close_keep_errno(int fd) {
+static int make_socket(int family) { return wire__socket_cloexec(family, SOCK_STREAM); }
+
+void wire__close_keep_errno(int fd) {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -51,16 +55,16 @@ wire_err wire_set_nonblocking(int fd, bool on) {
     return fcntl(fd, F_SETFL, flags) < 0 ? WIRE_EIO : WIRE_OK;
 }
 
-static const char *show_host(const char *host) { return host && *host ? host : "*"; }
+const char *wire__show_host(const char *host) { return host && *host ? host : "*"; }
 
 /* The text of the current errno, in the caller's buffer (errno is left as it is). */
 #define ERRNO_TEXT(buf) wire__errno_text(errno, buf, sizeof buf)
 
 /* getaddrinfo() takes "99999" and wraps it to 34463; a number must be a port. Names ("http") are
  * left to getaddrinfo. */
-static bool port_ok(const char *what, const char *host, const char *port, bool zero_ok, char *errbuf, size_t errlen) {
+bool wire__port_ok(const char *what, const char *host, const char *port, bool zero_ok, char *errbuf, size_t errlen) {
     if (port == NULL || *port == '\0') {
-        wire__errbuf(errbuf, errlen, "%s %s: no port given", what, show_host(host));
+        wire__errbuf(errbuf, errlen, "%s %s: no port given", what, wire__show_host(host));
         return false;
     }
     const char *p = port;
@@ -68,12 +72,12 @@ static bool port_ok(const char *what, const char *host, const char *port, bool z
     while (*p >= '0' && *p <= '9' && v <= 65535) v = v * 10 + (unsigned long)(*p++ - '0');
     if (p == port) return true; /* a service name */
     if (*p != '\0' && v <= 65535) {
-        wire__errbuf(errbuf, errlen, "%s %s:%s: a port is a number from %d to 65535", what, show_host(host), port,
+        wire__errbuf(errbuf, errlen, "%s %s:%s: a port is a number from %d to 65535", what, wire__show_host(host), port,
                      zero_ok ? 0 : 1);
         return false;
     }
     if (v > 65535 || (v == 0 && !zero_ok)) {
-        wire__errbuf(errbuf, errlen, "%s %s:%s: port out of range (%d..65535)", what, show_host(host), port,
+        wire__errbuf(errbuf, errlen, "%s %s:%s: port out of range (%d..65535)", what, wire__show_host(host), port,
                      zero_ok ? 0 : 1);
         return false;
     }
@@ -84,7 +88,7 @@ wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *f
     struct addrinfo hints, *res, *ai;
     char et[128];
     *fd = -1;
-    if (!port_ok("listen", host, port, true, errbuf, errlen)) return WIRE_EADDRESS;
+    if (!wire__port_ok("listen", host, port, true, errbuf, errlen)) return WIRE_EADDRESS;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -92,7 +96,7 @@ wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *f
     if (host && *host == '\0') host = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        wire__errbuf(errbuf, errlen, "listen %s:%s: %s", show_host(host), port, gai_strerror(rc));
+        wire__errbuf(errbuf, errlen, "listen %s:%s: %s", wire__show_host(host), port, gai_strerror(rc));
         return WIRE_EADDRESS;
     }
     /* Without a host, prefer the IPv6 wildcard: with IPV6_V6ONLY off it also takes IPv4. */
@@ -114,9 +118,9 @@ wire_err wire_tcp_listen(const char *host, const char *port, int backlog, int *f
                     *fd = s;
                     break;
                 }
-                close_keep_errno(s);
+                wire__close_keep_errno(s);
             }
-            wire__errbuf(errbuf, errlen, "listen %s:%s: %s: %s", show_host(host), port, what, ERRNO_TEXT(et));
+            wire__errbuf(errbuf, errlen, "listen %s:%s: %s: %s", wire__show_host(host), port, what, ERRNO_TEXT(et));
         }
     }
     freeaddrinfo(res);
@@ -169,13 +173,13 @@ wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, in
     struct addrinfo hints, *res, *ai;
     char et[128];
     *fd = -1;
-    if (!port_ok("connect", host, port, false, errbuf, errlen)) return WIRE_EADDRESS;
+    if (!wire__port_ok("connect", host, port, false, errbuf, errlen)) return WIRE_EADDRESS;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, gai_strerror(rc));
+        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", wire__show_host(host), port, gai_strerror(rc));
         return WIRE_EADDRESS;
     }
     wire_err e = WIRE_EADDRESS;
@@ -183,7 +187,7 @@ wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, in
         int s = make_socket(ai->ai_family);
         if (s < 0) {
             e = WIRE_EIO;
-            wire__errbuf(errbuf, errlen, "connect %s:%s: socket: %s", show_host(host), port, ERRNO_TEXT(et));
+            wire__errbuf(errbuf, errlen, "connect %s:%s: socket: %s", wire__show_host(host), port, ERRNO_TEXT(et));
             continue;
         }
         e = connect_one(s, ai->ai_addr, ai->ai_addrlen, timeout_ms);
@@ -193,8 +197,8 @@ wire_err wire_tcp_connect(const char *host, const char *port, int timeout_ms, in
             *fd = s;
             break;
         }
-        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", show_host(host), port, ERRNO_TEXT(et));
-        close_keep_errno(s);
+        wire__errbuf(errbuf, errlen, "connect %s:%s: %s", wire__show_host(host), port, ERRNO_TEXT(et));
+        wire__close_keep_errno(s);
     }
     freeaddrinfo(res);
     return e;
@@ -228,7 +232,7 @@ wire_err wire_unix_listen(const char *path, int backlog, int *fd, char *errbuf, 
             *fd = s;
             return WIRE_OK;
         }
-        close_keep_errno(s);
+        wire__close_keep_errno(s);
     }
     wire__errbuf(errbuf, errlen, "listen unix:%s: %s: %s", path, what, ERRNO_TEXT(et));
     return WIRE_EIO;
@@ -248,7 +252,7 @@ wire_err wire_unix_connect(const char *path, int *fd, char *errbuf, size_t errle
             *fd = s;
             return WIRE_OK;
         }
-        close_keep_errno(s);
+        wire__close_keep_errno(s);
     }
     wire__errbuf(errbuf, errlen, "connect unix:%s: %s", path, ERRNO_TEXT(et));
     return WIRE_EIO;
@@ -275,7 +279,7 @@ wire_err wire_accept(int listen_fd, bool nonblocking, int *fd, char *errbuf, siz
 #endif
         if (wire_set_nonblocking(s, nonblocking) != WIRE_OK) {
             wire__errbuf(errbuf, errlen, "accept: fcntl: %s", ERRNO_TEXT(et));
-            close_keep_errno(s);
+            wire__close_keep_errno(s);
             return WIRE_EIO;
         }
         *fd = s;

@@ -155,7 +155,9 @@ static void test_limits_match_proto(void **state) {
                 {"min_max_payload", WIRE_MIN_MAX_PAYLOAD},
                 {"hello_name_max", WIRE_HELLO_NAME_MAX},
                 {"error_text_max", WIRE_ERROR_TEXT_MAX},
-                {"no_offset", WIRE_NO_OFFSET}};
+                {"no_offset", WIRE_NO_OFFSET},
+                {"udp_max_datagram", WIRE_UDP_MAX_DATAGRAM},
+                {"udp_max_payload", WIRE_UDP_MAX_PAYLOAD}};
     size_t n = sizeof ours / sizeof ours[0], seen = 0;
     char path[512], line[256], name[64];
     unsigned long v;
@@ -173,6 +175,9 @@ static void test_limits_match_proto(void **state) {
     fclose(f);
     assert_int_equal(seen, n);
     assert_int_equal(WIRE_MIN_MAX_PAYLOAD, 3 + 5 + 5 + WIRE_ERROR_TEXT_MAX);
+    /* SPEC 15.4: 65535 - 20 - 8 bytes of UDP data; the id (4) and the header (8) come off it */
+    assert_int_equal(WIRE_UDP_MAX_DATAGRAM, 65535 - 20 - 8);
+    assert_int_equal(WIRE_UDP_MAX_PAYLOAD, WIRE_UDP_MAX_DATAGRAM - 4 - WIRE_HEADER_SIZE);
 }
 
 /* The number in the SPEC 9.1 row whose first cell is `limit`. */
