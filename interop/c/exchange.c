@@ -31,6 +31,9 @@ typedef struct client {
     const uint8_t *sent;
     size_t sent_len;
     unsigned passed, failed;
+    bool udp;            /* the UDP exchange (SPEC 15.8): every request through uc */
+    wire_udp_client uc;
+    char udp_err[WIRE_ERRBUF_SIZE]; /* why the UDP socket could not be made ("" if it was) */
 } client;
 
 /* Sets the reason of the current case's failure; returns -1 so that callers can `return fail(...)`. */
@@ -137,10 +140,45 @@ static int expect_eof(client *c, const wire_conn *k) {
     }
 }
 
+/* Over UDP: one request, retried by the policy of 15.7, and its answer (*f), or why there is none. An
+ * answer is the request's only (its id): no state to lose, so nothing to reconnect after a failure. */
+static int udp_request(client *c, uint16_t type, const void *payload, size_t len, wire_frame *f) {
+    c->sent_type = type, c->sent = payload, c->sent_len = len;
+    if (c->udp_err[0]) return fail(c, "no UDP socket: %s", c->udp_err);
+    if (len > WIRE_UDP_MAX_PAYLOAD)
+        return fail(c, "%s payload of %zu bytes does not fit in a datagram (at most %d, SPEC 15.4)", msg_name(type),
+                    len, WIRE_UDP_MAX_PAYLOAD);
+    wire_err e = wire_udp_request(&c->uc, type, payload, len, f);
+    if (e == WIRE_ETIMEOUT)
+        return fail(c, "no answer after %d sends, the last one waited %d ms (SPEC 15.7)", c->uc.policy.max_sends,
+                    c->uc.policy.max_timeout_ms);
+    if (e == WIRE_ECLOSED) return fail(c, "the server's host says nobody listens on that UDP port (ICMP port unreachable)");
+    if (e) return fail(c, "cannot send or receive a datagram: %s", wire_strerror(e));
+    return 0;
+}
+
+/* The answer to a UDP request must be of type `want` (or `alt`); an ERROR is shown decoded. */
+static int udp_exchange(client *c, uint16_t type, const void *payload, size_t len, uint16_t want, uint16_t alt,
+                        wire_frame *f) {
+    char wanted[64], text[1200];
+    wire_error_msg m;
+    snprintf(wanted, sizeof wanted, "%s%s%s", msg_name(want), alt ? " or " : "", alt ? msg_name(alt) : "");
+    if (udp_request(c, type, payload, len, f)) return -1;
+    if (f->type == want || (alt && f->type == alt)) return 0;
+    if (f->type == WIRE_MSG_ERROR && wire_get_error_msg(f->payload, f->length, &m, NULL) == WIRE_OK) {
+        format_error(&m, text, sizeof text);
+        return fail(c, "expected %s, got %s", wanted, text);
+    }
+    return fail(c, "expected %s, got %s (0x%04x) with %lu payload bytes", wanted, msg_name(f->type), f->type,
+                (unsigned long)f->length);
+}
+
 /* One request on the main connection, (re)connecting first when needed. When no good reply came,
- * the stream's state is unknown (a late reply could be taken for the next one): drop the connection. */
+ * the stream's state is unknown (a late reply could be taken for the next one): drop the connection.
+ * Over UDP, one request datagram and its answer. */
 static int request(client *c, uint16_t type, const void *payload, size_t len, uint16_t want, uint16_t alt,
                    wire_frame *f) {
+    if (c->udp) return udp_exchange(c, type, payload, len, want, alt, f);
     if (!c->main && conn_open(c, &c->main)) return -1;
     if (exchange_on(c, c->main, type, payload, len, want, alt, f) == 0) return 0;
     hang_up(&c->main);
@@ -349,6 +387,28 @@ static int case_reject(client *c, const void *arg) {
     return rc;
 }
 
+/* Over UDP the server answers the bad ROUNDTRIP with its ERROR and goes on: no EOF to wait for, no
+ * new socket needed (SPEC 15.8). */
+static int case_reject_udp(client *c, const void *arg) {
+    const wv_case *v = arg;
+    wire_frame f;
+    wire_error_msg m;
+    char text[1200];
+    if (udp_request(c, WIRE_MSG_ROUNDTRIP, v->hex, v->hexlen, &f)) return -1;
+    if (f.type != WIRE_MSG_ERROR)
+        return fail(c, "expected ERROR, got %s (0x%04x) with %lu payload bytes", msg_name(f.type), f.type,
+                    (unsigned long)f.length);
+    size_t off = 0;
+    wire_err e = wire_get_error_msg(f.payload, f.length, &m, &off);
+    if (e) return fail(c, "malformed ERROR: %s at payload offset %zu", wire_err_name(e), off);
+    if (m.code != v->err || m.offset != WIRE_HEADER_SIZE + v->err_offset) {
+        format_error(&m, text, sizeof text);
+        return fail(c, "expected ERROR %s at offset %zu, got %s", wire_err_name(v->err),
+                    WIRE_HEADER_SIZE + v->err_offset, text);
+    }
+    return 0;
+}
+
 static int case_bye(client *c, const void *arg) {
     (void)arg;
     if (!c->main && conn_open(c, &c->main)) return -1;
@@ -408,6 +468,74 @@ static void exchange(client *c, const wv_file *vec, const wv_file *stats) {
         hang_up(&c->main);
     }
     run_each(c, vec, WV_ERR, "reject:", case_reject); /* the rejects, each on a connection of its own */
+}
+
+/* SPEC 15.8: the vectors whose VECTOR_CHECK payload (the name as a string field, then the hex) fits
+ * in a datagram. */
+static void run_each_udp(client *c, const wv_file *file, const char *prefix, case_fn fn) {
+    for (size_t i = 0; i < file->count; i++) {
+        const wv_case *v = &file->cases[i];
+        if (v->kind == WV_OK && 5 + strlen(v->name) + v->hexlen <= WIRE_UDP_MAX_PAYLOAD) run(c, prefix, v->name, fn, v);
+    }
+}
+
+/* The UDP exchange: the cases of 10.10 without hello and bye, in the same order, ECHO up to the
+ * largest datagram payload; the rejects on the same socket (the server goes on after an ERROR). */
+static void exchange_udp(client *c, const wv_file *vec, const wv_file *stats) {
+    static const size_t echo_sizes[] = {0, 1, 4096, WIRE_UDP_MAX_PAYLOAD}; /* SPEC 15.8 */
+    run_each_udp(c, vec, "check:", case_check);
+    run(c, "", "check-unknown", case_check_unknown, NULL);
+    run_each_udp(c, vec, "get:", case_get);
+    run_each_udp(c, vec, "roundtrip:", case_roundtrip);
+    for (size_t i = 0; i < sizeof echo_sizes / sizeof echo_sizes[0]; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "%zu", echo_sizes[i]);
+        run(c, "echo:", name, case_echo, &echo_sizes[i]);
+    }
+    run(c, "", "ping", case_ping, NULL);
+    run_each(c, stats, WV_STATS, "stats:", case_stats);
+    run_each(c, vec, WV_ERR, "reject:", case_reject_udp);
+}
+
+/* The client's UDP socket, connected to the server (only its datagrams come in) with its receive
+ * buffer; why not in c->udp_err. */
+static uint8_t *udp_open(client *c) {
+    int fd = -1;
+    uint8_t *buf = malloc(WIRE_UDP_RECV_SIZE);
+    if (!buf) return NULL;
+    if (wire_udp_connect(c->host, c->port, &fd, c->udp_err, sizeof c->udp_err) == WIRE_OK &&
+        wire_udp_client_init(&c->uc, fd, buf, WIRE_UDP_RECV_SIZE) == WIRE_OK)
+        c->udp_err[0] = '\0';
+    else if (!c->udp_err[0])
+        snprintf(c->udp_err, sizeof c->udp_err, "cannot make a UDP socket");
+    return buf;
+}
+
+int ex_run_udp(const ex_config *cfg, unsigned long udp_counts[3], unsigned *passed, unsigned *failed) {
+    client c;
+    memset(&c, 0, sizeof c);
+    c.cfg = cfg;
+    c.host = cfg->host;
+    c.port = cfg->port;
+    c.udp = true;
+    c.sbuf = malloc(SBUF_SIZE);
+    uint8_t *buf = c.sbuf ? udp_open(&c) : NULL;
+    if (!buf) {
+        free(c.sbuf);
+        return -1;
+    }
+    exchange_udp(&c, cfg->vectors, cfg->stats);
+    if (udp_counts) {
+        udp_counts[0] = c.uc.sent;
+        udp_counts[1] = c.uc.resent;
+        udp_counts[2] = c.uc.dropped;
+    }
+    if (!c.udp_err[0]) close(c.uc.fd);
+    free(buf);
+    free(c.sbuf);
+    *passed = c.passed;
+    *failed = c.failed;
+    return 0;
 }
 
 int ex_run(const ex_config *cfg, unsigned *passed, unsigned *failed) {

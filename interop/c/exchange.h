@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* exchange.h - the interop exchange of SPEC.md 10.10, run as a client (exchange.c): wire-client
- * runs all of it, wire-conform the cases of a level. */
+ * runs all of it, wire-conform the cases of a level; and its UDP variant (SPEC 15.8). */
 #ifndef WIRE_EXCHANGE_H
 #define WIRE_EXCHANGE_H
 
@@ -30,5 +30,10 @@ typedef struct ex_config {
 
 /* Runs the exchange's cases in SPEC order. 0 (with the counts), or -1 when memory ran out. */
 int ex_run(const ex_config *cfg, unsigned *passed, unsigned *failed);
+
+/* The UDP exchange of SPEC 15.8 (cfg->host, cfg->port: the server's UDP port; unix_path, name and
+ * timeout_ms are not used), each request sent and retried by the policy of 15.7. udp_counts (if
+ * not NULL) receives what the retries did: datagrams sent, resent, received and dropped. */
+int ex_run_udp(const ex_config *cfg, unsigned long udp_counts[3], unsigned *passed, unsigned *failed);
 
 #endif

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@
 
 static const char usage[] =
     "usage: wire-server [options]\n"
-    "Serves the wire interop service (SPEC.md section 10) over TCP, and optionally a Unix socket.\n"
+    "Serves the wire interop service (SPEC.md section 10) over TCP, and optionally a Unix socket and UDP.\n"
     "\n"
     "  --mode M             concurrency model: epoll (default on Linux), poll, select, fork, thread,\n"
     "                       iterative\n"
@@ -25,6 +27,9 @@ static const char usage[] =
     "  --port P             TCP port (default 0: the system picks one); the port is printed alone on\n"
     "                       the first line of stdout\n"
     "  --unix PATH          also listen on a Unix-domain socket at PATH (removed at exit)\n"
+    "  --udp                also serve the UDP datagram profile (SPEC.md section 15) on the UDP port\n"
+    "                       with the TCP port's number: PING and the interop requests, one datagram\n"
+    "                       each, answered to its source\n"
     "  --max-payload BYTES  largest payload accepted, announced in HELLO (default 16777216); a larger\n"
     "                       frame is refused from its header: ERROR(TOOBIG), close\n"
     "  --max-conns N        connections at once (default 1024); one more gets ERROR(LIMIT), close\n"
@@ -47,6 +52,88 @@ static const char usage[] =
 
 static wire_server *g_server; /* for the signal handler: wire_server_stop() is async-signal-safe */
 
+/* ---- UDP (SPEC 15): one thread answers every datagram, whatever the TCP model. The engine's loop is
+ * the TCP model's (under fork and iterative it blocks in one connection), and a datagram needs no
+ * state, no connection and no timer: one blocking loop of recvmsg, answer, sendmsg serves them all,
+ * beside the engine, sharing only the read-only vectors. ---- */
+
+typedef struct udp_srv {
+    int fd;
+    int stop[2];             /* written once the engine has stopped: the thread returns */
+    uint32_t max_payload;    /* min(65495, --max-payload) */
+    const svc_config *svc;
+    unsigned long received, answered;
+    uint8_t in[WIRE_UDP_RECV_SIZE]; /* one byte more than the largest datagram: see wire_udp_recv() */
+    uint8_t out[WIRE_UDP_MAX_DATAGRAM];
+} udp_srv;
+
+static udp_srv *g_udp; /* for the fork model's children, which must not keep the UDP port open */
+
+static void udp_forget_in_child(void) {
+    if (!g_udp) return;
+    close(g_udp->fd);
+    close(g_udp->stop[0]);
+    close(g_udp->stop[1]);
+}
+
+static void *udp_main(void *arg) {
+    udp_srv *u = arg;
+    for (;;) {
+        struct pollfd p[2] = {{u->fd, POLLIN, 0}, {u->stop[0], POLLIN, 0}};
+        int r = poll(p, 2, -1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) return NULL;
+        if (!(p[0].revents & (POLLIN | POLLERR))) continue;
+        for (int k = 0; k < 64; k++) { /* what is queued, then look at the stop pipe again */
+            size_t n;
+            bool cut;
+            wire_udp_addr from;
+            wire_err e = wire_udp_recv(u->fd, u->in, sizeof u->in, &n, &cut, &from);
+            if (e == WIRE_ETIMEOUT) break;
+            if (e) continue; /* an ICMP error for an earlier answer (ECONNREFUSED): that client left */
+            u->received++;
+            size_t len = svc_udp_datagram(u->svc, u->in, n, cut, u->max_payload, u->out, sizeof u->out);
+            /* a full send buffer loses the answer: loss, which the client's retry covers (15.7) */
+            if (len && wire_udp_send(u->fd, u->out, len, &from) == WIRE_OK) u->answered++;
+        }
+    }
+}
+
+/* Binds UDP to the TCP port's number on host, non-blocking (the thread drains what is queued). */
+static wire_err udp_open(udp_srv *u, const char *host, uint16_t port, char *err, size_t errlen) {
+    char num[8];
+    snprintf(num, sizeof num, "%u", (unsigned)port);
+    wire_err e = wire_udp_bind(host, num, &u->fd, err, errlen);
+    if (e) return e;
+    if (wire_set_nonblocking(u->fd, true) != WIRE_OK || pipe(u->stop) != 0) {
+        snprintf(err, errlen, "udp: %s", strerror(errno));
+        close(u->fd);
+        u->fd = -1;
+        return WIRE_EIO;
+    }
+    (void)fcntl(u->stop[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(u->stop[1], F_SETFD, FD_CLOEXEC);
+    return WIRE_OK;
+}
+
+/* The thread takes no signal: SIGTERM and the fork model's SIGCHLD must reach the engine's thread. */
+static int udp_start(udp_srv *u, pthread_t *t) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, NULL, udp_main, u);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static void udp_close(udp_srv *u) {
+    if (u->fd < 0) return;
+    close(u->fd);
+    close(u->stop[0]);
+    close(u->stop[1]);
+    u->fd = -1;
+}
+
 static void on_stop(int sig) {
     (void)sig;
     if (g_server) wire_server_stop(g_server);
@@ -57,6 +144,7 @@ typedef struct app {
     svc_config svc;
     bool quiet;
 } app;
+
 
 /* Every line starts with the time in ISO 8601 UTC, to the millisecond ("2026-01-31T23:59:59.123Z"),
  * so a log kept by a file or a terminal can be matched with a client's or a capture's. */
@@ -103,6 +191,7 @@ int main(int argc, char **argv) {
     app a = {{NULL}, false};
     const char *host = "127.0.0.1", *port = "0", *unix_path = NULL, *vectors = NULL, *mode = NULL;
     unsigned long long v = 0;
+    bool udp = false;
     char err[WIRE_ERRBUF_SIZE], vbuf[4200];
     wire_server_config_init(&cfg);
     cfg.conn.name = "c-server";
@@ -119,7 +208,8 @@ int main(int argc, char **argv) {
         } else {
             snprintf(name, sizeof name, "%s", arg);
         }
-        if (eq && (strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0 || strcmp(name, "--quiet") == 0)) {
+        if (eq && (strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0 || strcmp(name, "--quiet") == 0 ||
+                   strcmp(name, "--udp") == 0)) {
             fprintf(stderr, "wire-server: %s takes no value\n", name);
             return 2;
         }
@@ -134,6 +224,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(name, "--quiet") == 0) {
             a.quiet = true;
+            continue;
+        }
+        if (strcmp(name, "--udp") == 0) {
+            udp = true;
             continue;
         }
         static const char *const valued[] = {"--mode", "--host", "--port", "--unix", "--vectors", "--max-payload",
@@ -211,11 +305,49 @@ int main(int argc, char **argv) {
     int rc = 1;
     uint16_t bound = 0;
     wire_server *srv = NULL;
-    if (wire_server_new(&cfg, &srv, err, sizeof err) != WIRE_OK ||
-        wire_server_listen_tcp(srv, host, port, &bound, err, sizeof err) != WIRE_OK ||
-        (unix_path && wire_server_listen_unix(srv, unix_path, err, sizeof err) != WIRE_OK)) {
+    udp_srv *u = NULL;
+    pthread_t udp_thread;
+    bool udp_running = false;
+    if (udp) {
+        u = malloc(sizeof *u);
+        if (!u) {
+            log_always("out of memory for the UDP buffers");
+            goto out;
+        }
+        u->fd = -1;
+        u->svc = &a.svc;
+        u->received = u->answered = 0;
+        u->max_payload = cfg.conn.max_payload < WIRE_UDP_MAX_PAYLOAD ? cfg.conn.max_payload : WIRE_UDP_MAX_PAYLOAD;
+    }
+    /* SPEC 15.8: TCP first, then UDP on the number TCP got; with --port 0, a UDP port already taken
+     * means closing both and starting again (a few tries: another program would have to win the
+     * race each time). */
+    for (int attempt = 0;; attempt++) {
+        if (wire_server_new(&cfg, &srv, err, sizeof err) != WIRE_OK ||
+            wire_server_listen_tcp(srv, host, port, &bound, err, sizeof err) != WIRE_OK) {
+            log_always(err);
+            goto out;
+        }
+        if (!udp || udp_open(u, host, bound, err, sizeof err) == WIRE_OK) break;
+        if (errno != EADDRINUSE || strcmp(port, "0") != 0 || attempt == 99) {
+            log_always(err);
+            goto out;
+        }
+        wire_server_free(srv);
+        srv = NULL;
+    }
+    if (unix_path && wire_server_listen_unix(srv, unix_path, err, sizeof err) != WIRE_OK) {
         log_always(err);
         goto out;
+    }
+    if (udp) {
+        g_udp = u;
+        pthread_atfork(NULL, NULL, udp_forget_in_child);
+        if (udp_start(u, &udp_thread) != 0) {
+            log_always("cannot start the UDP thread");
+            goto out;
+        }
+        udp_running = true;
     }
     g_server = srv;
     struct sigaction sa;
@@ -229,14 +361,25 @@ int main(int argc, char **argv) {
 
     printf("%u\n", (unsigned)bound);
     fflush(stdout);
-    snprintf(err, sizeof err, "listening on %s port %u%s%s, mode %s, max payload %lu", host, (unsigned)bound,
-             unix_path ? " and unix:" : "", unix_path ? unix_path : "", wire_model_name(cfg.model),
-             (unsigned long)cfg.conn.max_payload);
+    snprintf(err, sizeof err, "listening on %s port %u%s%s%s, mode %s, max payload %lu", host, (unsigned)bound,
+             udp ? " (TCP and UDP)" : "", unix_path ? " and unix:" : "", unix_path ? unix_path : "",
+             wire_model_name(cfg.model), (unsigned long)cfg.conn.max_payload);
     log_line(&a, err);
     if (wire_server_run(srv, err, sizeof err) != WIRE_OK) log_always(err);
     else rc = 0;
+    if (udp_running) { /* the engine has stopped: so does UDP (a datagram in hand is answered first) */
+        char one = 1;
+        while (write(u->stop[1], &one, 1) < 0 && errno == EINTR) {
+        }
+        pthread_join(udp_thread, NULL);
+        snprintf(err, sizeof err, "udp: %lu datagrams received, %lu answered", u->received, u->answered);
+        log_line(&a, err);
+    }
     log_line(&a, "stopped");
 out:
+    if (u) udp_close(u);
+    g_udp = NULL;
+    free(u);
     g_server = NULL;
     wire_server_free(srv);
     if (a.svc.vectors) wv_free(&vf);

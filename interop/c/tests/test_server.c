@@ -18,6 +18,9 @@
  *   spec       further SPEC.md rules a server must follow (second HELLO, a peer's ERROR, a reply
  *              larger than the client's max payload, graceful refusal over --max-conns, BYE then EOF,
  *              frames pipelined behind HELLO and after BYE)
+ *   udp        every case of proto/udp.txt against --udp in every model, wire-client --udp against it
+ *              (directly, and through a relay in the test that drops, duplicates and reorders), the UDP
+ *              limit from --max-payload, a UDP port already taken
  *   fixed      defects of the server before the engine, each pinned by a test that failed then:
  *              replies lost on half-close, a spin when out of descriptors, fork's zombies, refusals
  *              queued behind one another, SIGHUP, --version
@@ -29,6 +32,7 @@
  * WIRE_TEST_FILTER=<pattern> runs only the matching tests (cmocka's filter, e.g. 'test_sigterm_*': a leading '*' matches nothing). */
 #include "testutil.h"
 #include "sessions.h"
+#include "udp_cases.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1650,7 +1654,7 @@ static void test_help(void **state) {
     static const char *const flags[] = {"--mode",         "--host",          "--port",       "--unix",
                                         "--max-payload",  "--max-conns",     "--idle-timeout", "--frame-timeout",
                                         "--max-queued",   "--vectors",       "--quiet",      "--help",
-                                        "--loops",        "--version"};
+                                        "--loops",        "--version",       "--udp"};
     run_result r;
     char st[64];
     (void)state;
@@ -1670,6 +1674,7 @@ static void test_bad_flags(void **state) {
         {"--mode", "nosuch", NULL},    {"--port", NULL},      {"--max-conns", "0", NULL},
         {"--max-payload", "lots", NULL}, {"--idle-timeout", "-1", NULL}, {"--vectors", "/nonexistent/vectors.txt", NULL},
         {"--port", "99999", NULL},     {"--port", "65536", NULL}, {"--port", "-1", NULL}, {"--port", "7x", NULL},
+        {"--udp=yes", NULL},
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -2272,6 +2277,259 @@ static void run_sessions(const char *mode) {
                            j.failures);
 }
 
+/* ============================================================================================== */
+/* 10. UDP (SPEC 15): proto/udp.txt against wire-server --udp, and wire-client --udp through loss   */
+/* ============================================================================================== */
+
+/* One datagram to the server's UDP port from a fresh socket, and what came back (SPEC 15.8 and
+ * proto/README.md 10: the answer within a bound; for `none`, nothing within 300 ms, then a PING with
+ * another id whose PONG must be the next datagram). */
+static bool udp_run_case(const udp_case *c, const char *port, uint8_t *buf, char *why, size_t wlen) {
+    char err[WIRE_ERRBUF_SIZE];
+    int fd;
+    size_t n = 0;
+    bool cut, ok;
+    if (wire_udp_connect("127.0.0.1", port, &fd, err, sizeof err) != WIRE_OK) {
+        snprintf(why, wlen, "%s: %s", c->name, err);
+        return false;
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    if (wire_udp_send(fd, c->dgram, c->len, NULL) != WIRE_OK) {
+        snprintf(why, wlen, "%s: cannot send", c->name);
+        close(fd);
+        return false;
+    }
+    bool got = poll(&p, 1, c->kind == UC_NONE ? 300 : IO_TIMEOUT_MS) == 1 &&
+               wire_udp_recv(fd, buf, WIRE_UDP_RECV_SIZE, &n, &cut, NULL) == WIRE_OK;
+    ok = udp_case_check(c, got, buf, n, why, wlen);
+    if (ok) { /* still serving, and nothing more was sent: the next datagram is the probe's PONG */
+        static const uint8_t probe[] = {0x5e, 0x5e, 0x5e, 0x5e, 1, 0, 0, 3, 0, 0, 0, 1, 0x42};
+        static const uint8_t pong[] = {0x5e, 0x5e, 0x5e, 0x5e, 1, 0, 0, 4, 0, 0, 0, 1, 0x42};
+        got = wire_udp_send(fd, probe, sizeof probe, NULL) == WIRE_OK && poll(&p, 1, IO_TIMEOUT_MS) == 1 &&
+              wire_udp_recv(fd, buf, WIRE_UDP_RECV_SIZE, &n, &cut, NULL) == WIRE_OK;
+        ok = got && n == sizeof pong && memcmp(buf, pong, n) == 0;
+        if (!ok) snprintf(why, wlen, "%s: the PING after it got %s", c->name, got ? "another datagram" : "no PONG");
+    }
+    close(fd);
+    return ok;
+}
+
+/* Every case of proto/udp.txt against the server started with sessions.txt's configuration and --udp. */
+static void run_udp_cases(const char *mode) {
+    ws_file file;
+    udp_case *cs;
+    size_t ncases;
+    char path[512], err[1200], config[256], why[512], failures[8192] = "";
+    static uint8_t buf[WIRE_UDP_RECV_SIZE];
+    if (ws_load(proto_path("sessions.txt", path, sizeof path), &file, err, sizeof err)) fail_msg("%s", err);
+    if (udp_cases_load(proto_path("udp.txt", path, sizeof path), &cs, &ncases, err, sizeof err)) fail_msg("%s", err);
+    const char *args[16];
+    size_t n = 0;
+    snprintf(config, sizeof config, "%s", file.config);
+    ws_free(&file);
+    for (char *t = strtok(config, " "); t && n < 14; t = strtok(NULL, " ")) args[n++] = t;
+    args[n++] = "--udp";
+    args[n] = NULL;
+    server s;
+    server_start(&s, mode, args);
+    int failed = 0;
+    for (size_t i = 0; i < ncases; i++)
+        if (!udp_run_case(&cs[i], s.port, buf, why, sizeof why)) {
+            size_t at = strlen(failures);
+            snprintf(failures + at, sizeof failures - at, "  %s\n", why);
+            failed++;
+        }
+    server_stop(&s, STOP_TIMEOUT_MS);
+    udp_cases_free(cs, ncases);
+    assert_true(ncases >= 43); /* the file's cases when this test was written */
+    if (failed) fail_msg("--mode %s --udp: %d of %zu cases of proto/udp.txt failed:\n%s", mode, failed, ncases, failures);
+}
+
+/* A relay between wire-client and the server that loses, duplicates and reorders datagrams both
+ * ways, as interop/run_all.sh's relay does: each datagram is dropped with probability 1/20, sent
+ * twice with 1/20, and held back with 1/20 until the next one in that direction has gone (or 30 ms
+ * passed). Seeded (WIRE_TEST_SEED): a failure replays. */
+typedef struct relay {
+    int outer;              /* bound: the client sends here */
+    int inner;              /* connected to the server */
+    wire_udp_addr client;   /* learnt from the client's first datagram */
+    int stop;
+    uint64_t rng;
+    unsigned long forwarded, dropped, duplicated, held;
+    uint8_t held_buf[2][WIRE_UDP_RECV_SIZE];
+    size_t held_len[2];     /* 0: nothing held (an empty datagram is never held) */
+} relay;
+
+static void relay_out(relay *r, int dir, const uint8_t *d, size_t n) {
+    wire_err ignored = dir == 0 ? wire_udp_send(r->inner, d, n, NULL) : wire_udp_send(r->outer, d, n, &r->client);
+    (void)ignored; /* a failed send is one more loss */
+}
+
+static void relay_flush(relay *r, int dir) {
+    if (!r->held_len[dir]) return;
+    relay_out(r, dir, r->held_buf[dir], r->held_len[dir]);
+    r->held_len[dir] = 0;
+}
+
+static void *relay_main(void *arg) {
+    relay *r = arg;
+    static uint8_t d[2][WIRE_UDP_RECV_SIZE];
+    while (!atomic_get(&r->stop)) {
+        struct pollfd p[2] = {{r->outer, POLLIN, 0}, {r->inner, POLLIN, 0}};
+        if (poll(p, 2, 30) <= 0) { /* quiet: what is held goes now */
+            relay_flush(r, 0);
+            relay_flush(r, 1);
+            continue;
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            size_t n;
+            bool cut;
+            wire_udp_addr from;
+            if (!(p[dir].revents & POLLIN)) continue;
+            if (wire_udp_recv(p[dir].fd, d[dir], sizeof d[dir], &n, &cut, dir == 0 ? &from : NULL) != WIRE_OK) continue;
+            if (dir == 0) r->client = from;
+            else if (r->client.len == 0) continue;
+            unsigned roll = (unsigned)(splitmix(&r->rng) % 20);
+            if (roll < 1) {
+                r->dropped++;
+                continue;
+            }
+            if (roll == 1 && n > 0 && !r->held_len[dir]) {
+                memcpy(r->held_buf[dir], d[dir], n);
+                r->held_len[dir] = n;
+                r->held++;
+                continue;
+            }
+            relay_out(r, dir, d[dir], n);
+            if (roll == 19) {
+                relay_out(r, dir, d[dir], n);
+                r->duplicated++;
+            }
+            r->forwarded++;
+            relay_flush(r, dir); /* the held one now comes after a later one: reordered */
+        }
+    }
+    return NULL;
+}
+
+/* wire-client --udp against wire-server --udp through the lossy relay: every case passes, and the
+ * loss was real (the relay dropped and duplicated; the client resent and dropped duplicates). */
+static void run_udp_lossy(const char *mode) {
+    char err[WIRE_ERRBUF_SIZE], port[8], log[128], text[4096] = "";
+    uint16_t rp;
+    relay *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    server s;
+    server_start(&s, mode, (const char *const[]){"--udp", NULL});
+    assert_int_equal(wire_udp_bind("127.0.0.1", "0", &r->outer, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_udp_connect("127.0.0.1", s.port, &r->inner, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_local_port(r->outer, &rp), WIRE_OK);
+    snprintf(port, sizeof port, "%u", (unsigned)rp);
+    r->rng = seed_for(mode, 0x0d9u); /* per mode, from the run's seed */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, relay_main, r), 0);
+    snprintf(log, sizeof log, "/tmp/wire-test-udp-%ld.log", (long)getpid());
+    run_result res;
+    g_spawn_stderr = log;
+    run_prog(g_client, (const char *const[]){"--udp", "--port", port, "--quiet", NULL}, 300000, &res);
+    g_spawn_stderr = NULL;
+    atomic_set(&r->stop, 1);
+    pthread_join(t, NULL);
+    FILE *f = fopen(log, "r");
+    size_t tn = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[tn] = '\0';
+    unlink(log);
+    close(r->outer);
+    close(r->inner);
+    unsigned long sent = 0, resent = 0, dropped = 0;
+    const char *at = strstr(text, "udp: ");
+    bool counted = at && sscanf(at, "udp: %lu datagrams sent, %lu of them resent, %lu received and dropped", &sent,
+                                &resent, &dropped) == 3;
+    char what[64];
+    snprintf(what, sizeof what, "--mode %s --udp through a lossy relay", mode);
+    print_message("udp lossy %-9s %lld ms: relay forwarded %lu, dropped %lu, duplicated %lu, held %lu; client sent %lu, "
+                  "resent %lu, dropped %lu\n",
+                  mode, (long long)res.ms, r->forwarded, r->dropped, r->duplicated, r->held, sent, resent, dropped);
+    unsigned long r_drop = r->dropped, r_dup = r->duplicated;
+    free(r);
+    check_client_run(&res, what);
+    free(res.out);
+    server_stop(&s, STOP_TIMEOUT_MS);
+    if (!counted) fail_msg("%s: no 'udp: ... sent' line from wire-client on stderr: '%s'", what, text);
+    if (r_drop == 0 || r_dup == 0 || resent == 0 || dropped == 0)
+        fail_msg("%s: the loss was not real (relay dropped %lu, duplicated %lu; client resent %lu, dropped %lu)", what,
+                 r_drop, r_dup, resent, dropped);
+}
+
+/* --max-payload bounds UDP too (min(65495, it)); a UDP port in use with a fixed --port is an error
+ * (exit 1, said on stderr), not a server without UDP; and without --udp there is no UDP at all. */
+static void test_udp_options(void **state) {
+    static uint8_t buf[WIRE_UDP_RECV_SIZE], big[2100];
+    char err[WIRE_ERRBUF_SIZE], st[64], log[128], text[1024] = "";
+    int fd, taken;
+    size_t n;
+    bool cut;
+    wire_error_msg m;
+    (void)state;
+    server s;
+    server_start(&s, "epoll", (const char *const[]){"--udp", "--max-payload", "2000", NULL});
+    assert_int_equal(wire_udp_connect("127.0.0.1", s.port, &fd, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_set_timeouts(fd, IO_TIMEOUT_MS, IO_TIMEOUT_MS), WIRE_OK);
+    for (size_t len = 2000; len <= 2001; len++) {
+        assert_int_equal(wire_udp_send_frame(fd, (uint32_t)len, WIRE_MSG_ECHO, big, len, NULL), WIRE_OK);
+        assert_int_equal(wire_udp_recv(fd, buf, sizeof buf, &n, &cut, NULL), WIRE_OK);
+        assert_true(n >= 12 && wire__load32(buf) == len);
+        if (len == 2000) {
+            assert_true(n == 12 + 2000 && wire__load16(buf + 6) == WIRE_MSG_ECHO_REPLY);
+        } else {
+            assert_int_equal(wire__load16(buf + 6), WIRE_MSG_ERROR);
+            assert_int_equal(wire_get_error_msg(buf + 12, n - 12, &m, NULL), WIRE_OK);
+            assert_true(m.code == WIRE_ETOOBIG && m.offset == 4);
+        }
+    }
+    close(fd);
+    server_stop(&s, STOP_TIMEOUT_MS);
+
+    uint16_t p;
+    char port[8];
+    assert_int_equal(wire_udp_bind("127.0.0.1", "0", &taken, err, sizeof err), WIRE_OK);
+    assert_int_equal(wire_local_port(taken, &p), WIRE_OK);
+    snprintf(port, sizeof port, "%u", (unsigned)p);
+    snprintf(log, sizeof log, "/tmp/wire-test-udp-taken-%ld.log", (long)getpid());
+    run_result r;
+    g_spawn_stderr = log;
+    run_prog(g_server, (const char *const[]){"--udp", "--port", port, NULL}, 5000, &r);
+    g_spawn_stderr = NULL;
+    close(taken);
+    FILE *f = fopen(log, "r");
+    size_t tn = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[tn] = '\0';
+    unlink(log);
+    if (r.status == -1 || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 1 || r.len != 0 || !strstr(text, "udp bind"))
+        fail_msg("wire-server --udp --port %s with UDP %s taken: %s, stdout '%s', stderr '%s' (wanted exit 1, no port, "
+                 "the reason)", port, port, status_text(r.status, st, sizeof st), r.out, text);
+    free(r.out);
+}
+
+static void run_udp_interop(const char *mode) {
+    server s;
+    run_result r;
+    char what[64];
+    server_start(&s, mode, (const char *const[]){"--udp", NULL});
+    run_prog(g_client, (const char *const[]){"--udp", "--port", s.port, NULL}, 120000, &r);
+    snprintf(what, sizeof what, "--mode %s --udp", mode);
+    check_client_run(&r, what);
+    free(r.out);
+    /* TCP is still served beside it */
+    run_prog(g_client, (const char *const[]){"--port", s.port, "--quiet", NULL}, 60000, &r);
+    check_client_run(&r, what);
+    free(r.out);
+    int64_t dt = server_stop(&s, STOP_TIMEOUT_MS);
+    print_message("udp interop %-9s exit 0 %lld ms after SIGTERM\n", mode, (long long)dt);
+}
+
 #define PER_MODE(fn, mode)                                                                                            \
     static void test_##fn##_##mode(void **state) {                                                                    \
         (void)state;                                                                                                  \
@@ -2307,6 +2565,14 @@ CONCURRENT(out_of_descriptors)
 CONCURRENT(refusals_do_not_queue)
 CONCURRENT(sessions)
 PER_MODE(sessions, iterative)
+CONCURRENT(udp_cases)
+PER_MODE(udp_cases, iterative)
+PER_MODE(udp_cases, epoll2)
+CONCURRENT(udp_interop)
+PER_MODE(udp_interop, iterative)
+PER_MODE(udp_lossy, epoll)
+PER_MODE(udp_lossy, fork)
+PER_MODE(udp_lossy, iterative)
 
 #define T(name) cmocka_unit_test_teardown(test_##name, teardown)
 #define T_MODELS(fn) T(fn##_epoll), T(fn##_poll), T(fn##_select), T(fn##_fork), T(fn##_thread)
@@ -2350,8 +2616,12 @@ int main(int argc, char **argv) {
                                        T(fork_reaps_children), T_MODELS(refusals_do_not_queue),
                                        T(sighup_and_version)};
     const struct CMUnitTest sessions[] = {T_MODELS(sessions), T(sessions_iterative)};
+    const struct CMUnitTest udp[] = {T_MODELS(udp_cases), T(udp_cases_iterative), T(udp_cases_epoll2),
+                                     T_MODELS(udp_interop), T(udp_interop_iterative), T(udp_lossy_epoll),
+                                     T(udp_lossy_fork), T(udp_lossy_iterative), T(udp_options)};
     int failed = 0;
     failed += cmocka_run_group_tests_name("server: message-level cases (proto/sessions.txt)", sessions, NULL, NULL);
+    failed += cmocka_run_group_tests_name("server: UDP (proto/udp.txt, wire-client --udp, loss)", udp, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: interop exchange", interop, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: stress", stress, NULL, NULL);
     failed += cmocka_run_group_tests_name("server: malformed input", malformed, NULL, NULL);
