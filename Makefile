@@ -113,7 +113,7 @@ $(SERVER): $(BUILD)/interop/server.o $(PEER_OBJ) $(LIB_A)
 $(CLIENT): $(BUILD)/interop/client.o $(BUILD)/interop/exchange.o $(BUILD)/interop/vectors.o $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
-$(CONFORM): $(BUILD)/interop/conform.o $(BUILD)/interop/exchange.o $(PEER_OBJ) $(LIB_A)
+$(CONFORM): $(BUILD)/interop/conform.o $(BUILD)/interop/conform_udp.o $(BUILD)/interop/exchange.o $(PEER_OBJ) $(LIB_A)
 	$(CC) $^ $(LDFLAGS) $(LIB_LIBS) -o $@
 
 $(WIRECAT): $(BUILD)/interop/wirecat.o $(BUILD)/interop/wirecat_notation.o $(BUILD)/interop/wirecat_print.o $(LIB_A)
@@ -304,7 +304,7 @@ clean:
 
 # Header dependencies, written by the compiler (-MMD -MP) next to each object and test binary.
 -include $(LIB_OBJ:.o=.d) $(PEER_OBJ:.o=.d) $(BUILD)/interop/server.d $(BUILD)/interop/client.d \
-         $(BUILD)/interop/exchange.d $(BUILD)/interop/conform.d $(BUILD)/interop/wirecat*.d \
+         $(BUILD)/interop/exchange.d $(BUILD)/interop/conform*.d $(BUILD)/interop/wirecat*.d \
          $(BUILD)/examples/*.d $(BUILD)/tests/.deps/*.d $(BUILD)/interop-tests/.deps/*.d
 
 # Portability targets (check-bigendian, check-m32, check-compilers) live in their own file.

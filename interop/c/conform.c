@@ -6,11 +6,15 @@
  *   3  scalars both ways                (byte order: the vectors of u8..u64, i8..i64, f32, f64, bool)
  *   4  strings, lists, groups, errors   (the other vectors, STATS, ERROR codes and offsets)
  *   5  limits and concurrency           (timeouts, several clients at once, slowloris, max payload)
+ *   6  the UDP datagram profile         (proto/udp.txt, and a few checks of its own: conform_udp.c)
  * A server is checked as its client: proto/sessions.txt and the interop exchange (exchange.c). A
  * client is checked as its server: the interop service (service.c) behind a relay that is legal but
  * awkward (it PINGs, splits frames byte by byte, coalesces them, gives one wrong reply that the client
  * must notice, and in a second run announces the smallest max_payload), and that watches what the
- * client sends. Output: one line per check, failures with their SPEC section and the bytes; or TAP. */
+ * client sends. Level 6 is opt-in (--level 6; the default stays 5, so that graders written for
+ * levels 1-5 run what they always ran) and checks servers only. Output: one line per check,
+ * failures with their SPEC section and the bytes; or TAP. */
+#include "conform_udp.h"
 #include "exchange.h"
 #include "service.h"
 #include "sessions.h"
@@ -29,10 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEVELS 5
+#define LEVELS 6
+#define DEFAULT_LEVEL 5 /* level 6 (UDP) only when asked for */
 static const char *const level_name[LEVELS + 1] = {
     "", "framing, HELLO, PING, BYE", "ECHO", "scalars both ways", "strings, lists, groups, errors with offsets",
-    "limits and concurrency"};
+    "limits and concurrency", "the UDP datagram profile"};
 
 /* ---------- checks and their results ---------- */
 
@@ -174,17 +179,23 @@ static int session_level(const char *name) {
 typedef struct proto {
     wv_file vectors, stats;
     ws_file sessions;
+    cu_file udp; /* loaded for level 6 only (empty otherwise) */
 } proto;
 
-static int load_proto(proto *p, const char *vec, const char *stats, const char *sessions) {
-    char buf[3][4200], err[512];
-    const char *paths[3] = {vec, stats, sessions};
-    const char *files[3] = {"vectors.txt", "stats.txt", "sessions.txt"};
-    for (int i = 0; i < 3; i++)
-        if (!paths[i]) paths[i] = wv_default_path(files[i], buf[i], sizeof buf[i]) ? buf[i] : files[i];
+/* The proto/ files; udp.txt only when with_udp, so that levels 1-5 do not need it. */
+static int load_proto(proto *p, const char *const given[4], bool with_udp) {
+    char buf[4][4200], err[512];
+    const char *paths[4];
+    const char *files[4] = {"vectors.txt", "stats.txt", "sessions.txt", "udp.txt"};
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < 4; i++)
+        paths[i] = given[i] ? given[i] : wv_default_path(files[i], buf[i], sizeof buf[i]) ? buf[i] : files[i];
     if (wv_load(paths[0], &p->vectors, err, sizeof err) || wv_load(paths[1], &p->stats, err, sizeof err) ||
-        ws_load(paths[2], &p->sessions, err, sizeof err)) {
+        ws_load(paths[2], &p->sessions, err, sizeof err) || (with_udp && cu_load(paths[3], &p->udp, err, sizeof err))) {
         fprintf(stderr, "wire-conform: %s\n", err);
+        wv_free(&p->vectors); /* what loaded before the file that did not */
+        wv_free(&p->stats);
+        ws_free(&p->sessions);
         return -1;
     }
     return 0;
@@ -342,6 +353,30 @@ static void run_sessions(const server_target *t, int lo, int hi) {
     for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
 }
 
+/* Level 6, after the others: every case of proto/udp.txt, one after the other (each from a fresh
+ * socket; in sequence, so that one case's answers cannot be taken for another's), then the extras. */
+static void run_udp(run *r, const proto *p, const char *host, const char *port) {
+    cu_target t;
+    char err[512], name[200], why[2048];
+    bool any = false;
+    for (size_t i = 0; i < r->n; i++) any = any || r->checks[i].level == 6;
+    if (!any) return;
+    if (cu_resolve(host, port, r->timeout_ms, &t, err, sizeof err)) {
+        for (size_t i = 0; i < r->n; i++)
+            if (r->checks[i].level == 6) result(r, &r->checks[i], false, "%s", err);
+        return;
+    }
+    for (size_t i = 0; i < p->udp.count; i++) {
+        snprintf(name, sizeof name, "udp:%s", p->udp.cases[i].name);
+        check *c = find_check(r, name);
+        if (c) result(r, c, cu_run_case(&t, &p->udp.cases[i], why, sizeof why) == 0, "%s", why);
+    }
+    for (size_t i = 0; i < cu_nextras; i++) {
+        check *c = find_check(r, cu_extras[i].name);
+        if (c) result(r, c, cu_extras[i].run(&t, &p->udp, why, sizeof why) == 0, "%s", why);
+    }
+}
+
 static int check_server(run *r, const proto *p, const char *host, const char *port) {
     server_target t = {r, p, host, port};
     /* the checks, for the levels asked */
@@ -383,6 +418,12 @@ static int check_server(run *r, const proto *p, const char *host, const char *po
     }
     check *conc = selected(r, "concurrent:8-clients", 5) ? add_check(r, "concurrent:8-clients", 5, "8.1 9.3") : NULL;
     check *slow = selected(r, "slowloris:20-stalled", 5) ? add_check(r, "slowloris:20-stalled", 5, "9.3") : NULL;
+    for (size_t i = 0; i < p->udp.count; i++) {
+        snprintf(name, sizeof name, "udp:%s", p->udp.cases[i].name);
+        if (selected(r, name, 6)) add_check(r, name, 6, cu_spec(p->udp.cases[i].name));
+    }
+    for (size_t i = 0; i < cu_nextras; i++)
+        if (selected(r, cu_extras[i].name, 6)) add_check(r, cu_extras[i].name, 6, cu_extras[i].spec);
     /* levels 1 to 4: the sessions and the exchange; level 5 last (timeouts take seconds) */
     run_sessions(&t, 1, 4);
     ex_config cfg = {host, port, NULL, "wire-conform", r->timeout_ms, &p->vectors, &p->stats, want_case, case_done, r};
@@ -391,6 +432,7 @@ static int check_server(run *r, const proto *p, const char *host, const char *po
     run_sessions(&t, 5, 5);
     if (conc) check_concurrent(&t, conc);
     if (slow) check_slowloris(&t, slow);
+    run_udp(r, p, host, port);
     return report(r);
 }
 
@@ -915,16 +957,20 @@ static const char usage_text[] =
     "Checks an implementation of the wire protocol (SPEC.md), level by level:\n"
     "  1 framing, HELLO, PING, BYE   2 ECHO   3 scalars both ways\n"
     "  4 strings, lists, groups, errors with offsets   5 limits and concurrency\n"
+    "  6 the UDP datagram profile (servers only; opt-in: --level 6)\n"
     "server: connects to HOST PORT as a client. Start the server under test with\n"
-    "        --max-payload 1048576 --idle-timeout 2 --frame-timeout 1 (proto/sessions.txt's config).\n"
+    "        --max-payload 1048576 --idle-timeout 2 --frame-timeout 1 (proto/sessions.txt's config),\n"
+    "        and --udp for level 6 (UDP on the TCP port's number, SPEC 15.8).\n"
     "client: listens on 127.0.0.1, runs COMMAND with --host 127.0.0.1 --port P appended, and plays a\n"
     "        legal but awkward server; the client must run the interop exchange (SPEC 10.10).\n"
     "options:\n"
-    "  --level N        run levels 1 to N (default 5: all)\n"
+    "  --level N        run levels 1 to N, N in 1..6 (default 5: every TCP level; 6 adds UDP)\n"
     "  --only PATTERN   only the checks whose name matches (a shell pattern: 'session:hello.*'); may repeat\n"
     "  --tap            TAP output (for graders) instead of lines\n"
-    "  --timeout SEC    each wait of the exchange's cases (default 10)\n"
-    "  --vectors FILE, --stats FILE, --sessions FILE   the proto/ files (default: found as SPEC 10.10 says)\n"
+    "  --timeout SEC    each wait of the exchange's cases (default 10); over UDP, a request unanswered\n"
+    "                   after half of it is sent once more\n"
+    "  --vectors FILE, --stats FILE, --sessions FILE, --udp-cases FILE\n"
+    "                   the proto/ files (default: found as SPEC 10.10 says)\n"
     "  --version, --help\n"
     "Each failure names its SPEC.md section, what was sent and what came back. Exit status: 0 when every\n"
     "check that ran passed, 1 otherwise, 2 for a usage error.\n";
@@ -932,10 +978,10 @@ static const char usage_text[] =
 int main(int argc, char **argv) {
     run r;
     memset(&r, 0, sizeof r);
-    r.level = LEVELS;
+    r.level = DEFAULT_LEVEL;
     r.timeout_ms = 10000;
     pthread_mutex_init(&r.lock, NULL);
-    const char *files[3] = {NULL, NULL, NULL};
+    const char *files[4] = {NULL, NULL, NULL, NULL};
     int i = 1;
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
@@ -972,6 +1018,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--vectors") == 0 && v) files[0] = v, i++;
         else if (strcmp(a, "--stats") == 0 && v) files[1] = v, i++;
         else if (strcmp(a, "--sessions") == 0 && v) files[2] = v, i++;
+        else if (strcmp(a, "--udp-cases") == 0 && v) files[3] = v, i++;
         else {
             fprintf(stderr, "wire-conform: bad option or value: %s (see wire-conform --help)\n", a);
             return 2;
@@ -984,12 +1031,13 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     proto p;
-    if (load_proto(&p, files[0], files[1], files[2])) return 2;
+    if (load_proto(&p, files, server && r.level >= 6)) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = server ? check_server(&r, &p, argv[i], argv[i + 1]) : check_client(&r, &p, argv + i);
     wv_free(&p.vectors);
     wv_free(&p.stats);
     ws_free(&p.sessions);
+    cu_free(&p.udp);
     for (size_t k = 0; k < r.n; k++) free(r.checks[k].why);
     free(r.checks);
     return rc;
