@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 """wire interop client: runs the interop exchange of SPEC 10.10 against any server.
 
-Usage: client.py --host H --port P [--vectors FILE] [--stats FILE] [--timeout S]
+Usage: client.py [--udp] --host H --port P [--vectors FILE] [--stats FILE] [--timeout S]
 Prints ``ok   <case>`` or ``FAIL <case>: <reason>`` per case, then ``<N> passed, <M> failed``;
-exits 0 iff nothing failed.
+exits 0 iff nothing failed. With --udp the exchange of SPEC 15.8 runs over UDP instead, each
+request retried on loss as SPEC 15.7 says.
 """
 
 import argparse
+import random
 import socket
 import sys
 import time
@@ -276,10 +278,15 @@ class Exchange:
         if status != 2:
             raise CaseFailure("status %d, expected 2 (unknown vector)" % status)
 
-    def get(self, case: vectors.Case, deadline: float) -> None:
+    def request_one_of(self, msg_type: int, payload: bytes, reply_types: Sequence[int],
+                       deadline: float) -> wire.Frame:
         conn = self.connection(deadline)
-        conn.send(MsgType.VECTOR_GET, wire.encode([("string", case.name)]), deadline)
-        frame = conn.expect_one_of((MsgType.VECTOR_DATA, MsgType.VECTOR_RESULT), deadline)
+        conn.send(msg_type, payload, deadline)
+        return conn.expect_one_of(reply_types, deadline)
+
+    def get(self, case: vectors.Case, deadline: float) -> None:
+        frame = self.request_one_of(MsgType.VECTOR_GET, wire.encode([("string", case.name)]),
+                                    (MsgType.VECTOR_DATA, MsgType.VECTOR_RESULT), deadline)
         if frame.type == MsgType.VECTOR_RESULT:
             status = self.vector_result(wire.decode(frame.payload))[0]
             raise CaseFailure("VECTOR_RESULT status %d instead of VECTOR_DATA" % status)
@@ -346,8 +353,166 @@ class Exchange:
         self.drop()
 
 
+# ---- the UDP exchange (SPEC 15.7, 15.8) ----------------------------------------------------
+
+UDP_ECHO_SIZES = (0, 1, 4096, wire.UDP_MAX_PAYLOAD)
+FIRST_TIMEOUT = 0.1  # seconds before the first retry; doubled on each, up to MAX_TIMEOUT (SPEC 15.7)
+MAX_TIMEOUT = 1.0
+SENDS = 8  # sends of one request before its case fails
+
+
+def retry_timeouts(first: float, largest: float, sends: int) -> List[float]:
+    """How long each send of a request waits for its answer: ``first``, doubled each time up to
+    ``largest`` (SPEC 15.7)."""
+    waits = [first]
+    while len(waits) < sends:
+        waits.append(min(2 * waits[-1], largest))
+    return waits[:sends]
+
+
+class UdpPeer:
+    """A UDP socket connected to the server (so the kernel drops datagrams from anyone else),
+    with the request ids, timeouts and retries of SPEC 15.7: one request outstanding at a time."""
+
+    def __init__(self, host: str, port: int, first_timeout: float = FIRST_TIMEOUT,
+                 max_timeout: float = MAX_TIMEOUT, sends: int = SENDS) -> None:
+        try:
+            family, kind, proto, _name, address = socket.getaddrinfo(
+                host, port, type=socket.SOCK_DGRAM)[0]
+            self.sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise CaseFailure("cannot resolve %s: %s" % (host, exc)) from None
+        try:
+            self.sock.connect(address)
+        except OSError as exc:
+            self.sock.close()
+            raise CaseFailure("cannot reach %s:%d: %s" % (host, port, exc)) from None
+        self.port = port
+        self.first_timeout, self.max_timeout, self.sends = first_timeout, max_timeout, sends
+        # A random start: a late reply to a previous run on the same port is unlikely to match.
+        self.next_id = random.getrandbits(32)
+        self.sent = self.retries = self.stray = self.bad = 0
+
+    def request(self, msg_type: int, payload: bytes) -> wire.Datagram:
+        """Send one request and return its answer (the reply, or an ERROR for it), sending the
+        same datagram again each time the timeout expires."""
+        if len(payload) > wire.UDP_MAX_PAYLOAD:
+            raise NotSent("%s payload of %d bytes does not fit in a datagram (at most %d), not sent"
+                          % (MsgType(msg_type).name, len(payload), wire.UDP_MAX_PAYLOAD))
+        request_id, self.next_id = self.next_id, (self.next_id + 1) & wire.U32_MAX
+        data = wire.encode_datagram(request_id, msg_type, payload)
+        waited = 0.0
+        for send, timeout in enumerate(retry_timeouts(self.first_timeout, self.max_timeout,
+                                                      self.sends)):
+            try:
+                self.sock.send(data)
+            except ConnectionRefusedError:
+                raise CaseFailure(self.refused()) from None
+            self.sent += 1
+            self.retries += send > 0
+            answer = self.wait(request_id, time.monotonic() + timeout)
+            if answer is not None:
+                return answer
+            waited += timeout
+        raise CaseFailure("no answer to request id %d after %d sends (%.1f s)"
+                          % (request_id, self.sends, waited))
+
+    def wait(self, request_id: int, deadline: float) -> Optional[wire.Datagram]:
+        """The answer to ``request_id`` if it comes before ``deadline``; whatever else comes is
+        dropped (SPEC 15.7): bad datagrams, duplicates, late answers to given-up requests."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data, _source, _truncated = wire.recv_datagram(self.sock)
+            except socket.timeout:
+                return None
+            except ConnectionRefusedError:
+                # An ICMP "port unreachable": nothing listens there, retrying cannot help.
+                raise CaseFailure(self.refused()) from None
+            try:  # steps 1-3 and 5 of SPEC 15.3; a truncated datagram fails here too (SPEC 15.4)
+                datagram = wire.decode_datagram(data, wire.UDP_MAX_PAYLOAD)
+            except WireError:
+                self.bad += 1
+                continue
+            if datagram.request_id != request_id:
+                self.stray += 1
+                continue
+            return datagram
+
+    def refused(self) -> str:
+        return "nothing listens on UDP port %d (connection refused)" % self.port
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class UdpExchange(Exchange):
+    """The SPEC 15.8 cases over UDP: those of 10.10 that need no connection, in the same order and
+    with the same names, every request retried on loss (SPEC 15.7)."""
+
+    def __init__(self, host: str, port: int, cases: List[vectors.Case],
+                 stats: List[vectors.StatsCase], peer: Optional[UdpPeer] = None) -> None:
+        super().__init__(host, port, cases, stats, 0.0)
+        self.peer = peer if peer is not None else UdpPeer(host, port)
+
+    def plan(self) -> List[Tuple[str, Callable[[float], None]]]:
+        # The vectors whose VECTOR_CHECK payload (name field + data) fits in one datagram; their
+        # VECTOR_DATA reply has the same size.
+        ok = [case for case in self.cases if case.kind == "ok"
+              and 5 + len(case.name.encode()) + len(case.data) <= wire.UDP_MAX_PAYLOAD]
+        rejects = [case for case in self.cases if case.kind == "err"]
+        steps: List[Tuple[str, Callable[[float], None]]] = []
+        steps += [("check:" + c.name, self.bind(self.check, c)) for c in ok]
+        steps.append(("check-unknown", self.check_unknown))
+        steps += [("get:" + c.name, self.bind(self.get, c)) for c in ok]
+        steps += [("roundtrip:" + c.name, self.bind(self.roundtrip, c)) for c in ok]
+        steps += [("echo:%d" % size, self.bind(self.echo, size)) for size in UDP_ECHO_SIZES]
+        steps.append(("ping", self.ping))
+        steps += [("stats:" + s.name, self.bind(self.stats_case, s)) for s in self.stats]
+        steps += [("reject:" + c.name, self.bind(self.reject, c)) for c in rejects]
+        return steps
+
+    def drop(self) -> None:
+        pass  # no connection: a failed case leaves nothing out of step
+
+    def request_one_of(self, msg_type: int, payload: bytes, reply_types: Sequence[int],
+                       deadline: float) -> wire.Frame:
+        answer = self.peer.request(msg_type, payload)
+        if answer.type == MsgType.ERROR and MsgType.ERROR not in reply_types:
+            try:
+                error = wire.decode_error(answer.payload)
+            except WireError as exc:
+                raise CaseFailure("server sent a malformed ERROR: %s" % exc) from None
+            raise CaseFailure("server sent ERROR %s at %s: %s" % (
+                wire.error_name(error.code), "none" if error.offset is None else error.offset,
+                _short(error.message)))
+        if answer.type not in reply_types:
+            raise CaseFailure("expected %s, got message type 0x%04x"
+                              % (" or ".join(MsgType(t).name for t in reply_types), answer.type))
+        return wire.Frame(answer.type, answer.payload)
+
+    def request(self, msg_type: int, payload: bytes, reply_type: int, deadline: float) -> bytes:
+        return self.request_one_of(msg_type, payload, (reply_type,), deadline).payload
+
+    def reject(self, case: vectors.Case, deadline: float) -> None:
+        # Over UDP the server goes on after its ERROR: no new socket, no EOF (SPEC 15.8).
+        assert case.code is not None and case.offset is not None
+        frame = self.request_one_of(MsgType.ROUNDTRIP, case.data, (MsgType.ERROR,), deadline)
+        error = wire.decode_error(frame.payload)
+        want = (case.code, wire.HEADER_SIZE + case.offset)
+        if (error.code, error.offset) != want:
+            raise CaseFailure("ERROR %s at %s, expected %s at %d" % (
+                wire.error_name(error.code), error.offset, wire.error_name(want[0]), want[1]))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="wire interop client (Python)")
+    parser.add_argument("--udp", action="store_true",
+                        help="run the exchange over UDP (SPEC.md 15.8): each request retried after"
+                             " 100 ms, the wait doubled up to 1 s, 8 sends at most")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=wire.port_number(1), required=True)
     # Default: found as SPEC 10.10 says ($WIRE_PROTO_DIR, ./proto, this source tree's proto/).
@@ -361,7 +526,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, vectors.NotationError) as exc:
         print("client: cannot load proto files: %s" % exc, file=sys.stderr)
         return 2
-    failed = Exchange(args.host, args.port, cases, stats, args.timeout).run()
+    if not args.udp:
+        failed = Exchange(args.host, args.port, cases, stats, args.timeout).run()
+        return 0 if failed == 0 else 1
+    try:
+        peer = UdpPeer(args.host, args.port)
+    except CaseFailure as exc:
+        print("client: %s" % exc, file=sys.stderr)
+        return 2
+    try:
+        failed = UdpExchange(args.host, args.port, cases, stats, peer).run()
+    finally:
+        peer.close()
+    # What loss and duplication cost, for whoever runs us through a lossy path.
+    print("client: udp: %d datagrams sent (%d retries), %d stray answers and %d bad datagrams"
+          " dropped" % (peer.sent, peer.retries, peer.stray, peer.bad), file=sys.stderr)
     return 0 if failed == 0 else 1
 
 

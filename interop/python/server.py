@@ -5,7 +5,8 @@ one thread per connection. Options: SPEC 9.3 (``server.py --help``).
 
 Prints the listening port alone on the first stdout line, logs one line per connection to stderr
 when it ends (unless --quiet). SIGTERM or SIGINT: stop accepting, answer the frames in flight,
-close every connection, exit 0 (SPEC 9.3).
+close every connection, exit 0 (SPEC 9.3). With --udp, one more thread serves the UDP datagram
+profile (SPEC 15) on the UDP port of the same number, answering each datagram from itself alone.
 """
 
 import argparse
@@ -505,13 +506,147 @@ class InflightBudget:
             self.changed.notify_all()
 
 
+# ---- the UDP datagram profile (SPEC 15) ----
+
+# What is served over UDP (SPEC 15.5): PING and the interop requests, each answered from its own
+# datagram alone. ERROR is dropped; everything else is UNEXPECTED at 2.
+UDP_SERVED = SERVED | {MsgType.PING}
+UDP_BIND_ATTEMPTS = 64  # --port 0: TCP and UDP ports of the same number, tried this many times
+
+
+class DatagramRequest(Session):
+    """One request datagram, answered by the Session's own handlers (so that every message is
+    served exactly as over TCP, SPEC 15.5): the reply they send is kept as the one answer rather
+    than written to a stream, and the WireErrors they raise become the ERROR answering it."""
+
+    def __init__(self, server: "InteropServer") -> None:
+        # No socket, no reader, no budget: only the handlers and their reply path are used.
+        self.server = server
+        self.peer = "udp"
+        self.peer_max = wire.UDP_MAX_PAYLOAD  # a reply must fit in one datagram (SPEC 15.4)
+        self.reserved = 0
+        self.frames_in = self.frames_out = self.bytes_out = 0
+        self.answer: Optional[Tuple[int, bytes]] = None
+        self.handlers = {
+            MsgType.PING: self.on_ping,
+            MsgType.ECHO: lambda payload: self.reply(MsgType.ECHO_REPLY, payload),
+            MsgType.ROUNDTRIP: self.on_roundtrip,
+            MsgType.VECTOR_CHECK: self.on_vector_check,
+            MsgType.VECTOR_GET: self.on_vector_get,
+            MsgType.STATS: self.on_stats,
+        }
+
+    def send(self, msg_type: int, payload: bytes) -> None:
+        self.answer = (msg_type, payload)
+
+
+class UdpService:
+    """The UDP side of the server (SPEC 15): one thread reading datagrams from one socket and
+    answering each at once, to its source address. No state is kept per client."""
+
+    def __init__(self, server: "InteropServer", sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        # The server's UDP max payload: the smaller of the datagram's and --max-payload (SPEC 15.4).
+        self.max_payload = min(wire.UDP_MAX_PAYLOAD, server.max_payload)
+        self.datagrams_in = self.answers_out = self.dropped = self.truncated = 0
+        self.thread: Optional[threading.Thread] = None
+
+    def answer(self, data: bytes) -> Optional[bytes]:
+        """The datagram answering ``data`` (SPEC 15.3, in its order), or None: nothing is sent."""
+        request_id = wire.datagram_id(data)
+        if request_id is None:  # step 1: no id to answer with
+            return None
+        try:
+            _, msg_type, _ = wire.decode_datagram_header(data, self.max_payload)  # steps 2, 3
+            if msg_type == MsgType.ERROR:  # step 4: never answered (SPEC 7.4), whatever its size
+                return None
+            datagram = wire.decode_datagram(data, self.max_payload)  # step 5
+        except WireError as exc:
+            return self.error(request_id, exc.code, exc.offset, exc.detail)
+        if datagram.type not in UDP_SERVED:  # step 6
+            return self.error(request_id, ErrorCode.UNEXPECTED, 2,
+                              "message type 0x%04x is not served over UDP" % datagram.type)
+        request = DatagramRequest(self.server)
+        try:  # step 7: the payload, as over TCP; its offsets count the header (SPEC 5.1)
+            request.handlers[datagram.type](datagram.payload)
+        except WireError as exc:
+            return self.error(request_id, exc.code,
+                              None if exc.offset is None else wire.HEADER_SIZE + exc.offset,
+                              exc.detail)
+        assert request.answer is not None
+        msg_type, payload = request.answer
+        return wire.encode_datagram(request_id, msg_type, payload)
+
+    @staticmethod
+    def error(request_id: int, code: int, offset: Optional[int], text: str) -> bytes:
+        return wire.encode_datagram(request_id, MsgType.ERROR, wire.encode_error(
+            code, offset, wire.clip_error_text(text or wire.error_text(code))))
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        # Only the main thread takes SIGTERM/SIGINT (as InteropServer.worker says why).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        # Short waits, so that a stopping server ends this loop between datagrams.
+        self.sock.settimeout(STOP_POLL_SECONDS)
+        while not self.server.stopping.is_set():
+            try:
+                data, source, truncated = wire.recv_datagram(self.sock)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EINTR, errno.ECONNREFUSED, errno.ENOBUFS, errno.ENOMEM):
+                    continue  # (ECONNREFUSED: an ICMP error for an earlier answer)
+                self.server.log("udp: receive failed: %s; UDP service stopped" % exc)
+                return
+            self.datagrams_in += 1
+            self.truncated += truncated  # judged on what arrived: LENGTH or TOOBIG (SPEC 15.4)
+            try:
+                reply = self.answer(data)
+            except Exception as exc:  # a bug must cost one datagram, not the service
+                self.server.log("udp: internal error on a datagram from %s: %r" % (source[:2], exc))
+                reply = None
+            if reply is None:
+                self.dropped += 1
+                continue
+            try:
+                self.sock.sendto(reply, source)
+                self.answers_out += 1
+            except OSError:
+                self.dropped += 1  # the kernel refused it: loss like any other (SPEC 15.1)
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.join(STOP_POLL_SECONDS * 10 + 5)
+            self.server.log("udp: %d datagrams in (%d truncated), %d answered, %d not answered"
+                            % (self.datagrams_in, self.truncated, self.answers_out, self.dropped))
+            self.thread = None
+
+
+def _udp_socket(family: int, host: str, port: int, dualstack: bool) -> socket.socket:
+    """A UDP socket bound to host:port; '::' takes IPv4 too, as the TCP listener does."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dualstack else 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class InteropServer:
     """Listening socket plus the accept loop; each connection runs a Session in its own thread."""
 
     def __init__(self, host: str, port: int, vector_values: Dict[str, List[Field]],
                  max_payload: int = wire.DEFAULT_MAX_PAYLOAD, max_conns: int = DEFAULT_MAX_CONNS,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                 frame_timeout: float = DEFAULT_FRAME_TIMEOUT, quiet: bool = False) -> None:
+                 frame_timeout: float = DEFAULT_FRAME_TIMEOUT, quiet: bool = False,
+                 udp: bool = False) -> None:
         self.vectors = vector_values
         self.max_payload = max_payload
         self.max_conns = max_conns
@@ -528,9 +663,21 @@ class InteropServer:
         dualstack = family == socket.AF_INET6 and socket.has_dualstack_ipv6()
         # socket.SOMAXCONN, the kernel's own cap: a burst of clients waits in the accept queue for its
         # answer, where past a backlog of 128 their SYNs were dropped and retried 1, 3, 7 s later
-        self.listener = socket.create_server((host, port), family=family, backlog=socket.SOMAXCONN,
-                                             dualstack_ipv6=dualstack)
-        self.port: int = self.listener.getsockname()[1]
+        self.udp: Optional[UdpService] = None
+        for attempt in range(UDP_BIND_ATTEMPTS):
+            self.listener = socket.create_server((host, port), family=family,
+                                                 backlog=socket.SOMAXCONN, dualstack_ipv6=dualstack)
+            self.port: int = self.listener.getsockname()[1]
+            if not udp:
+                break
+            # SPEC 15.8: UDP on the port number TCP got; if that UDP port is taken, both again.
+            try:
+                self.udp = UdpService(self, _udp_socket(family, host, self.port, dualstack))
+                break
+            except OSError as exc:
+                self.listener.close()
+                if port != 0 or exc.errno != errno.EADDRINUSE or attempt + 1 == UDP_BIND_ATTEMPTS:
+                    raise
         self.drainer = Drainer()
         # A descriptor kept in reserve for refusing connections when they run out (SPEC 9.3).
         self.reserve: Optional[int] = None
@@ -547,6 +694,8 @@ class InteropServer:
             sys.stderr.flush()
 
     def serve_forever(self) -> None:
+        if self.udp is not None and self.udp.thread is None:
+            self.udp.start()
         while True:
             try:
                 sock, address = self.listener.accept()
@@ -650,6 +799,8 @@ class InteropServer:
         close, within the frame timeout (plus the graceful close's drain)."""
         self.listener.close()
         self.stopping.set()
+        if self.udp is not None:
+            self.udp.stop()  # it answers the datagram it holds, then reads no more
         limit = time.monotonic() + self.frame_timeout + wire.DRAIN_SECONDS + 1
         with self.lock:
             while self.open_conns > 0 and time.monotonic() < limit:
@@ -665,6 +816,10 @@ class InteropServer:
 
     def close(self) -> None:
         self.listener.close()
+        if self.udp is not None:
+            self.stopping.set()
+            self.udp.stop()
+            self.udp.sock.close()
         self.drainer.stop()
         if self.reserve is not None:
             os.close(self.reserve)
@@ -693,7 +848,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="server.py", allow_abbrev=False,
         description="wire interop server (Python): the interop service of SPEC.md 10, one thread per"
-                    " connection. Prints the listening port alone on stdout's first line.",
+                    " connection (--udp: and over UDP, SPEC.md 15, on the same port number)."
+                    " Prints the listening port alone on stdout's first line.",
         epilog="Memory: an idle connection costs about 20 KiB; a frame's payload is never allocated"
                " ahead of its bytes. A request costs about 2x its payload while it is received and"
                " answered (2.0x to 2.4x measured for ROUNDTRIP, STATS, VECTOR_CHECK). Payloads over %d KiB take their size from a server-wide"
@@ -724,6 +880,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="vectors for VECTOR_CHECK / VECTOR_GET (default: vectors.txt in"
                              " $WIRE_PROTO_DIR, ./proto, or this source tree's proto/)")
     parser.add_argument("--quiet", action="store_true", help="no per-connection log lines")
+    parser.add_argument("--udp", action="store_true",
+                        help="also serve the UDP datagram profile (SPEC.md 15) on the UDP port with"
+                             " the same number as the TCP port")
     parser.add_argument("--version", action="version",
                         version="%s %s, protocol version %d" % (SERVER_NAME, PROGRAM_VERSION,
                                                                 wire.PROTOCOL_VERSION))
@@ -753,7 +912,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ok_values = {case.name: case.fields for case in cases if case.kind == "ok"}
     try:
         server = InteropServer(args.host, args.port, ok_values, args.max_payload, args.max_conns,
-                               args.idle_timeout, args.frame_timeout, args.quiet)
+                               args.idle_timeout, args.frame_timeout, args.quiet, args.udp)
     except OSError as exc:
         print("%s: cannot listen on %s port %d: %s" % (SERVER_NAME, args.host, args.port, exc),
               file=sys.stderr)
@@ -762,8 +921,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal must not stop the server
     print(server.port, flush=True)
-    server.log("listening on %s port %d, max payload %d, %d vectors"
-               % (args.host, server.port, args.max_payload, len(ok_values)))
+    server.log("listening on %s port %d%s, max payload %d, %d vectors"
+               % (args.host, server.port, " (TCP and UDP)" if args.udp else "", args.max_payload,
+                  len(ok_values)))
     try:
         server.serve_forever()
     except _Stop:

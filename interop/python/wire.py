@@ -1898,3 +1898,80 @@ def decode_bye(payload: BytesLike) -> None:
 def pong_payload(ping_payload: BytesLike) -> bytes:
     """The PONG answering a PING carries the PING's opaque payload unchanged."""
     return bytes(ping_payload)
+
+
+# --------------------------------------------------------------------------------------------
+# The UDP datagram profile (SPEC 15): a 4-byte request id, then exactly one frame.
+
+UDP_MAX_DATAGRAM = 65507  # the largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP) (SPEC 15.4)
+REQUEST_ID_SIZE = 4
+UDP_MAX_PAYLOAD = UDP_MAX_DATAGRAM - REQUEST_ID_SIZE - HEADER_SIZE  # 65495
+# One byte more than the largest datagram accepted: a datagram that fills it was too large, which
+# tells truncation apart even where MSG_TRUNC is not reported (SPEC 15.4).
+UDP_RECV_SIZE = UDP_MAX_DATAGRAM + 1
+
+
+class Datagram(NamedTuple):
+    """A datagram that passed SPEC 15.3 steps 1 to 3 and 5: its request id and its one frame."""
+
+    request_id: int
+    type: int
+    payload: bytes
+
+
+def encode_datagram(request_id: int, msg_type: int, payload: BytesLike = b"") -> bytes:
+    """Request id (u32, big-endian) + one frame. A payload over UDP_MAX_PAYLOAD cannot be sent in
+    one datagram: TOOBIG with no offset (the ERROR a server answers instead, SPEC 15.4)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or not 0 <= request_id <= U32_MAX:
+        raise WireError(ErrorCode.RANGE, detail="request id %r is not a u32" % (request_id,))
+    if len(payload) > UDP_MAX_PAYLOAD:
+        raise WireError(ErrorCode.TOOBIG, None, "a payload of %d bytes does not fit in a datagram"
+                        " (at most %d)" % (len(payload), UDP_MAX_PAYLOAD))
+    return request_id.to_bytes(REQUEST_ID_SIZE, "big") + encode_frame(msg_type, payload)
+
+
+def datagram_id(data: BytesLike) -> Optional[int]:
+    """The request id of a received datagram, None when it has fewer than 4 bytes (SPEC 15.3 step
+    1: such a datagram cannot be answered and is dropped)."""
+    if len(data) < REQUEST_ID_SIZE:
+        return None
+    return int.from_bytes(bytes(data[:REQUEST_ID_SIZE]), "big")
+
+
+def decode_datagram_header(data: BytesLike, max_payload: int = UDP_MAX_PAYLOAD) -> Tuple[int, int, int]:
+    """SPEC 15.3 steps 1 to 3 on a received datagram: ``(request id, type, length)``. Errors carry
+    **frame** offsets (the id not counted): TRUNCATED (no offset) for fewer than 4 bytes, TRUNCATED
+    0 for an incomplete header, then the header checks (VERSION 0, HEADER 1 / 2, TOOBIG 4, against
+    ``max_payload`` capped at UDP_MAX_PAYLOAD). A server looks at the type here, before the size
+    check: an ERROR is dropped even when its size disagrees with its header (step 4)."""
+    size = len(data)
+    if size < REQUEST_ID_SIZE:
+        raise WireError(ErrorCode.TRUNCATED, None, "a datagram of %d bytes has no request id" % size)
+    if size < REQUEST_ID_SIZE + HEADER_SIZE:
+        raise WireError(ErrorCode.TRUNCATED, 0, "the frame header needs 8 bytes, the datagram has %d"
+                        % (size - REQUEST_ID_SIZE))
+    head = bytes(data[:REQUEST_ID_SIZE + HEADER_SIZE])
+    msg_type, length = decode_header(head[REQUEST_ID_SIZE:], min(max_payload, UDP_MAX_PAYLOAD))
+    return int.from_bytes(head[:REQUEST_ID_SIZE], "big"), msg_type, length
+
+
+def decode_datagram(data: BytesLike, max_payload: int = UDP_MAX_PAYLOAD) -> Datagram:
+    """SPEC 15.3 steps 1 to 3 (:func:`decode_datagram_header`) and 5, what a client applies to
+    what it receives: LENGTH 4 when the datagram's size is not 12 + the header's length (a
+    datagram cut by a small receive buffer ends here). The type and payload are not judged."""
+    request_id, msg_type, length = decode_datagram_header(data, max_payload)
+    carried = len(data) - REQUEST_ID_SIZE - HEADER_SIZE
+    if carried != length:
+        raise WireError(ErrorCode.LENGTH, 4, "the header announces %d payload bytes, the datagram"
+                        " carries %d" % (length, carried))
+    return Datagram(request_id, msg_type, bytes(data[REQUEST_ID_SIZE + HEADER_SIZE:]))
+
+
+def recv_datagram(sock: socket.socket, size: int = UDP_RECV_SIZE) -> Tuple[bytes, Any, bool]:
+    """One datagram from a UDP socket: ``(data, source address, truncated)``. ``truncated`` is
+    true when the kernel says it cut the datagram to ``size`` (MSG_TRUNC), or when more than
+    UDP_MAX_DATAGRAM bytes came (the default ``size`` has room for one byte more). Either way
+    ``data`` is what was received, for decode_datagram to judge (LENGTH or TOOBIG, SPEC 15.4).
+    Blocks as the socket does; OSError (socket.timeout included) passes through."""
+    data, _ancillary, flags, address = sock.recvmsg(size)
+    return data, address, bool(flags & socket.MSG_TRUNC) or len(data) > UDP_MAX_DATAGRAM

@@ -10,7 +10,7 @@ import server
 import wire
 
 LIMIT_NAMES = ("header_size", "max_depth", "default_max_payload", "min_max_payload",
-               "hello_name_max", "error_text_max", "no_offset")
+               "hello_name_max", "error_text_max", "no_offset", "udp_max_datagram", "udp_max_payload")
 
 
 def data_lines(name):
