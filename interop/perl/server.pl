@@ -9,14 +9,16 @@
 # child; and a 16 MiB payload in one connection does not delay the others, which a single-threaded
 # event loop would have to avoid with explicit buffering on both directions. The parent only
 # accepts (refusing connections over --max-conns itself, without blocking), reaps children on
-# SIGCHLD, and on SIGTERM/SIGINT stops them all.
+# SIGCHLD, and on SIGTERM/SIGINT stops them all. With --udp the parent's loop also serves the UDP
+# datagram profile (SPEC 15) on the UDP port of the same number: each datagram is answered at once
+# from itself alone, which costs the loop no more than one small request (65495 bytes at most).
 use strict;
 use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use Errno qw(EINTR EAGAIN EWOULDBLOCK EMFILE ENFILE);
+use Errno qw(EINTR EAGAIN EWOULDBLOCK EMFILE ENFILE EADDRINUSE);
 use Getopt::Long qw(GetOptionsFromArray);
 use IO::Handle;
 use IO::Select;
@@ -27,6 +29,7 @@ use Time::HiRes qw(time sleep);
 
 use Wire qw(:all);
 use Wire::Error;
+use Wire::Datagram qw(datagram_id datagram_header decode_datagram encode_datagram recv_datagram);
 use Wire::Interop;
 use Wire::IO qw(deadline read_append write_all write_frame close_gracefully);
 use Wire::Vectors qw(load_vectors find_proto_file);
@@ -36,6 +39,8 @@ use constant {
     DRAIN_SECONDS => 1,      # the bounded drain of a graceful close (SPEC 8.4: "about a second")
     POLL_SECONDS  => 0.25,   # how often a child waiting for a frame looks at the stop flag
     MAX_DRAINING  => 64,     # refused connections the parent drains at once; more are just closed
+    UDP_BATCH     => 64,     # datagrams answered per turn of the loop, so that accepting goes on
+    BIND_ATTEMPTS => 64,     # --udp --port 0: TCP and UDP ports of the same number, tried this often
 };
 
 my %opt = (
@@ -65,6 +70,8 @@ Serves the wire interop service (SPEC.md section 10) over TCP, one process per c
   --vectors FILE       golden vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt
                        from \$WIRE_PROTO_DIR, the current directory, or next to the program)
   --quiet              no per-connection log lines on stderr
+  --udp                also serve the UDP datagram profile (SPEC.md section 15) on the UDP port
+                       with the same number as the TCP port
   --version            the program's and the protocol's versions
   --help               this text
 END
@@ -82,7 +89,7 @@ sub parse_options {
     Getopt::Long::Configure(qw(no_auto_abbrev no_ignore_case no_getopt_compat pass_through),
                             'prefix_pattern=--', 'long_prefix_pattern=--');
     GetOptionsFromArray(\@args, \%got, 'host=s', 'port=s', 'max-payload=s', 'max-conns=s',
-                        'idle-timeout=s', 'frame-timeout=s', 'vectors=s', 'quiet', 'version', 'help')
+                        'idle-timeout=s', 'frame-timeout=s', 'vectors=s', 'quiet', 'udp', 'version', 'help')
         or bad_usage('bad options');
     if (@args) {    # pass_through leaves an option without its value here too
         bad_usage("$args[0] needs a value")
@@ -126,12 +133,30 @@ else {
 }
 my $service = Wire::Interop->new(vectors => $cases);
 
-my $listener = IO::Socket::IP->new(
-    LocalHost => $opt{host},
-    LocalPort => $opt{port},
-    Listen    => 1024,    # a flood waits in the queue rather than in SYN retries of 1 s and more
-    ReuseAddr => 1,
-) or die "server.pl: cannot listen on [$opt{host}]:$opt{port}: " . ($@ || $!) . "\n";
+my ($listener, $udp);
+for my $attempt (1 .. BIND_ATTEMPTS) {
+    $listener = IO::Socket::IP->new(
+        LocalHost => $opt{host},
+        LocalPort => $opt{port},
+        Listen    => 1024,    # a flood waits in the queue rather than in SYN retries of 1 s and more
+        ReuseAddr => 1,
+    ) or cannot_listen("[$opt{host}]:$opt{port}: " . ($@ || $!));
+    last unless $opt{udp};
+    # SPEC 15.8: UDP on the number TCP got; with --port 0, if that UDP port is taken, both again.
+    $udp = IO::Socket::IP->new(LocalHost => $opt{host}, LocalPort => $listener->sockport,
+                               Proto => 'udp');
+    last if $udp;
+    my ($errno, $why, $port) = ($! + 0, $@ || "$!", $listener->sockport);
+    close $listener;
+    cannot_listen("[$opt{host}]:$port (UDP): $why")
+        if $opt{port} || $errno != EADDRINUSE || $attempt == BIND_ATTEMPTS;
+}
+
+# The address cannot be used (taken, not ours): said on stderr, exit status 2 as for a bad value.
+sub cannot_listen {
+    print STDERR "server.pl: cannot listen on $_[0]\n";
+    exit 2;
+}
 
 $SIG{PIPE} = 'IGNORE';    # a write to a vanished peer is an IO error, not death
 $SIG{HUP}  = 'IGNORE';    # closing the terminal does not stop the server: SIGTERM does (SPEC 9.3)
@@ -150,6 +175,11 @@ $SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
 # when a connection is aborted between select and accept.
 $listener->blocking(0);
 my $select = IO::Select->new($listener);
+my %udp_count = (in => 0, filled => 0, answered => 0, unanswered => 0);
+if ($udp) {
+    $udp->blocking(0);
+    $select->add($udp);
+}
 my %draining;      # refused connections: fileno => { sock, until }
 my $paused = 0;    # accepting stops until then (out of descriptors with no reserve to give back)
 # A descriptor kept in reserve: out of descriptors (EMFILE), it is given back so that the pending
@@ -164,6 +194,7 @@ until ($stop) {
     my @ready = $select->can_read(next_wait());
     for my $fh (@ready) {
         if ($fh == $listener) { accept_some() }
+        elsif ($udp && $fh == $udp) { serve_datagrams() }
         else { drain_some($fh) }
     }
     my $now = time;
@@ -176,6 +207,12 @@ until ($stop) {
 }
 
 close $listener;
+if ($udp) {
+    close $udp;
+    logline(sprintf 'udp: %d datagrams in (%d filled the buffer), %d answered, %d not answered',
+                    @udp_count{qw(in filled answered unanswered)})
+        unless $opt{quiet};
+}
 end_drain($_->{sock}) for values %draining;
 stop_children();
 logline('stopped');
@@ -277,6 +314,7 @@ sub spawn {
         $SIG{TERM} = $SIG{INT} = sub { $stopping = 1 };
         sigprocmask(SIG_UNBLOCK, $blocked);
         close $listener;
+        close $udp if $udp;
         close $reserve if $reserve;
         end_drain($_->{sock}) for values %draining;
         serve($conn, peer_name($paddr), \$stopping);
@@ -351,6 +389,73 @@ sub peer_name {
     my ($err, $host, $port) = getnameinfo($paddr, NI_NUMERICHOST | NI_NUMERICSERV);
     return '?:?' if $err;
     return ($host =~ /:/ ? "[$host]" : $host) . ':' . $port;
+}
+
+# ---------------------------------------------------------------------------------------------
+# The UDP datagram profile (SPEC 15), in the parent's loop: what is waiting, up to a batch.
+
+sub serve_datagrams {
+    for (1 .. UDP_BATCH) {
+        my ($bytes, $source, $filled) = eval { recv_datagram($udp) };
+        if (!defined $bytes) {    # nothing more waiting, or an ICMP error for an earlier answer
+            return;
+        }
+        $udp_count{in}++;
+        $udp_count{filled}++ if $filled;    # judged on what arrived: LENGTH or TOOBIG (SPEC 15.4)
+        my $answer = eval { answer_datagram($bytes) };
+        if (!defined $answer) {
+            logline("udp: internal error: $@") if $@ && !$opt{quiet};
+            $udp_count{unanswered}++;
+            next;
+        }
+        # A full socket buffer loses the answer, like any loss (SPEC 15.1): the client retries.
+        if (defined send $udp, $answer, 0, $source) { $udp_count{answered}++ }
+        else { $udp_count{unanswered}++ }
+    }
+    return;
+}
+
+# The datagram answering $bytes, or undef: nothing is sent (SPEC 15.3, in its order).
+sub answer_datagram {
+    my ($bytes) = @_;
+    my $id = datagram_id($bytes) // return undef;    # step 1: no id to answer with
+    # The UDP max payload: the smaller of the datagram's and --max-payload (SPEC 15.4).
+    my $max = $opt{'max-payload'} < UDP_MAX_PAYLOAD ? $opt{'max-payload'} : UDP_MAX_PAYLOAD;
+    my (undef, $type) = eval { datagram_header($bytes, $max) };    # steps 2, 3
+    return udp_error($id, $@) unless defined $type;
+    return undef if $type == MSG_ERROR;    # step 4: never answered (SPEC 7.4), whatever its size
+    my ($got, undef, $payload) = eval { decode_datagram($bytes, $max) };    # step 5
+    return udp_error($id, $@) unless defined $got;
+    if ($type != MSG_PING && !$service->handles($type)) {    # step 6
+        return udp_error($id, Wire::Error->new(code => 'UNEXPECTED', offset => 2, message =>
+                             sprintf 'message type %s is not served over UDP',
+                                     message_name($type) // sprintf '0x%04x', $type));
+    }
+    my ($rtype, $rpayload) = $type == MSG_PING ? (MSG_PONG, $payload)
+                           : eval { $service->handle($type, $payload) };    # step 7, as over TCP
+    if (!defined $rtype) {    # a payload error: its offset counts the header (SPEC 5.1)
+        my $e = $@;
+        die $e unless ref $e && $e->isa('Wire::Error');
+        return udp_error($id, Wire::Error->new(code => $e->code, message => $e->message,
+                                               offset => defined $e->offset ? HEADER_SIZE + $e->offset : undef));
+    }
+    # A reply no datagram can carry: TOOBIG with no offset instead (SPEC 15.4).
+    return udp_error($id, Wire::Error->new(code => 'TOOBIG', message => length($rpayload)
+                                               . ' byte reply does not fit in a datagram'))
+        if length $rpayload > UDP_MAX_PAYLOAD;
+    return encode_datagram($id, $rtype, $rpayload);
+}
+
+sub udp_error {
+    my ($id, $e) = @_;
+    die $e unless ref $e && $e->isa('Wire::Error');
+    utf8::encode(my $t = $e->message);
+    if (length $t > ERROR_TEXT_MAX) {    # our texts are short, but never send what a receiver refuses
+        $t = substr $t, 0, ERROR_TEXT_MAX;
+        $t = substr $t, 0, utf8_error_offset($t) // length $t;
+    }
+    utf8::decode($t);
+    return encode_datagram($id, MSG_ERROR, error_payload($e->code, $e->offset, $t));
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -554,7 +659,7 @@ server.pl - the Perl wire interop server
 
     perl interop/perl/server.pl [--host 127.0.0.1] [--port 0] [--max-payload 16777216]
         [--max-conns 1024] [--idle-timeout 60] [--frame-timeout 10] [--vectors FILE]
-        [--quiet] [--version] [--help]
+        [--quiet] [--udp] [--version] [--help]
 
 =head1 DESCRIPTION
 
@@ -580,5 +685,15 @@ for that many seconds (from accept or the last reply) is ERROR(TIMEOUT, 0xFFFFFF
 does not read its replies within it is closed. C<--frame-timeout>: a frame whose first byte has
 arrived must be complete within that many seconds, else ERROR(TIMEOUT, 0xFFFFFFFF). Timeouts are
 whole seconds. A bad option or value is a message on stderr and exit status 2.
+
+C<--udp>: the UDP datagram profile of SPEC.md section 15 is served too, on the UDP port with the
+same number as the TCP port (with C<--port 0>, TCP is bound first and UDP to its number; if that
+UDP port is taken, both are tried again). The parent's loop reads each datagram into a buffer of
+65508 bytes and answers it at once, to its source: a request id and one frame, checked in the
+order of SPEC 15.3 (a datagram under 4 bytes and any ERROR frame, whatever its size, are not
+answered; HELLO, BYE and
+every type the service does not serve are ERROR(UNEXPECTED, 2); a reply over 65495 bytes is
+ERROR(TOOBIG, 0xFFFFFFFF)), with no state kept per client. The stop line counts the datagrams in
+and answered.
 
 =cut

@@ -35,6 +35,9 @@ use constant {
     HELLO_NAME_MAX      => 255,
     ERROR_TEXT_MAX      => 1024,
     NO_OFFSET           => 0xFFFFFFFF,
+    # The UDP profile (SPEC 15.4): 65535 - 20 (IPv4) - 8 (UDP); less the request id and header.
+    UDP_MAX_DATAGRAM    => 65507,
+    UDP_MAX_PAYLOAD     => 65495,
 };
 
 # The message types of SPEC 7.1 (proto/messages.txt): one MSG_<NAME> constant per row.
@@ -53,7 +56,7 @@ my %MESSAGE_NAME = map { ($_->[0] => $_->[1]) } @MESSAGES;
 
 my @CONSTANTS = (qw(
     PROTOCOL_VERSION HEADER_SIZE MAX_DEPTH DEFAULT_MAX_PAYLOAD MIN_MAX_PAYLOAD HELLO_NAME_MAX
-    ERROR_TEXT_MAX NO_OFFSET
+    ERROR_TEXT_MAX NO_OFFSET UDP_MAX_DATAGRAM UDP_MAX_PAYLOAD
 ), map { "MSG_$_->[1]" } @MESSAGES);
 my @FUNCTIONS = qw(
     encode_fields encode_value decode_fields decode_fields_with_offsets reencode_fields field_heads
@@ -1161,7 +1164,8 @@ F<proto/messages.txt>).
 
 The limits of F<proto/limits.txt>, named after it: C<HEADER_SIZE> (8), C<MAX_DEPTH> (32),
 C<DEFAULT_MAX_PAYLOAD> (16777216), C<MIN_MAX_PAYLOAD> (1037), C<HELLO_NAME_MAX> (255),
-C<ERROR_TEXT_MAX> (1024), C<NO_OFFSET> (0xFFFFFFFF); C<PROTOCOL_VERSION> (1); and one
+C<ERROR_TEXT_MAX> (1024), C<NO_OFFSET> (0xFFFFFFFF), C<UDP_MAX_DATAGRAM> (65507) and
+C<UDP_MAX_PAYLOAD> (65495) (the UDP profile, L<Wire::Datagram>); C<PROTOCOL_VERSION> (1); and one
 C<MSG_>I<NAME> per message type: C<MSG_HELLO> (1), C<MSG_ERROR>, C<MSG_PING>, C<MSG_PONG>,
 C<MSG_BYE> (5), C<MSG_ECHO> (0x100), C<MSG_ECHO_REPLY>, C<MSG_ROUNDTRIP>, C<MSG_ROUNDTRIP_REPLY>,
 C<MSG_VECTOR_CHECK>, C<MSG_VECTOR_RESULT>, C<MSG_VECTOR_GET>, C<MSG_VECTOR_DATA>, C<MSG_STATS>,

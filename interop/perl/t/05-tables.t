@@ -46,7 +46,8 @@ my %limits = map { /\A([a-z_]+) ([0-9]+)\z/ or BAIL_OUT("limits.txt: bad line '$
              case_lines('limits.txt');
 is_deeply([ sort keys %limits ],
           [ sort qw(header_size max_depth default_max_payload min_max_payload hello_name_max
-                    error_text_max no_offset) ], 'limits.txt has the seven limits');
+                    error_text_max no_offset udp_max_datagram udp_max_payload) ],
+          'limits.txt has the nine limits');
 for my $name (sort keys %limits) {
     my $const = Wire->can(uc $name);
     is($const ? $const->() : undef, $limits{$name}, uc($name) . " is $limits{$name}");
