@@ -3,7 +3,11 @@
    and prints one line per case.  Throughout it behaves as SPEC 8.6 lets a
    server expect: it answers the server's PINGs (also while waiting for a
    reply), takes frames however the stream cuts them, and never sends a
-   payload larger than the server announced. *)
+   payload larger than the server announced.
+
+   With --udp it runs the exchange of SPEC 15.8 over UDP instead: one
+   request outstanding at a time, each with its own id, sent again with a
+   doubling timeout when no answer comes (SPEC 15.7). *)
 
 open Wire
 
@@ -269,17 +273,157 @@ let case_bye () =
       expect_eof c.fd);
   drop_main ()
 
+(* ------------------------------------------------------------------ *)
+(* UDP (SPEC 15.7, 15.8)                                               *)
+
+(* The interop clients' policy (SPEC 15.7): 100 ms, doubled up to 1 s, 8
+   sends: 5.5 s at most per request. *)
+let udp_first_timeout = 0.1
+let udp_max_timeout = 1.0
+let udp_sends = 8
+
+type udp = {
+  ufd : Unix.file_descr;
+  ubuf : Bytes.t;  (* Udp.recv_buffer_size: a cut datagram is seen as such *)
+  mutable next_id : int;
+  mutable resent : int;  (* retries, for the summary on stderr *)
+  mutable stray : int;  (* datagrams dropped: bad, or no outstanding id *)
+}
+
+(* connect(): the kernel then takes datagrams from the server's address
+   only (SPEC 15.7's SHOULD), and send needs no address. *)
+let udp_open () =
+  let ais =
+    try Unix.getaddrinfo !host (string_of_int !port) [ Unix.AI_SOCKTYPE Unix.SOCK_DGRAM ]
+    with Not_found -> [] in
+  match ais with
+  | [] -> Printf.eprintf "client: cannot resolve %s\n" !host; exit 2
+  | ai :: _ ->
+    let fd = Unix.socket ~cloexec:true ai.Unix.ai_family Unix.SOCK_DGRAM 0 in
+    Unix.connect fd ai.Unix.ai_addr;
+    (* A random start: a late reply meant for an earlier run on the same
+       port is unlikely to carry an id we wait for (SPEC 15.7). *)
+    Random.self_init ();
+    let start = (Random.bits () lsl 2) lxor Random.bits () land u32_max in
+    { ufd = fd; ubuf = Bytes.create Udp.recv_buffer_size; next_id = start land u32_max;
+      resent = 0; stray = 0 }
+
+(* One request: its answer's (type, payload), an ERROR included; fails
+   after the last send goes unanswered.  Only a datagram that passes SPEC
+   15.3's steps 1-3 and 5 and carries this request's id is its answer; the rest
+   (duplicates, late replies, junk) is dropped and never answered. *)
+let udp_request u ty payload =
+  if String.length payload > Udp.max_payload then
+    failc "%s payload of %d bytes does not fit in a datagram (%d at most; not sent)"
+      (Msg.name ty) (String.length payload) Udp.max_payload;
+  let id = u.next_id in
+  u.next_id <- (id + 1) land u32_max;
+  let datagram = Udp.encode ~id ty payload in
+  let rec wait deadline =
+    match Udp.recv ~deadline u.ufd u.ubuf with
+    | exception Error { code = TIMEOUT; _ } -> None
+    (* An ICMP "port unreachable" for an earlier send: a loss like any other. *)
+    | exception Error { code = CLOSED; _ } -> wait deadline
+    | n, _, truncated ->
+      match Udp.check ~truncated u.ubuf n with
+      | Udp.Datagram d when d.id = id -> Some (d.msg_type, d.payload)
+      | _ -> u.stray <- u.stray + 1; wait deadline in
+  let rec attempt k timeout =
+    if k > 1 then u.resent <- u.resent + 1;
+    (* A send the kernel refuses (full buffer) is a loss too: retried. *)
+    (try Udp.send u.ufd datagram with Error { code = (TIMEOUT | CLOSED); _ } -> ());
+    match wait (Unix.gettimeofday () +. timeout) with
+    | Some answer -> answer
+    | None when k >= udp_sends -> failc "no answer after %d sends" udp_sends
+    | None -> attempt (k + 1) (Float.min udp_max_timeout (2.0 *. timeout)) in
+  attempt 1 udp_first_timeout
+
+let udp_expect u ty payload want =
+  match udp_request u ty payload with
+  | t, p when t = want -> p
+  | t, p when t = Msg.error -> failc "%s" (describe_error_frame p)
+  | t, _ -> failc "expected %s, got %s" (Msg.name want) (Msg.name t)
+
+(* The exchange of SPEC 15.8: 10.10's cases and report lines, without
+   hello and bye, the vectors that fit in a datagram, ECHO up to 65495
+   bytes, and the reject cases on the same socket (the server goes on). *)
+let run_udp oks errs stats =
+  let u = udp_open () in
+  let fits (n, _, d) = 5 + String.length n + String.length d <= Udp.max_payload in
+  let oks = List.filter fits oks in
+  let check_status want reply =
+    match Wire.Interop.parse_vector_result reply with
+    | s, _, _, _ when s = want -> ()
+    | s, p, e, g -> failc "status %d at path %S: expected %s, got %s" s p e g in
+  List.iter (fun (n, vs, _) ->
+      run ("check:" ^ n) (fun () ->
+          check_status 0
+            (udp_expect u Msg.vector_check (encode_fields (String n :: vs)) Msg.vector_result)))
+    oks;
+  run "check-unknown" (fun () ->
+      check_status 2
+        (udp_expect u Msg.vector_check (encode_fields [ String "no-such-vector" ]) Msg.vector_result));
+  List.iter (fun (n, vs, d) ->
+      run ("get:" ^ n) (fun () ->
+          let payload = udp_expect u Msg.vector_get (encode_fields [ String n ]) Msg.vector_data in
+          let prefix = encode_fields [ String n ] in
+          let np = String.length prefix in
+          if String.length payload < np || String.sub payload 0 np <> prefix then
+            failc "VECTOR_DATA does not start with the name field %S" n;
+          let rest = String.sub payload np (String.length payload - np) in
+          if rest <> d then
+            failc "bytes differ: expected %s, got %s" (Wire.Text.format_hex d)
+              (Wire.Text.format_hex rest);
+          check_values "decoded values" vs (decode_fields rest)))
+    oks;
+  List.iter (fun (n, _, d) ->
+      run ("roundtrip:" ^ n) (fun () ->
+          let reply = udp_expect u Msg.roundtrip d Msg.roundtrip_reply in
+          if reply <> d then
+            failc "reply differs: sent %s, got %s" (Wire.Text.format_hex d) (Wire.Text.format_hex reply)))
+    oks;
+  List.iter (fun k ->
+      run (Printf.sprintf "echo:%d" k) (fun () ->
+          let p = echo_payload k in
+          let reply = udp_expect u Msg.echo p Msg.echo_reply in
+          if reply <> p then
+            failc "reply of %d bytes differs from the %d bytes sent" (String.length reply) k))
+    [ 0; 1; 4096; Udp.max_payload ];
+  run "ping" (fun () ->
+      let p = "\001\002\003\004\005\006\007\008" in
+      let reply = udp_expect u Msg.ping p Msg.pong in
+      if reply <> p then failc "PONG payload %s" (Wire.Text.format_hex reply));
+  List.iter (fun (s : Wire.Text.stats_case) ->
+      run ("stats:" ^ s.stats_name) (fun () ->
+          let reply = udp_expect u Msg.stats (encode_fields s.request) Msg.stats_reply in
+          check_values "reply fields" s.reply (decode_fields reply)))
+    stats;
+  List.iter (fun (n, code, off, d) ->
+      run ("reject:" ^ n) (fun () ->
+          match udp_request u Msg.roundtrip d with
+          | t, p when t = Msg.error ->
+            let m = parse_error_message p in
+            let want_off = header_size + off in
+            if m.err_code <> code_number code || m.err_offset <> Some want_off then
+              failc "expected ERROR %s at %d, got %s" (code_name code) want_off (describe_error_frame p)
+          | t, _ -> failc "expected ERROR, got %s" (Msg.name t)))
+    errs;
+  Printf.eprintf "client: UDP: %d retries, %d stray datagrams dropped\n%!" u.resent u.stray;
+  close_fd u.ufd
+
 let () =
   Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
-  let vectors = ref "" and stats = ref "" in
+  let vectors = ref "" and stats = ref "" and udp = ref false in
   let specs =
     [ "--host", Arg.Set_string host, "HOST  server address (default 127.0.0.1)";
       "--port", Arg.Set_int port, "PORT  server port (required)";
       "--vectors", Arg.Set_string vectors, "FILE  vectors file (default: proto/vectors.txt found from the executable)";
       "--stats", Arg.Set_string stats, "FILE  stats file (default: proto/stats.txt found from the executable)";
-      "--timeout", Arg.Set_float timeout, "SECONDS  per-case timeout (default 10)" ] in
+      "--timeout", Arg.Set_float timeout, "SECONDS  per-case timeout over TCP (default 10)";
+      "--udp", Arg.Set udp,
+      " run the UDP exchange of SPEC 15.8 instead (retries: 100 ms doubled up to 1 s, 8 sends)" ] in
   Arg.parse specs (fun a -> raise (Arg.Bad ("unexpected argument " ^ a)))
-    "usage: client --host H --port P [--vectors FILE] [--stats FILE]";
+    "usage: client [--udp] --host H --port P [--vectors FILE] [--stats FILE]";
   if !port <= 0 || !port > 65535 then (prerr_endline "client: --port is required"; exit 2);
   let locate given file =
     if given <> "" then given
@@ -300,6 +444,11 @@ let () =
     List.filter_map (function
         | Wire.Text.Err_vector v -> Some (v.name, v.code, v.offset, v.data)
         | _ -> None) vectors in
+  if !udp then begin
+    run_udp oks errs stats;
+    Printf.printf "%d passed, %d failed\n%!" !passed !failed;
+    exit (if !failed = 0 then 0 else 1)
+  end;
   run "hello" case_hello;
   List.iter (fun (n, vs, _) -> run ("check:" ^ n) (fun () -> case_check n vs)) oks;
   run "check-unknown" case_check_unknown;

@@ -6,7 +6,12 @@
    blocking code (the same I/O helpers as the client), a 16 MiB ROUNDTRIP
    being decoded does not stall the other connections, and a crash or a
    memory blow-up in one handler only ends that connection.  The vectors
-   are parsed once before forking and shared copy-on-write. *)
+   are parsed once before forking and shared copy-on-write.
+
+   With --udp the parent also serves the UDP datagram profile (SPEC 15)
+   in its own select loop, beside the listening sockets: a datagram is
+   answered from its bytes alone, in well under a millisecond for the
+   largest (65495 bytes), so it needs neither a process nor state. *)
 
 open Wire
 
@@ -313,6 +318,66 @@ let listen_all host port =
       rest in
   fd0 :: others, actual
 
+(* The UDP port is taken (--port 0 then starts again, SPEC 15.8). *)
+exception Udp_port_taken of string
+
+(* The UDP sockets of SPEC 15.8, on the addresses the host resolves to and
+   the port TCP got.  No SO_REUSEADDR: on Linux it would let a second
+   server bind the same UDP port and share its datagrams.  Non-blocking,
+   so that the loop reads until EAGAIN. *)
+let bind_udp host port =
+  let ais =
+    try Unix.getaddrinfo host (string_of_int port) [ Unix.AI_SOCKTYPE Unix.SOCK_DGRAM; Unix.AI_PASSIVE ]
+    with Not_found -> [] in
+  if ais = [] then failf ADDRESS "cannot resolve %S" host;
+  let v6only = List.length ais > 1 in
+  let open_one ai =
+    let fd = Unix.socket ~cloexec:true ai.Unix.ai_family Unix.SOCK_DGRAM 0 in
+    try
+      if ai.Unix.ai_family = Unix.PF_INET6 then Unix.setsockopt fd Unix.IPV6_ONLY v6only;
+      Unix.bind fd ai.Unix.ai_addr;
+      Unix.set_nonblock fd;
+      fd
+    with e -> Unix.close fd; raise e in
+  match ais with
+  | [] -> assert false
+  | ai :: rest ->
+    let fd0 =
+      try open_one ai with
+      | Unix.Unix_error (Unix.EADDRINUSE, _, _) ->
+        raise (Udp_port_taken (string_of_sockaddr ai.Unix.ai_addr))
+      | Unix.Unix_error (e, _, _) ->
+        failf ADDRESS "cannot bind UDP %s: %s" (string_of_sockaddr ai.Unix.ai_addr)
+          (Unix.error_message e) in
+    fd0 :: List.filter_map (fun ai ->
+        match open_one ai with
+        | fd -> Some fd
+        | exception Unix.Unix_error (e, _, _) ->
+          warn "not serving UDP on %s: %s" (string_of_sockaddr ai.Unix.ai_addr)
+            (Unix.error_message e);
+          None)
+      rest
+
+(* TCP first, then UDP on the same number (SPEC 15.8).  With --port 0 the
+   number TCP got may be taken for UDP: close both and start again; a
+   handful of tries is plenty, the ephemeral range being thousands wide. *)
+let listen_tcp_udp ~udp host port =
+  let close_all = List.iter (fun fd -> try Unix.close fd with Unix.Unix_error _ -> ()) in
+  let rec go tries =
+    let listeners, actual = listen_all host port in
+    if not udp then listeners, [], actual
+    else
+      match bind_udp host actual with
+      | udps -> listeners, udps, actual
+      | exception Udp_port_taken _ when port = 0 && tries > 1 -> close_all listeners; go (tries - 1)
+      | exception Udp_port_taken a -> close_all listeners; failf ADDRESS "cannot bind UDP %s: port in use" a
+      | exception e -> close_all listeners; raise e in
+  go 20
+
+(* Datagrams read per ready UDP socket per turn of the loop, so that a
+   flood of datagrams cannot keep the loop from accepting. *)
+let udp_batch = 64
+
 let stop = ref false
 
 (* Refuses [fd] with [frame] (an ERROR(LIMIT)) in the parent, at once:
@@ -344,8 +409,8 @@ let rate_limited_warner () =
       count := 0
     end
 
-let main host port table cfg =
-  let listeners, actual = listen_all host port in
+let main ~udp host port table cfg =
+  let listeners, udps, actual = listen_tcp_udp ~udp host port in
   (* A descriptor kept in reserve (libuv's EMFILE trick): out of
      descriptors, we give it back, accept the pending connections and
      refuse them, then take it back, so a ready listener never spins.
@@ -355,8 +420,9 @@ let main host port table cfg =
     with Unix.Unix_error _ -> None in
   let reserve = ref (open_reserve ()) in
   Printf.printf "%d\n%!" actual;
-  info "listening on %s port %d (max payload %d, max conns %d, %d vectors)"
-    host actual cfg.max_payload cfg.max_conns (Hashtbl.length table);
+  info "listening on %s port %d%s (max payload %d, max conns %d, %d vectors)"
+    host actual (if udps = [] then "" else ", UDP too") cfg.max_payload cfg.max_conns
+    (Hashtbl.length table);
   (* pid -> peer, one per connection being served (refusals fork none). *)
   let children = Hashtbl.create 64 in
   let on_stop = Sys.Signal_handle (fun _ -> stop := true) in
@@ -399,6 +465,7 @@ let main host port table cfg =
         (* Child: never return into the accept loop, whatever happens. *)
         (try
            List.iter Unix.close listeners;
+           List.iter Unix.close udps;
            Option.iter Unix.close !reserve;
            Sys.set_signal Sys.sigchld Sys.Signal_default;
            let on_stop = Sys.Signal_handle (fun _ -> stopping := true) in
@@ -439,16 +506,43 @@ let main host port table cfg =
       drain 256;
       reserve := open_reserve ();
       if !reserve = None then paused_until := Unix.gettimeofday () +. 0.1 in
+  (* SPEC 15.3: one datagram, one answer (or none) to its source; nothing
+     is kept between datagrams.  A reply that cannot be sent now (a full
+     send buffer) is dropped, which the client sees as a loss. *)
+  let udp_buf = Bytes.create Udp.recv_buffer_size in
+  let udp_in = ref 0 and udp_out = ref 0 in
+  let warn_udp = rate_limited_warner () in
+  let serve_datagrams fd =
+    let rec go k =
+      if k > 0 && not !stop then
+        match Udp.recv fd udp_buf with
+        | exception Error { code = TIMEOUT; _ } -> ()
+        | exception Error e -> warn_udp ("UDP receive: " ^ string_of_error e)
+        | n, src, truncated ->
+          incr udp_in;
+          (* A bug answering one datagram must not stop the server. *)
+          (match Udp.answer table ~max_payload:cfg.max_payload ~truncated udp_buf n with
+           | exception Error e -> warn_udp ("UDP answer: " ^ string_of_error e)
+           | None -> ()
+           | Some d ->
+             match Udp.send ~dest:src fd d with
+             | () -> incr udp_out
+             | exception Error e -> warn_udp ("UDP send: " ^ string_of_error e));
+          go (k - 1) in
+    go udp_batch in
   while not !stop do
     reap ();
     let now = Unix.gettimeofday () in
-    let watched = if now < !paused_until then [] else listeners in
-    let wait = if watched = [] then Float.min 1.0 (!paused_until -. now) else 1.0 in
+    let accepting = now >= !paused_until in
+    let watched = (if accepting then listeners else []) @ udps in
+    (* While accepting pauses, wake when it resumes, UDP or not. *)
+    let wait = if accepting then 1.0 else Float.min 1.0 (!paused_until -. now) in
     match Unix.select watched [] [] wait with
     | exception Unix.Unix_error (Unix.EINTR, _, _) -> ()
     | ready, _, _ ->
       List.iter (fun lfd ->
-          if not !stop then
+          if List.memq lfd udps then serve_datagrams lfd
+          else if not !stop then
             match Unix.accept ~cloexec:true lfd with
             | fd, addr ->
               (try Unix.setsockopt fd Unix.TCP_NODELAY true with Unix.Unix_error _ -> ());
@@ -462,7 +556,8 @@ let main host port table cfg =
   done;
   (* Shutdown (SPEC 9.3): stop accepting; each child finishes the frame
      in flight (within the frame timeout), closes and exits. *)
-  List.iter (fun fd -> try Unix.close fd with Unix.Unix_error _ -> ()) listeners;
+  List.iter (fun fd -> try Unix.close fd with Unix.Unix_error _ -> ()) (listeners @ udps);
+  if udps <> [] then info "UDP: %d datagrams in, %d out" !udp_in !udp_out;
   Hashtbl.iter (fun pid _ -> try Unix.kill pid Sys.sigterm with Unix.Unix_error _ -> ()) children;
   let deadline = Unix.gettimeofday () +. cfg.frame_timeout +. drain_time +. 2.0 in
   while Hashtbl.length children > 0 && Unix.gettimeofday () < deadline do
@@ -489,13 +584,13 @@ let number opt lo hi r =
 
 let usage =
   "usage: server.exe [options]\n\
-   Serves the wire interop service (SPEC.md section 10) over TCP; prints the port alone on the\n\
-   first line of stdout.  Options (SPEC 9.3):"
+   Serves the wire interop service (SPEC.md section 10) over TCP (and with --udp over UDP too,\n\
+   section 15); prints the port alone on the first line of stdout.  Options (SPEC 9.3):"
 
 let () =
   let host = ref "127.0.0.1" and port = ref 0 and vectors = ref "" in
   let max_payload = ref default_max_payload and max_conns = ref 1024 in
-  let idle = ref 60 and frame = ref 10 in
+  let idle = ref 60 and frame = ref 10 and udp = ref false in
   let specs =
     [ "--host", Arg.Set_string host, "H  address to listen on (default 127.0.0.1; '::' = IPv6 and IPv4)";
       "--port", number "--port" 0 65535 port, "P  TCP port, 0..65535 (default 0: the system picks one)";
@@ -510,6 +605,8 @@ let () =
       "--vectors", Arg.Set_string vectors,
       "FILE  vectors for VECTOR_CHECK/VECTOR_GET (default: proto/vectors.txt, SPEC 10.10)";
       "--quiet", Arg.Set quiet, " no per-connection log lines on stderr";
+      "--udp", Arg.Set udp,
+      " also serve the UDP datagram profile (SPEC 15) on the UDP port with the TCP port's number";
       "--version", Arg.Unit (fun () ->
           Printf.printf "%s %s, wire protocol version %d\n" prog prog_version protocol_version;
           exit 0),
@@ -533,7 +630,7 @@ let () =
       | exception Sys_error m -> warn "%s" m; exit 2 in
   let cfg = { max_payload = !max_payload; max_conns = !max_conns;
               idle_timeout = float_of_int !idle; frame_timeout = float_of_int !frame } in
-  try main !host !port table cfg
+  try main ~udp:!udp !host !port table cfg
   with Error e ->
     warn "%s" (string_of_error e);
     exit 2

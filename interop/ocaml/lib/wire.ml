@@ -5,3 +5,4 @@ include Core
 module Text = Text
 module Interop = Interop
 module Conn = Conn
+module Udp = Udp

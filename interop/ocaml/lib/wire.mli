@@ -11,7 +11,10 @@
     - {!Interop}: the interop service logic (STATS, VECTOR_CHECK
       comparison, request dispatch, no sockets);
     - {!Conn}: a client connection (HELLO done for you, PINGs answered,
-      send, recv, request, ping, bye), the shape of C's [wire_conn].
+      send, recv, request, ping, bye), the shape of C's [wire_conn];
+    - {!Udp}: the UDP datagram profile (SPEC 15): request ids, the
+      receiving checks, a server's answer to one datagram, [recvfrom] with
+      truncation detected.
 
     All failures are reported by raising {!Error}; {!catch} turns that
     into a [result]. *)
@@ -21,3 +24,4 @@ include module type of struct include Core end
 module Text = Text
 module Interop = Interop
 module Conn = Conn
+module Udp = Udp

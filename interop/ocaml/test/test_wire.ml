@@ -521,7 +521,8 @@ let test_tables () =
     [ "header_size", header_size; "max_depth", max_depth;
       "default_max_payload", default_max_payload; "min_max_payload", min_max_payload;
       "hello_name_max", max_peer_name; "error_text_max", max_error_text;
-      "no_offset", no_offset ] in
+      "no_offset", no_offset;
+      "udp_max_datagram", Wire.Udp.max_datagram; "udp_max_payload", Wire.Udp.max_payload ] in
   check "limits.count" (List.length limits = List.length ours) (fun () ->
       Printf.sprintf "%d limits in limits.txt, %d constants" (List.length limits) (List.length ours));
   List.iter (fun (name, v) ->
