@@ -205,6 +205,8 @@ test-interop: $(SERVER) $(CLIENT)
 	CC=$(CC) interop/run_all.sh
 	@echo "== every client against the iterative C server (one connection at a time)"
 	CC=$(CC) interop/run_all.sh --servers c --c-mode iterative --conform-level 0
+	@echo "== interop/run_all.sh --udp (SPEC 15: through a relay that drops, duplicates and delays)"
+	CC=$(CC) interop/run_all.sh --udp
 
 # The Wireshark dissector (tools/wireshark/) under tshark: a capture of wire-client against wire-server
 # taken on lo during the test (as root), the traces of tools/wireshark/mkpcap.py, malformed frames.

@@ -17,6 +17,11 @@
 #                      [--conform-level N]     wire-conform levels 1..N (default 5; 0: none)
 #                      [--with-bigendian]  also the C peers built for s390x and powerpc, run under
 #                                          qemu-user: servers and clients c-s390x, c-ppc
+#                      [--udp]   the UDP profile instead (SPEC.md section 15): every server with
+#                                --udp, every client with --udp through interop/udp_relay.py, which
+#                                drops, duplicates and delays datagrams both ways (--loss, --dup,
+#                                --delay, fractions; default 0.05 each); each cell must pass with
+#                                losses and duplicates really injected; then wire-conform level 6
 #
 # As root it installs missing Debian packages itself; otherwise it prints the apt-get line and stops.
 set -euo pipefail
@@ -31,7 +36,9 @@ keep_logs=0
 with_bigendian=0
 
 conform_level=5
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+udp=0
+loss=0.05 dup=0.05 delay=0.05
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --clients) clients=${2//,/ }; shift 2 ;;
@@ -40,6 +47,10 @@ while (($#)); do
         --keep-logs) keep_logs=1; shift ;;
         --with-bigendian) with_bigendian=1; shift ;;
         --conform-level) conform_level=$2; shift 2 ;;
+        --udp) udp=1; shift ;;
+        --loss) loss=$2; shift 2 ;;
+        --dup) dup=$2; shift 2 ;;
+        --delay) delay=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -159,14 +170,38 @@ for s in $servers; do check_options "$s" || options_failed=1; done
 ((options_failed)) && { echo "OPTIONS DIFFER FROM SPEC.md 9.3"; exit 1; }
 echo "== every server takes SPEC.md 9.3's options"
 
-for s in $servers; do start_server "$s" "$s"; done
+udp_opt=()
+((udp)) && udp_opt=(--udp)
+for s in $servers; do start_server "$s" "$s" "${udp_opt[@]}"; done
 
 # Pairs run two at a time (this machine has 2 cores); each client's output goes to its own log.
 declare -A cell
 run_pair() {
     local c=$1 s=$2 log="$logs/$1-vs-$2.log"
+    if ((udp)); then run_udp_pair "$c" "$s" "$log"; return; fi
     # shellcheck disable=SC2046
     timeout 120 $(client_cmd "$c") --host 127.0.0.1 --port "${port[$s]}" >"$log" 2>&1 || true
+}
+# --udp: the client talks to its own relay, which forwards to the server's UDP port (the same
+# number as its TCP port, SPEC 15.8); the relay's last stderr line says what it injected.
+run_udp_pair() {
+    local c=$1 s=$2 log=$3 relay_pid rp=
+    timeout 300 python3 "$here/udp_relay.py" --target "${port[$s]}" --loss "$loss" --dup "$dup" \
+        --delay "$delay" >"$log.relay-port" 2>"$log.relay" &
+    relay_pid=$!
+    for _ in $(seq 50); do
+        rp=$(head -n 1 "$log.relay-port" 2>/dev/null || true)
+        [[ $rp =~ ^[0-9]+$ ]] && break
+        sleep 0.1
+    done
+    if [[ $rp =~ ^[0-9]+$ ]]; then
+        # shellcheck disable=SC2046
+        timeout 240 $(client_cmd "$c") --udp --host 127.0.0.1 --port "$rp" >"$log" 2>&1 || true
+    else
+        echo "the relay did not start" >"$log"
+    fi
+    kill -TERM "$relay_pid" 2>/dev/null || true
+    wait "$relay_pid" 2>/dev/null || true
 }
 start=$(date +%s)
 running=() # client jobs only: a bare `wait` would also wait for the servers
@@ -186,6 +221,7 @@ for pid in "${running[@]}"; do wait "$pid" || true; done
 elapsed=$(($(date +%s) - start))
 
 failed=0
+declare -A injected
 for c in $clients; do
     for s in $servers; do
         log="$logs/$c-vs-$s.log"
@@ -195,6 +231,16 @@ for c in $clients; do
             total=$((pass + BASH_REMATCH[2]))
             cell[$c,$s]="$pass/$total"
             ((BASH_REMATCH[2] == 0 && pass > 0)) || failed=1
+            if ((udp)); then
+                # a cell proves nothing about loss unless the relay really dropped and duplicated
+                inj=$(sed -n 's/^relay: \([0-9]*\) datagrams, \([0-9]*\) dropped, \([0-9]*\) duplicated, \([0-9]*\) delayed$/\2 \3 \4/p' "$log.relay")
+                read -r ndrop ndup ndelay <<<"${inj:-0 0 0}"
+                injected[$c,$s]="$ndrop/$ndup/$ndelay"
+                if ((ndrop == 0 || ndup == 0)); then
+                    cell[$c,$s]+=" (no loss)"
+                    failed=1
+                fi
+            fi
         else
             cell[$c,$s]="no result"
             failed=1
@@ -213,30 +259,52 @@ for c in $clients; do
 done
 echo
 echo "(${elapsed}s for $(wc -w <<<"$clients") clients x $(wc -w <<<"$servers") servers)"
+if ((udp)); then
+    echo
+    echo "over UDP through interop/udp_relay.py (loss $loss, dup $dup, delay $delay each way); datagrams dropped/duplicated/delayed:"
+    printf '%-16s' "client \\ server"
+    for s in $servers; do printf '%12s' "$s"; done
+    echo
+    for c in $clients; do
+        printf '%-16s' "$c"
+        for s in $servers; do printf '%12s' "${injected[$c,$s]:--}"; done
+        echo
+    done
+fi
 
 # ---- conformance: wire-conform against every server and every client (SPEC.md section 14) ----
 conform=$c_bin/wire-conform
 declare -A lv
 conform_cell() { # conform_cell LOG KEY: per level "passed/ran" from wire-conform's "== level" lines
     local log=$1 key=$2 n
-    for n in 1 2 3 4 5; do lv[$key,$n]=-; done
+    for n in 1 2 3 4 5 6; do lv[$key,$n]=-; done
     while read -r n a b; do lv[$key,$n]="$a/$b"; done < <(sed -n 's/^== level \([0-9]\) (.*): \([0-9]*\) of \([0-9]*\) checks passed$/\1 \2 \3/p' "$log")
     grep -qE '^[0-9]+ passed, 0 failed$' "$log" || return 1
 }
 conform_failed=0
+# --udp: wire-conform's level 6 only (the UDP checks, `udp*`), on servers started with --udp; the
+# TCP levels are the plain run's. wire-conform has no UDP client checks: clients are the matrix's.
+levels=$(seq "$conform_level")
+conform_args=(--level "$conform_level")
+conform_clients=$clients
+if ((udp && conform_level > 0)); then
+    levels=6
+    conform_args=(--level 6 --only 'udp*')
+    conform_clients=
+fi
 if ((conform_level > 0)); then
     # the servers again, with the options the message cases are written for
     read -r -a session_opts < <(sed -n 's/^config | \(.*\) |$/\1/p' "$root/proto/sessions.txt")
     echo
-    for s in $servers; do start_server "$s" "conform-$s" "${session_opts[@]}"; done
+    for s in $servers; do start_server "$s" "conform-$s" "${session_opts[@]}" "${udp_opt[@]}"; done
     cstart=$(date +%s)
     # one at a time: the checks measure time (answers at header time, timeouts, slowloris)
     for s in $servers; do
-        timeout 600 "$conform" server --level "$conform_level" 127.0.0.1 "${port[conform-$s]}" \
+        timeout 600 "$conform" server "${conform_args[@]}" 127.0.0.1 "${port[conform-$s]}" \
             >"$logs/conform-server-$s.log" 2>&1 || true
         conform_cell "$logs/conform-server-$s.log" "$s server" || conform_failed=1
     done
-    for c in $clients; do
+    for c in $conform_clients; do
         # shellcheck disable=SC2046
         timeout 600 "$conform" client --level "$conform_level" -- $(client_cmd "$c") \
             >"$logs/conform-client-$c.log" 2>&1 || true
@@ -244,16 +312,16 @@ if ((conform_level > 0)); then
     done
     echo
     printf '%-16s' "wire-conform"
-    for n in $(seq "$conform_level"); do printf '%10s' "level $n"; done
+    for n in $levels; do printf '%10s' "level $n"; done
     echo
-    for key in $(for s in $servers; do echo "$s:server"; done) $(for c in $clients; do echo "$c:client"; done); do
+    for key in $(for s in $servers; do echo "$s:server"; done) $(for c in $conform_clients; do echo "$c:client"; done); do
         key=${key/:/ }
         printf '%-16s' "$key"
-        for n in $(seq "$conform_level"); do printf '%10s' "${lv[$key,$n]}"; done
+        for n in $levels; do printf '%10s' "${lv[$key,$n]}"; done
         echo
     done
     echo
-    echo "($(($(date +%s) - cstart))s for $(wc -w <<<"$servers") servers and $(wc -w <<<"$clients") clients, levels 1-$conform_level)"
+    echo "($(($(date +%s) - cstart))s for $(wc -w <<<"$servers") servers and $(wc -w <<<"$conform_clients") clients, level(s) $(echo $levels))"
     if ((conform_failed)); then
         for f in "$logs"/conform-*.log; do
             if grep -qE '^[0-9]+ passed, 0 failed$' "$f"; then continue; fi
@@ -279,7 +347,9 @@ if ((failed)); then
     echo "INTEROP FAILED"
     exit 1
 fi
-if ((conform_level > 0)); then
+if ((udp)); then
+    echo "every client agrees with every server over UDP, with datagrams lost, duplicated and delayed$( ((conform_level > 0)) && echo ", and wire-conform passes every server at level 6 (UDP)")"
+elif ((conform_level > 0)); then
     echo "every client agrees with every server, and wire-conform passes every server and client (levels 1-$conform_level)"
 else
     echo "every client agrees with every server"
