@@ -609,7 +609,8 @@ WIRE_EXPORT WIRE_CHECK wire_err wire_udp_recv(int fd, void *buf, size_t cap, siz
                                               wire_udp_addr *from);
 /* Sends one datagram made of the iovecs with sendmsg, to `to` (NULL, or len 0, on a connected
  * socket), restarting on EINTR. WIRE_ETIMEOUT when a non-blocking socket's buffer is full (the
- * datagram is not sent: over UDP that is loss), WIRE_ECLOSED for ECONNREFUSED, WIRE_EIO otherwise. */
+ * datagram is not sent: over UDP that is loss), WIRE_ECLOSED for ECONNREFUSED, WIRE_EIO otherwise
+ * (and for iovcnt < 0, errno EINVAL). */
 WIRE_EXPORT WIRE_CHECK wire_err wire_udp_sendv(int fd, const struct iovec *iov, int iovcnt, const wire_udp_addr *to);
 /* wire_udp_sendv() of one buffer. */
 WIRE_EXPORT WIRE_CHECK wire_err wire_udp_send(int fd, const void *buf, size_t len, const wire_udp_addr *to);

@@ -189,10 +189,14 @@ wire_err wire_udp_recv(int fd, void *buf, size_t cap, size_t *n, bool *truncated
 }
 
 wire_err wire_udp_sendv(int fd, const struct iovec *iov, int iovcnt, const wire_udp_addr *to) {
+    if (iovcnt < 0) {
+        errno = EINVAL;
+        return WIRE_EIO;
+    }
     struct msghdr mh;
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = (struct iovec *)(uintptr_t)iov; /* sendmsg does not write it */
-    mh.msg_iovlen = iovcnt;
+    mh.msg_iovlen = (size_t)iovcnt; /* size_t in glibc, int in POSIX: both take a count >= 0 */
     if (to && to->len) {
         mh.msg_name = (void *)(uintptr_t)&to->ss;
         mh.msg_namelen = to->len;

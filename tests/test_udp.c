@@ -317,6 +317,12 @@ static void test_truncation(void **state) {
     /* nothing waiting: a non-blocking socket says so as a timeout, not as an empty datagram */
     assert_int_equal(wire_set_nonblocking(p.server, true), WIRE_OK);
     assert_int_equal(wire_udp_recv(p.server, rbuf, sizeof rbuf, &n, &cut, NULL), WIRE_ETIMEOUT);
+    /* a negative iovec count is refused, not turned into a huge size_t for sendmsg */
+    struct iovec iov = {d, 12};
+    errno = 0;
+    assert_int_equal(wire_udp_sendv(p.client, &iov, -1, NULL), WIRE_EIO);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(wire_udp_recv(p.server, rbuf, sizeof rbuf, &n, &cut, NULL), WIRE_ETIMEOUT);
     pair_down(&p);
 }
 
