@@ -3,7 +3,7 @@
 #   make                      libwire.a, libwire.so, wire.pc, wire-server, wire-client, the examples
 #   make test                 every test: C (cmocka), Python, Perl, OCaml, the interop matrix, the
 #                             fuzzers' inputs replayed, the attack suite, a differential run and the
-#                             instruction-count guard (callgrind)
+#                             instruction-count guard (callgrind), the course's lab (make test-course)
 #   make bench                the benchmarks (mk/bench.mk; never part of make test)
 #   make CC=clang test        the same with clang (objects go to build/clang)
 #   make install PREFIX=/usr/local DESTDIR=   (also BINDIR, LIBDIR, INCLUDEDIR, DATADIR, MANDIR); make uninstall
@@ -150,7 +150,7 @@ deps-test:
 test: deps-test
 	@$(MAKE) --no-print-directory test-c test-python test-perl test-ocaml test-interop test-example test-examples \
 	    test-man test-install test-dissector fuzz-replay check-adversarial check-differential check-instructions \
-	    check-spdx
+	    test-course check-spdx
 
 # Every source file says its license (MIT) on one of its first lines: scripts/spdx.py --fix adds it.
 check-spdx:
@@ -316,3 +316,5 @@ clean:
 -include mk/adversarial.mk
 # Benchmarks (make bench, never part of make test), and the instruction-count guard (part of it).
 -include mk/bench.mk
+# The course's lab (course/): generated skeletons and reference solutions, checked with wire-conform.
+-include mk/course.mk
