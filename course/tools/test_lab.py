@@ -6,6 +6,8 @@ course/solutions/<lang>/ and each level 1..6:
   - the committed skeleton course/lab/<lang>/level<L>/ (copied to a temp dir) builds, starts, passes
     every check of the levels below L and fails at least one check of level L;
   - level 1: the solution's client passes `wire-conform client --level 1 -- CMD`, the skeleton's fails;
+  - level 5: the solution, started with few descriptors (prlimit), survives 100 clients at once: it
+    neither dies nor spins while out of descriptors, serves again once they leave, leaves no zombie;
 plus `lab.py check` (no hand-edited skeleton), and the texts: every level in English and French, each
 naming its grading command, and each quoted passing output (a fenced block after a line
 `<!-- output of: wire-conform server --level N -->`) equal to the Python solution's real one (its
@@ -23,6 +25,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,10 @@ OUTPUT_OF = re.compile(r"^<!-- output of: (wire-conform (server|client) --level 
 # The checks of a level, as wire-conform names them (conform.c's case_level/session_level), for the
 # skeletons' fast run of that level (Harness.grade_server).
 FAST_ONLY = {5: ["session:timeout.*", "concurrent:*", "slowloris:*"], 6: ["udp*"]}
+# The level-5 flood (Harness.flood): this many clients at once against a server allowed this many
+# descriptors; while they stay, the server may use at most FLOOD_CPU of the FLOOD_HOLD seconds.
+FLOOD_CLIENTS, FLOOD_NOFILE = 100, 48
+FLOOD_HOLD, FLOOD_CPU = 1.5, 0.3
 print_lock = threading.Lock()
 # Every process group this harness started and has not reaped: killed if the harness is stopped.
 LIVE: Dict[int, subprocess.Popen] = {}
@@ -167,8 +174,9 @@ class Lang:
 class Server:
     """A server under test: started in its own process group, stopped whatever happens."""
 
-    def __init__(self, cmd: List[str], cwd: str) -> None:
-        with open(os.path.join(cwd, "server.log"), "w") as log:
+    def __init__(self, cmd: List[str], cwd: str, log_name: str = "server.log") -> None:
+        self.log_name = log_name
+        with open(os.path.join(cwd, log_name), "w") as log:
             self.p = started(subprocess.Popen(cmd + ["--port", "0", "--vectors", VECTORS], cwd=cwd,
                                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                                               text=True, start_new_session=True))
@@ -191,7 +199,7 @@ class Server:
         return int(line)
 
     def log(self) -> str:
-        with open(os.path.join(self.cwd, "server.log"), errors="replace") as f:
+        with open(os.path.join(self.cwd, self.log_name), errors="replace") as f:
             return f.read()
 
     def stop(self) -> Optional[int]:
@@ -303,6 +311,8 @@ class Harness:
             if lang == "python":  # the texts quote this run's lines (only a passing one)
                 self.python_outputs[("server", level)] = out
             res = f"{summary[0]}/{summary[0]}"
+            if level == 5:
+                res += ", " + self.flood(server, d)
         else:
             for k in range(1, level):
                 p, r = lv[k]
@@ -314,6 +324,61 @@ class Harness:
                 raise Fail(f"the skeleton passes level {level} ({p} of {r}) though its TODOs are not written")
             res = f"fails {r - p}/{r} of level {level}"
         return res
+
+    def flood(self, cmd: List[str], d: str) -> str:
+        """SPEC 13.7 and 9.3 in practice: FLOOD_CLIENTS connections at once to the server started
+        with FLOOD_NOFILE descriptors. A server that accepts them all runs out of descriptors: it must
+        not die of it, nor retry accept() in a loop (CPU time, from /proc, while the clients stay);
+        once they leave it must serve again (wire-conform level 1), and a fork server must have
+        reaped every child (no zombie left)."""
+        srv = Server(["prlimit", f"--nofile={FLOOD_NOFILE}", "--"] + cmd, d, "flood.log")
+        socks: List[socket.socket] = []
+        try:
+            for _ in range(FLOOD_CLIENTS):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", srv.port))  # completes in the listen queue, or never: either will do
+                socks.append(s)
+            # until it has accepted (or forked) what it will: at most 3 s, which a spinning server never ends
+            for _ in range(10):
+                c = cpu_seconds(srv.p.pid)
+                time.sleep(0.3)
+                if cpu_seconds(srv.p.pid) - c < 0.05:
+                    break
+            cpu0 = cpu_seconds(srv.p.pid)
+            time.sleep(FLOOD_HOLD)
+            cpu = cpu_seconds(srv.p.pid) - cpu0
+            if srv.p.poll() is not None:
+                raise Fail(f"the server died (status {srv.p.poll()}) under {FLOOD_CLIENTS} clients at once "
+                           f"with {FLOOD_NOFILE} descriptors\n{tail(srv.log())}")
+            if cpu > FLOOD_CPU:
+                raise Fail(f"the server used {cpu:.2f} s of CPU in {FLOOD_HOLD} s while {FLOOD_CLIENTS} "
+                           f"clients waited (at most {FLOOD_CPU}): does it retry a failing accept() in a "
+                           f"loop?\n{tail(srv.log())}")
+            for s in socks:
+                s.close()
+            socks = []
+            st, out = run([self.conform, "server", "--level", "1", "127.0.0.1", str(srv.port)], ROOT,
+                          CONFORM_TIMEOUT)
+            if st != 0:
+                raise Fail(f"once the {FLOOD_CLIENTS} clients left, wire-conform --level 1 failed (status "
+                           f"{st}):\n{failures(out) or tail(out)}\n{tail(srv.log())}")
+            zombies: List[int] = []
+            for _ in range(20):  # the last children may still be exiting
+                zombies = zombie_children(srv.p.pid)
+                if not zombies:
+                    break
+                time.sleep(0.1)
+            if zombies:
+                raise Fail(f"{len(zombies)} zombie children left 2 s after their clients went: the "
+                           f"server does not reap them (waitpid on SIGCHLD, SPEC 13.7)")
+        finally:
+            for s in socks:
+                s.close()
+            stopped = srv.stop()
+        if stopped != 0:
+            raise Fail(f"after the flood, the server did not exit 0 on SIGTERM (status {stopped})")
+        return f"survives {FLOOD_CLIENTS} clients with {FLOOD_NOFILE} descriptors ({cpu:.2f} s CPU)"
 
     def client(self, L: Lang, d: str, kind: str) -> str:
         if not os.path.isfile(os.path.join(d, f"client.{L.ext}")):
@@ -332,6 +397,29 @@ class Harness:
         if st == 0 and summary[1] == 0:
             raise Fail("the skeleton's client passes though its TODOs are not written")
         return "fails"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def zombie_children(pid: int) -> List[int]:
+    """The children of pid that have exited and not been waited for (state Z)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(name))
+    return found
 
 
 def level6_supported(conform: str) -> bool:

@@ -805,10 +805,13 @@ def serve_forever(listener: socket.socket, vectors: Dict[str, List[Field]],
         udp.setblocking(False)
         sel.register(udp, selectors.EVENT_READ, "udp")
     clients: Dict[socket.socket, Client] = {}
+    accept_again = 0.0               # out of descriptors: when to watch the listener again
     while True:
         now = time.monotonic()
         # the nearest deadline bounds the wait: timers without threads
         deadlines = [c.draining_until if c.draining_until else c.deadline for c in clients.values()]
+        if accept_again:
+            deadlines.append(accept_again)
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
         for key, events in sel.select(timeout):
             if key.data == "udp":        # a datagram: answered at once, nothing is kept (15.5)
@@ -818,6 +821,12 @@ def serve_forever(listener: socket.socket, vectors: Dict[str, List[Field]],
                 try:
                     sock, addr = listener.accept()
                 except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as err:   # EMFILE: out of descriptors. The client stays queued and
+                    # the listener readable, so stop watching it for 0.1 s rather than spin on it
+                    log(f"accept: {err.strerror}: not accepting for 0.1 s")
+                    sel.unregister(listener)
+                    accept_again = time.monotonic() + 0.1
                     continue
                 sock.setblocking(False)
                 clients[sock] = Client(sock, f"{addr[0]}:{addr[1]}", Session(vectors))
@@ -829,6 +838,9 @@ def serve_forever(listener: socket.socket, vectors: Dict[str, List[Field]],
             if events & selectors.EVENT_WRITE:
                 client.on_writable()
         now = time.monotonic()
+        if accept_again and now >= accept_again:
+            sel.register(listener, selectors.EVENT_READ, None)
+            accept_again = 0.0
         for client in list(clients.values()):
             if not client.closing and now >= client.deadline:
                 client.on_deadline(now)
