@@ -118,7 +118,8 @@ sub parse_options {
     return;
 }
 
-sub logline { printf STDERR "%s[%d]: %s\n", NAME, $$, $_[0] }
+# --quiet silences every log line (SPEC 9.3); errors that stop the server print on their own.
+sub logline { printf STDERR "%s[%d]: %s\n", NAME, $$, $_[0] unless $opt{quiet} }
 
 my $vectors = $opt{vectors} // find_proto_file('vectors.txt', $FindBin::Bin);
 my $cases = [];
@@ -210,8 +211,7 @@ close $listener;
 if ($udp) {
     close $udp;
     logline(sprintf 'udp: %d datagrams in (%d filled the buffer), %d answered, %d not answered',
-                    @udp_count{qw(in filled answered unanswered)})
-        unless $opt{quiet};
+                    @udp_count{qw(in filled answered unanswered)});
 }
 end_drain($_->{sock}) for values %draining;
 stop_children();
@@ -404,7 +404,7 @@ sub serve_datagrams {
         $udp_count{filled}++ if $filled;    # judged on what arrived: LENGTH or TOOBIG (SPEC 15.4)
         my $answer = eval { answer_datagram($bytes) };
         if (!defined $answer) {
-            logline("udp: internal error: $@") if $@ && !$opt{quiet};
+            logline("udp: internal error: $@") if $@;
             $udp_count{unanswered}++;
             next;
         }
