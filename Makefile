@@ -248,8 +248,10 @@ test-tsan: $(BUILD)/tests/test_engine $(BUILD)/tests/test_conn $(BUILD)/interop-
 
 # Memcheck: the library's tests, then wire-server (thread and epoll models) under valgrind serving
 # wire-client's whole exchange and stopped by SIGTERM: 0 errors and 0 bytes lost in each.
+# scripts/valgrind.supp: valgrind's own known faults, each explained there.
 VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
-            --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
+            --errors-for-leak-kinds=definite,indirect,possible --track-fds=no \
+            --suppressions=$(CURDIR)/scripts/valgrind.supp
 check-valgrind: $(TEST_BIN) $(SERVER) $(CLIENT)
 	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind"; exit 1; }
 	@fail=0; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
