@@ -8,7 +8,6 @@
  * refused. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -61,20 +60,30 @@ static void on_open(wire_conn *c, void *user) {
     pthread_mutex_unlock(&g_lock);
 }
 
-/* For test_thread_run_waits_for_its_threads: each connection thread, as it exits, runs a
- * thread-specific-data destructor that takes 100 ms, after it has finished serving. */
+/* For test_run_waits_for_exits_thread: each connection thread, as it exits, runs a
+ * thread-specific-data destructor that takes 100 ms, after it has finished serving; the run must
+ * not return before every one has run (g_lingered == g_lingering). */
 static bool g_linger;
 static pthread_key_t g_linger_key;
+static unsigned g_lingering, g_lingered;
 
 static void linger(void *value) {
     struct timespec ts = {0, 100000000L};
     (void)value;
     nanosleep(&ts, NULL);
+    pthread_mutex_lock(&g_lock);
+    g_lingered++;
+    pthread_mutex_unlock(&g_lock);
 }
 
 static void on_close(wire_conn *c, void *user) {
     (void)user;
-    if (g_linger) pthread_setspecific(g_linger_key, &g_linger); /* on the connection's thread */
+    if (g_linger) { /* on the connection's thread */
+        pthread_setspecific(g_linger_key, &g_linger);
+        pthread_mutex_lock(&g_lock);
+        g_lingering++;
+        pthread_mutex_unlock(&g_lock);
+    }
     pthread_mutex_lock(&g_lock);
     g_closed++;
     wire_conn **slot = wire_conn_data(c);
@@ -134,18 +143,6 @@ static void on_frame(wire_conn *c, const wire_frame *f, void *user) {
 /* For the select test: the server's descriptors start past FD_SETSIZE (select cannot watch them). */
 static bool g_high_fds;
 
-/* The threads of this process (Linux: /proc/self/task), -1 where that cannot be known. */
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 /* The child's life: serve until SIGTERM; exit 0 if run returned WIRE_OK (and, for fork, left
  * SIGCHLD's handler and the signal mask as they were), 1 otherwise; 3 if a thread it started
  * was still there when the run returned. */
@@ -186,14 +183,15 @@ static void serve(wire_model model, int port_fd) {
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(2);
     close(port_fd);
     if (g_linger && pthread_key_create(&g_linger_key, linger) != 0) _exit(2);
-    int threads_before = count_threads();
     wire_err e = wire_server_run(g_srv, err, sizeof err);
     /* every thread the run started has exited, not merely finished serving: a program that exits
        or unloads the library next must not race them (valgrind once saw one's TLS "possibly lost") */
-    int threads_after = count_threads();
-    if (threads_after != threads_before) {
-        fprintf(stderr, "serve: %d threads before wire_server_run(), %d once it returned\n", threads_before,
-                threads_after);
+    pthread_mutex_lock(&g_lock);
+    unsigned lingering = g_lingering, lingered = g_lingered;
+    pthread_mutex_unlock(&g_lock);
+    if (g_linger && (lingering == 0 || lingered != lingering)) {
+        fprintf(stderr, "serve: wire_server_run() returned when %u of its %u threads had exited\n", lingered,
+                lingering);
         _exit(3);
     }
     sigaction(SIGCHLD, NULL, &after);
@@ -447,8 +445,8 @@ static void run_loops(wire_model model) {
 }
 
 /* The thread model, stopped with 8 connections open whose threads take 100 ms to exit once they
- * have served: wire_server_run() returns only after every one has exited (serve() counts them). */
-static void test_thread_run_waits_for_its_threads(void **state) {
+ * have served: wire_server_run() returns only after every one has exited (serve() checks). */
+static void test_run_waits_for_exits_thread(void **state) {
     server s;
     wire_conn *c[8];
     wire_frame f;
@@ -532,7 +530,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_broadcast_poll, teardown),
         cmocka_unit_test_teardown(test_broadcast_select, teardown),
         cmocka_unit_test_teardown(test_select_past_fd_setsize, teardown),
-        cmocka_unit_test_teardown(test_thread_run_waits_for_its_threads, teardown),
+        cmocka_unit_test_teardown(test_run_waits_for_exits_thread, teardown),
         cmocka_unit_test_teardown(test_loops_epoll, teardown),
         cmocka_unit_test_teardown(test_loops_poll, teardown),
     };
