@@ -399,10 +399,15 @@ class Harness:
         return "fails"
 
 
+def proc_stat(pid: object) -> List[str]:
+    """/proc/PID/stat's fields from the third on (state, ppid, ...), past the command's parentheses."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
 
@@ -413,8 +418,7 @@ def zombie_children(pid: int) -> List[int]:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = proc_stat(name)
         except OSError:
             continue
         if fields[0] == "Z" and int(fields[1]) == pid:
