@@ -22,6 +22,8 @@ adversarial-peers: deps-test $(SERVER)
 	@(cd interop/ocaml && dune build 2>&1) >/dev/null || (cd interop/ocaml && dune build)
 
 check-adversarial: adversarial-peers
+	@echo "== interop/adversarial/test_machinelock.py (how a case tried again gets the machine to itself)"
+	python3 interop/adversarial/test_machinelock.py
 	@echo "== interop/adversarial/attack.py (every C model, python, perl, ocaml)"
 	python3 interop/adversarial/attack.py --build $(BUILD) $(ADVERSARIAL_ARGS)
 

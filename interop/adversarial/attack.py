@@ -35,6 +35,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wirelib as w  # noqa: E402
+from machinelock import MachineLock  # noqa: E402
 
 C_MODELS = ["epoll", "poll", "select", "fork", "thread"]
 ALL_SERVERS = ["c-" + m for m in C_MODELS] + ["c-iterative", "python", "perl", "ocaml"]
@@ -997,7 +998,7 @@ def run_case(srv: w.Server, probe: Optional["Probe"], base: int, fn: Callable[[C
 
 
 def run_server(name: str, args: argparse.Namespace, cases: List[str], logdir: str,
-               results: Dict[Tuple[str, str], Tuple[bool, str]]) -> None:
+               results: Dict[Tuple[str, str], Tuple[bool, str]], machine: MachineLock) -> None:
     iterative = name == "c-iterative"
     starts = 0
     srv: Optional[w.Server] = None
@@ -1016,13 +1017,15 @@ def run_server(name: str, args: argparse.Namespace, cases: List[str], logdir: st
                     results[(cname, name)] = (False, "-")
                     print("FAIL %-24s %-12s max delay -        cannot start: %s" % (cname, name, e), flush=True)
                     continue
-            ctx, problems, delay, healthy, elapsed, delay_only = run_case(srv, probe, base, fn, args)
+            with machine.shared():
+                ctx, problems, delay, healthy, elapsed, delay_only = run_case(srv, probe, base, fn, args)
             if delay_only and healthy:
-                # a delay alone may be the machine's (2 shared cores): one more try, and a stall
-                # that is the server's shows again
+                # a delay alone may be the machine's (2 shared cores, the other jobs' loads): one
+                # more try with the other jobs paused, and a stall that is the server's shows again
                 first = problems[0]
-                ctx, problems, delay, healthy, elapsed, _ = run_case(srv, probe, base, fn, args)
-                ctx.notes.append("first try: %s; this is the second" % first)
+                with machine.alone():
+                    ctx, problems, delay, healthy, elapsed, _ = run_case(srv, probe, base, fn, args)
+                ctx.notes.append("first try: %s; this is the second, with the other jobs paused" % first)
             ok = not problems
             problems += ["(%s)" % x for x in ctx.notes]
             results[(cname, name)] = (ok, delay)
@@ -1045,10 +1048,11 @@ def run_server(name: str, args: argparse.Namespace, cases: List[str], logdir: st
 LINE = re.compile(r"^(ok|FAIL)\s+(\S+)\s+(\S+)\s+max delay (\S+)")
 
 
-def run_parallel(servers: List[str], cases: List[str], args: argparse.Namespace,
+def run_parallel(servers: List[str], cases: List[str], args: argparse.Namespace, logdir: str,
                  results: Dict[Tuple[str, str], Tuple[bool, str]]) -> None:
     """One child process per server, `--jobs` at a time (the slowest servers first); each child's
-    lines are printed when it is done, and its result lines fill the table."""
+    lines are printed when it is done, and its result lines fill the table. The children share a
+    MachineLock in `logdir`, so that a case tried again runs with the others paused."""
     order = sorted(servers, key=lambda x: {"perl": 0, "python": 1, "ocaml": 2}.get(x, 3))
     lock = threading.Lock()
     queue = list(order)
@@ -1060,7 +1064,8 @@ def run_parallel(servers: List[str], cases: List[str], args: argparse.Namespace,
                     return
                 name = queue.pop(0)
             cmd = [sys.executable, os.path.abspath(__file__), "--child", "--jobs", "1", "--build", args.build,
-                   "--servers", name, "--cases", ",".join(cases), "--max-delay", str(args.max_delay)]
+                   "--servers", name, "--cases", ",".join(cases), "--max-delay", str(args.max_delay),
+                   "--lock-dir", logdir]
             if args.long:
                 cmd.append("--long")
             for k, v in args.cmds.items():
@@ -1099,6 +1104,7 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--jobs", type=int, default=4, help="servers attacked at once (one process each)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--lock-dir", help=argparse.SUPPRESS)  # the parent's MachineLock (run_parallel)
     ap.add_argument("--server-cmd", action="append", default=[], metavar="NAME=COMMAND",
                     help="run NAME as COMMAND (e.g. a modified copy, to see a case fail)")
     ap.add_argument("--extra-opts", default="", help="options appended to every server's (they win)")
@@ -1123,10 +1129,12 @@ def main() -> int:
     results: Dict[Tuple[str, str], Tuple[bool, str]] = {}
     t0 = time.monotonic()
     if args.jobs > 1 and len(servers) > 1:
-        run_parallel(servers, cases, args, results)
+        run_parallel(servers, cases, args, logdir, results)
     else:
+        machine = MachineLock(args.lock_dir)
         for s in servers:
-            run_server(s, args, cases, logdir, results)
+            run_server(s, args, cases, logdir, results, machine)
+        machine.close()
     if args.child:
         return 1 if any(not r[0] for r in results.values()) else 0
     print()
